@@ -1,0 +1,681 @@
+'use strict';
+
+const { EventEmitter } = require('node:events');
+const { Readable } = require('node:stream');
+const dns = require('node:dns');
+const os = require('node:os');
+const native = require('./binding.js');
+const { NetServerFacade } = require('./lib/net-facade.js');
+const { createLogger } = require('./lib/logger.js');
+
+/** Event kinds sent by the native server (see src/binding/events.rs). */
+const EV = {
+  OPEN: 1,
+  REVERSE: 2,
+  ON_CONNECT: 3,
+  CONNECT_EVENT: 4,
+  MAIL_FROM: 5,
+  RCPT_TO: 6,
+  DATA_START: 7,
+  BODY: 8,
+  DATA_ABORT: 9,
+  ERROR: 10,
+  CLOSE: 11,
+  SERVER_CLOSED: 12
+};
+
+/** The application handlers a server can cross into, with their bit in the native mask. */
+const HOOKS = [
+  ['onConnect', 1],
+  ['onMailFrom', 2],
+  ['onRcptTo', 4],
+  ['onData', 8],
+  ['onClose', 16]
+];
+
+const CLOSE_TIMEOUT = 30 * 1000;
+const DATA_HIGH_WATER_MARK = 256 * 1024;
+
+/** A reply code from an application error, or `fallback` when it has none usable. */
+function replyCode(value, fallback) {
+  const code = Number(value);
+  return Number.isInteger(code) && code >= 100 && code <= 999 ? code : fallback;
+}
+
+function errorText(err) {
+  return err && err.message !== undefined && err.message !== null ? String(err.message) : '';
+}
+
+function isError(value) {
+  return /Error\]$/i.test(Object.prototype.toString.call(value));
+}
+
+/**
+ * The message stream `onData` receives: a Readable with live `byteLength` and
+ * `sizeExceeded`, fed by the native connection with backpressure.
+ */
+class SMTPDataStream extends Readable {
+  constructor(server, conn, maxBytes) {
+    super({ highWaterMark: DATA_HIGH_WATER_MARK });
+    this.byteLength = 0;
+    this.sizeExceeded = false;
+    this._server = server;
+    this._conn = conn;
+    this._maxBytes = maxBytes;
+    this._owesAck = false;
+    this._finished = false;
+  }
+
+  _read() {
+    if (this._owesAck) {
+      this._owesAck = false;
+      this._server._native.ack(this._conn.cid);
+    }
+  }
+
+  /** Adds a body piece from the native side. */
+  _piece(chunk, end, total) {
+    if (this._finished || this.destroyed) {
+      return;
+    }
+    if (chunk) {
+      this.byteLength += chunk.length;
+      if (this._maxBytes && this.byteLength > this._maxBytes) {
+        this.sizeExceeded = true;
+      }
+      const more = this.push(chunk);
+      if (!end) {
+        if (more) {
+          this._server._native.ack(this._conn.cid);
+        } else {
+          this._owesAck = true;
+        }
+      }
+    }
+    if (end) {
+      this.byteLength = total;
+      this.sizeExceeded = !!this._maxBytes && total > this._maxBytes;
+      this._finished = true;
+      this.push(null);
+    }
+  }
+}
+
+/**
+ * A client connection as the application sees it in `server.connections`.
+ */
+class SMTPConnection {
+  constructor(server, cid, ev) {
+    this._server = server;
+    this.cid = cid;
+    this.id = ev.id;
+    this.localAddress = ev.la;
+    this.localPort = ev.lp;
+    this.remoteAddress = ev.ra;
+    this.remotePort = ev.rp;
+    this.secure = ev.secure;
+    this.session = { id: ev.id, secure: ev.secure };
+    this.tlsOptions = false;
+    this._xClient = new Map();
+    this._xForward = new Map();
+    this._dataStream = null;
+    this._generation = -1;
+    this._disabledKey = undefined;
+  }
+
+  /** Sends a reply line to the client. */
+  send(code, text) {
+    this._server._native.send(this.cid, replyCode(code, 500), text === undefined || text === null ? '' : String(text));
+  }
+
+  /** Closes the connection. */
+  close() {
+    this._server._native.closeConnection(this.cid);
+  }
+}
+
+/**
+ * An SMTP/LMTP server, compatible with `smtp-server`'s `SMTPServer`.
+ */
+class SMTPServer extends EventEmitter {
+  constructor(options) {
+    super();
+    this.options = options || {};
+    const opts = this.options;
+    const hasOwnCertificate = !!(opts.key || opts.cert || opts.pfx || opts.SNICallback || opts.sniOptions);
+
+    opts.disabledCommands = [].concat(opts.disabledCommands || []).map(command => (command || '').toString().toUpperCase().trim());
+    this._warnAboutDefaultCertificate(hasOwnCertificate);
+
+    opts.authMethods = [].concat(opts.authMethods || []).map(method => (method || '').toString().toUpperCase().trim());
+    if (!opts.authMethods.length) {
+      opts.authMethods = ['LOGIN', 'PLAIN'];
+    }
+    if (opts.hideENHANCEDSTATUSCODES === undefined) {
+      opts.hideENHANCEDSTATUSCODES = true;
+    }
+    if (opts.hideDSN === undefined) {
+      opts.hideDSN = true;
+    }
+    if (opts.hideREQUIRETLS === undefined) {
+      opts.hideREQUIRETLS = true;
+    }
+
+    this.logger = createLogger(opts, opts.component || 'smtp-server');
+
+    for (const [name] of HOOKS.concat([['onAuth'], ['onSecure']])) {
+      if (typeof opts[name] === 'function') {
+        this[name] = opts[name];
+      }
+    }
+
+    this._closeTimeout = false;
+    this.connections = new Set();
+    this._conns = new Map();
+    this._native = new native.NativeServer(nativeOptions(opts));
+    this._dispatch = this._dispatch.bind(this);
+    this.server = new NetServerFacade(this);
+  }
+
+  _warnAboutDefaultCertificate(hasOwnCertificate) {
+    const opts = this.options;
+    const terminatesTls = !opts.secured && (opts.secure || !(opts.hideSTARTTLS || opts.disabledCommands.includes('STARTTLS')));
+    if (!terminatesTls || hasOwnCertificate || opts.logger === false) {
+      return;
+    }
+    console.error(
+      'WARNING: smtp-server-rs is using the built-in default TLS certificate. ' +
+        'The private key of this certificate is publicly known, so TLS sessions are NOT secure. ' +
+        'Provide your own key/cert options in production.'
+    );
+  }
+
+  /** The bit mask of the handlers this server defines (an undefined one is never called). */
+  _hookMask() {
+    let mask = 0;
+    for (const [name, bit] of HOOKS) {
+      if (typeof this[name] === 'function' && this[name] !== SMTPServer.prototype[name]) {
+        mask |= bit;
+      }
+    }
+    return mask;
+  }
+
+  _refreshHooks() {
+    const mask = this._hookMask();
+    if (mask !== this._mask) {
+      this._mask = mask;
+      this._native.setHooks(mask);
+    }
+  }
+
+  listen(...args) {
+    return this.server.listen(...args);
+  }
+
+  _logListening(address) {
+    const addr = address && typeof address === 'object' ? address : { address: null, port: null, family: null };
+    const opts = this.options;
+    this.logger.info(
+      { tnx: 'listen', host: addr.address, port: addr.port, secure: !!opts.secure, protocol: opts.lmtp ? 'LMTP' : 'SMTP' },
+      '%s%s Server listening on %s:%s',
+      opts.secure ? 'Secure ' : '',
+      opts.lmtp ? 'LMTP' : 'SMTP',
+      addr.family === 'IPv4' ? addr.address : '[' + addr.address + ']',
+      addr.port
+    );
+  }
+
+  _logClosed() {
+    this.logger.info({ tnx: 'closed' }, (this.options.lmtp ? 'LMTP' : 'SMTP') + ' Server closed');
+  }
+
+  /**
+   * Stops accepting connections; live ones get `421 Server shutting down` on their next
+   * command, and are closed when the grace period (`closeTimeout`) ends.
+   */
+  close(callback) {
+    const connections = this.connections.size;
+    const timeout = this.options.closeTimeout || CLOSE_TIMEOUT;
+    this.server.close(() => {
+      clearTimeout(this._closeTimeout || undefined);
+      if (typeof callback === 'function') {
+        const cb = callback;
+        callback = null;
+        return cb();
+      }
+    });
+    if (connections) {
+      this.logger.info(
+        { tnx: 'close' },
+        'Server closing with %s pending connection%s, waiting %s seconds before terminating',
+        connections,
+        connections !== 1 ? 's' : '',
+        timeout / 1000
+      );
+    }
+    this._closeTimeout = setTimeout(() => {
+      if (this.connections.size) {
+        this.logger.info({ tnx: 'close' }, 'Closing %s pending connection%s to close the server', this.connections.size, this.connections.size !== 1 ? 's' : '');
+      }
+      this._native.terminate();
+      if (typeof callback === 'function') {
+        const cb = callback;
+        callback = null;
+        cb();
+      }
+    }, timeout);
+    this._closeTimeout.unref();
+  }
+
+  // Default handlers, as smtp-server defines them. The native side applies the same
+  // defaults without calling into JavaScript when a handler is not overridden.
+
+  onAuth(auth, session, callback) {
+    if (auth.method === 'XOAUTH2') {
+      return callback(null, { data: { status: '401', schemes: 'bearer mac', scope: 'https://mail.google.com/' } });
+    }
+    if (auth.method === 'XCLIENT') {
+      return callback();
+    }
+    return callback(null, { message: 'Authentication not implemented' });
+  }
+
+  onConnect(session, callback) {
+    setImmediate(callback);
+  }
+
+  onMailFrom(address, session, callback) {
+    setImmediate(callback);
+  }
+
+  onRcptTo(address, session, callback) {
+    setImmediate(callback);
+  }
+
+  onSecure(socket, session, callback) {
+    setImmediate(callback);
+  }
+
+  onData(stream, session, callback) {
+    let chunklen = 0;
+    stream.on('data', chunk => {
+      chunklen += chunk.length;
+    });
+    stream.on('end', () => {
+      this.logger.info({ tnx: 'message', size: chunklen }, '<received %s bytes>', chunklen);
+      callback();
+    });
+  }
+
+  onClose() {
+    // nothing to do
+  }
+
+  // ----- events from the native side -----
+
+  _dispatch(ev) {
+    const conn = this._conns.get(ev.c);
+    switch (ev.k) {
+      case EV.OPEN:
+        return this._onOpen(ev);
+      case EV.REVERSE:
+        return conn && this._onReverse(conn, ev.ip);
+      case EV.ON_CONNECT:
+        return conn && this._onConnectHook(conn, ev);
+      case EV.CONNECT_EVENT:
+        return conn && this._onConnectEvent(conn, ev);
+      case EV.MAIL_FROM:
+      case EV.RCPT_TO:
+        return conn && this._onAddress(conn, ev);
+      case EV.DATA_START:
+        return conn && this._onDataStart(conn, ev);
+      case EV.BODY:
+        return conn && conn._dataStream && conn._dataStream._piece(ev.b, ev.e, ev.n);
+      case EV.DATA_ABORT:
+        return conn && this._onDataAbort(conn);
+      case EV.ERROR:
+        return this._onConnectionError(conn, ev);
+      case EV.CLOSE:
+        return conn && this._onConnClose(conn, ev);
+      case EV.SERVER_CLOSED:
+        return this.server._closed();
+    }
+  }
+
+  _onOpen(ev) {
+    const conn = new SMTPConnection(this, ev.c, ev);
+    this._conns.set(ev.c, conn);
+    this.connections.add(conn);
+    this.server._connectionsChanged();
+    this._refreshHooks();
+  }
+
+  _applySync(conn, s) {
+    const session = conn.session;
+    if (s.v) {
+      const v = s.v;
+      conn.localAddress = v.la;
+      conn.localPort = v.lp;
+      conn.remoteAddress = v.ra;
+      conn.remotePort = v.rp;
+      conn.clientHostname = v.ch;
+      session.localAddress = v.la;
+      session.localPort = v.lp;
+      session.remoteAddress = v.ra;
+      session.remotePort = v.rp;
+      session.clientHostname = v.ch;
+      session.openingCommand = v.oc;
+      session.hostNameAppearsAs = v.hn;
+      session.xClient = conn._xClient;
+      session.xForward = conn._xForward;
+      session.transmissionType = v.tt;
+      session.tlsOptions = conn.tlsOptions;
+      const envelope = { mailFrom: false, rcptTo: [], requireTLS: false, bodyType: '7bit', smtpUtf8: false };
+      if (!this.options.hideDSN) {
+        envelope.dsn = { ret: null, envid: null };
+      }
+      session.envelope = envelope;
+      session.transaction = v.tr;
+    }
+    const envelope = session.envelope;
+    if (s.f && envelope) {
+      envelope.requireTLS = s.f.requireTLS;
+      envelope.bodyType = s.f.bodyType;
+      envelope.smtpUtf8 = s.f.smtpUtf8;
+      if (envelope.dsn) {
+        envelope.dsn.ret = s.f.ret;
+        envelope.dsn.envid = s.f.envid;
+      }
+    }
+    if (s.m && envelope) {
+      envelope.mailFrom = s.m;
+    }
+    if (s.r && envelope) {
+      envelope.rcptTo.length = Math.min(envelope.rcptTo.length, s.rf);
+      for (const rcpt of s.r) {
+        envelope.rcptTo.push(rcpt);
+      }
+    }
+    if (s.err !== undefined) {
+      session.error = s.err;
+    }
+    if (s.wiz) {
+      session.isWizard = true;
+    }
+  }
+
+  /** Tells the native side about `session.disabledCommands` when the application changed it. */
+  _syncDisabled(conn) {
+    const list = conn.session.disabledCommands;
+    let normalized = null;
+    if (Array.isArray(list)) {
+      normalized = list.map(entry => (entry || '').toString().trim().toUpperCase());
+    }
+    const key = normalized ? normalized.join('\n') + '\n' : null;
+    if (key !== conn._disabledKey) {
+      conn._disabledKey = key;
+      this._native.setDisabled(conn.cid, normalized);
+    }
+  }
+
+  /** Calls a handler with smtp-server's callback conventions; `done` runs once. */
+  _callHandler(conn, name, args, done) {
+    let called = false;
+    const callback = (err, result) => {
+      if (called) {
+        return;
+      }
+      called = true;
+      this._syncDisabled(conn);
+      done(err, result);
+    };
+    try {
+      this[name](...args, callback);
+    } catch (err) {
+      this.logger.error({ err, tnx: 'command', cid: conn.id }, '%s Failed to process %s: %s', conn.id, name, err && err.message);
+      if (!called) {
+        const error = new Error('Error: internal server error');
+        error.responseCode = 451;
+        callback(error);
+      }
+    }
+  }
+
+  _onReverse(conn, ip) {
+    const opts = this.options;
+    const resolver = opts.resolver && typeof opts.resolver.reverse === 'function' ? opts.resolver : dns;
+    let answered = false;
+    const reply = (err, hostnames) => {
+      if (answered) {
+        return;
+      }
+      answered = true;
+      if (err) {
+        this.logger.error(
+          { tnx: 'connection', cid: conn.id, host: ip, err },
+          'Reverse resolve for %s: %s',
+          ip,
+          err.message
+        );
+      }
+      const first = !err && Array.isArray(hostnames) ? hostnames[0] : null;
+      this._native.reverseResult(conn.cid, typeof first === 'string' ? first : null);
+    };
+    try {
+      resolver.reverse(String(ip), reply);
+    } catch (err) {
+      reply(err);
+    }
+  }
+
+  _onConnectHook(conn, ev) {
+    this._applySync(conn, ev.s);
+    this._callHandler(conn, 'onConnect', [conn.session], err => {
+      this.logger.info({ tnx: 'connection', cid: conn.id, host: conn.remoteAddress, hostname: conn.clientHostname }, 'Connection from %s', conn.clientHostname);
+      if (err) {
+        return this._native.complete(conn.cid, replyCode(err.responseCode, -1), errorText(err));
+      }
+      this._native.complete(conn.cid, 0, null);
+    });
+  }
+
+  _onConnectEvent(conn, ev) {
+    this._applySync(conn, ev.s);
+    this.emit('connect', {
+      id: conn.id,
+      localAddress: ev.la,
+      localPort: ev.lp,
+      remoteAddress: ev.ra,
+      remotePort: ev.rp,
+      hostNameAppearsAs: ev.hn,
+      clientHostname: ev.ch
+    });
+  }
+
+  _onAddress(conn, ev) {
+    this._applySync(conn, ev.s);
+    const address = ev.a;
+    const mail = ev.k === EV.MAIL_FROM;
+    this._callHandler(conn, mail ? 'onMailFrom' : 'onRcptTo', [address, conn.session], err => {
+      if (err) {
+        return this._native.complete(conn.cid, replyCode(err.responseCode, -1), errorText(err));
+      }
+      const envelope = conn.session.envelope;
+      if (mail) {
+        envelope.mailFrom = address;
+      } else {
+        const key = address.address.toLowerCase();
+        const index = envelope.rcptTo.findIndex(rcpt => rcpt && typeof rcpt.address === 'string' && rcpt.address.toLowerCase() === key);
+        if (index >= 0) {
+          envelope.rcptTo[index] = address;
+        } else {
+          envelope.rcptTo.push(address);
+        }
+      }
+      this._native.complete(conn.cid, 0, null);
+    });
+  }
+
+  _onDataStart(conn, ev) {
+    this._applySync(conn, ev.s);
+    const maxBytes = Number(this.options.size) || 0;
+    const stream = new SMTPDataStream(this, conn, maxBytes);
+    conn._dataStream = stream;
+    let result = null;
+    let answered = false;
+    const answer = discard => {
+      if (answered) {
+        return;
+      }
+      answered = true;
+      if (conn._dataStream === stream) {
+        conn._dataStream = null;
+      }
+      this._sendDataResult(conn, result[0], result[1], discard);
+    };
+    stream.once('end', () => {
+      if (result) {
+        answer(false);
+      }
+    });
+    stream.once('close', () => {
+      if (result) {
+        answer(true);
+      }
+    });
+    this._callHandler(conn, 'onData', [stream, conn.session], (err, message) => {
+      result = [err, message];
+      if (stream.readableEnded) {
+        return answer(false);
+      }
+      if (stream.destroyed) {
+        return answer(true);
+      }
+      if (stream.readableFlowing === null) {
+        // answered without reading: the rest of the message is dropped natively
+        answer(true);
+        stream.resume();
+      }
+      // otherwise the reply waits for the stream to end
+    });
+  }
+
+  _sendDataResult(conn, err, message, discard) {
+    const lmtp = !!this.options.lmtp;
+    const envelope = conn.session.envelope;
+    const count = lmtp ? (envelope && Array.isArray(envelope.rcptTo) ? envelope.rcptTo.length : 0) : 1;
+    let replies;
+    if (err) {
+      const reply = { code: replyCode(err.responseCode, 450), text: errorText(err), ok: false };
+      replies = new Array(count).fill(reply);
+    } else if (Array.isArray(message)) {
+      replies = message.map(response =>
+        isError(response)
+          ? { code: replyCode(response.responseCode, 450), text: errorText(response), ok: false }
+          : { code: 250, text: typeof response === 'string' ? response : 'OK: message accepted', ok: true }
+      );
+      if (lmtp) {
+        replies = replies.slice(0, count);
+        while (replies.length < count) {
+          replies.push({ code: 451, text: 'Error: no delivery result for this recipient', ok: false });
+        }
+      } else {
+        replies = replies.slice(0, 1);
+        if (!replies.length) {
+          replies.push({ code: 250, text: 'OK: message queued', ok: true });
+        }
+      }
+    } else {
+      const text = typeof message === 'string' ? message : lmtp ? 'OK: message accepted' : 'OK: message queued';
+      replies = new Array(count).fill({ code: 250, text, ok: true });
+    }
+    if (replies.length === 1) {
+      const r = replies[0];
+      this._native.completeDataOne(conn.cid, r.code, r.text, r.ok, discard);
+    } else {
+      this._native.completeData(conn.cid, replies, discard);
+    }
+  }
+
+  _onDataAbort(conn) {
+    const stream = conn._dataStream;
+    conn._dataStream = null;
+    if (stream && !stream.destroyed && !stream.readableEnded) {
+      const err = new Error('Connection closed before the message was received in full');
+      err.code = 'ECONNECTION';
+      stream.destroy(stream.listenerCount('error') ? err : undefined);
+    }
+  }
+
+  _onConnectionError(conn, ev) {
+    const err = new Error(ev.msg);
+    err.code = ev.code;
+    err.remoteAddress = ev.ra;
+    this.logger.error({ err, tnx: 'error', user: conn && conn.session.user }, '%s %s %s', conn ? conn.id : '', ev.ra, err.message);
+    // a client's misbehaviour must not take the process down
+    if (this.listenerCount('error')) {
+      this.emit('error', err);
+    }
+  }
+
+  _onConnClose(conn, ev) {
+    this._applySync(conn, ev.s);
+    if (conn._dataStream) {
+      this._onDataAbort(conn);
+    }
+    this._conns.delete(conn.cid);
+    this.connections.delete(conn);
+    this.server._connectionsChanged();
+    this.logger.info({ tnx: 'close', cid: conn.id, host: conn.remoteAddress }, 'Connection closed to %s', conn.clientHostname || conn.remoteAddress);
+    if (this._mask & 16) {
+      setImmediate(() => {
+        try {
+          this.onClose(conn.session, () => false);
+        } catch (err) {
+          this.logger.error({ err, tnx: 'close', cid: conn.id }, 'onClose failed: %s', err && err.message);
+        }
+      });
+    }
+  }
+}
+
+/** The options the native side needs, normalized as smtp-server reads them. */
+function nativeOptions(opts) {
+  return {
+    name: opts.name ? String(opts.name) : os.hostname(),
+    banner: opts.banner ? String(opts.banner) : undefined,
+    lmtp: !!opts.lmtp,
+    heloResponse: opts.heloResponse ? String(opts.heloResponse) : undefined,
+    sizeText: opts.size ? String(opts.size) : undefined,
+    size: Number(opts.size) || 0,
+    hideSize: !!opts.hideSize,
+    rejectOversized: !!opts.rejectOversized,
+    hidePipelining: !!opts.hidePIPELINING,
+    hide8Bitmime: !!opts.hide8BITMIME,
+    hideSmtputf8: !!opts.hideSMTPUTF8,
+    hideEsc: !!opts.hideENHANCEDSTATUSCODES,
+    hideDsn: !!opts.hideDSN,
+    hideRequiretls: !!opts.hideREQUIRETLS,
+    hideStarttls: !!opts.hideSTARTTLS,
+    disabledCommands: opts.disabledCommands,
+    authMethods: opts.authMethods,
+    authOptional: !!opts.authOptional,
+    allowInsecureAuth: !!opts.allowInsecureAuth,
+    authRequiredMessage: typeof opts.authRequiredMessage === 'string' ? opts.authRequiredMessage : undefined,
+    maxRecipients: Number(opts.maxRecipients) || 0,
+    maxCommandLength: Number(opts.maxCommandLength) || 0,
+    maxClients: Number(opts.maxClients) || 0,
+    socketTimeout: Number(opts.socketTimeout) || 0,
+    closeTimeout: Number(opts.closeTimeout) || 0,
+    maxUnauthenticated: Number(opts.maxAllowedUnauthenticatedCommands) || 0,
+    lenientAddressParsing: !!opts.lenientAddressParsing,
+    secure: !!opts.secure,
+    delayConnect: !!(opts.useXClient || opts.useXForward),
+    disableReverseLookup: !!opts.disableReverseLookup
+  };
+}
+
+module.exports = { SMTPServer };
+module.exports.SMTPServer = SMTPServer;
+module.exports.default = module.exports;

@@ -1,0 +1,216 @@
+'use strict';
+
+const { EventEmitter } = require('node:events');
+
+/** Builds the error Node's net.Server reports for a failed listen. */
+function listenError(nativeErr, target) {
+  const [code, syscall, detail] = String(nativeErr.message).split('|');
+  const where = target.path ? target.path : `${target.host || '::'}:${target.port || 0}`;
+  const texts = {
+    EADDRINUSE: 'address already in use',
+    EACCES: 'permission denied',
+    EADDRNOTAVAIL: 'address not available',
+    ERR_SERVER_ALREADY_LISTEN: null
+  };
+  let err;
+  if (code === 'ERR_SERVER_ALREADY_LISTEN') {
+    err = new Error(detail);
+  } else if (code === 'ENOTFOUND') {
+    err = new Error(`getaddrinfo ENOTFOUND ${target.host}`);
+    err.syscall = 'getaddrinfo';
+    err.hostname = target.host;
+  } else {
+    err = new Error(`${syscall || 'listen'} ${code}: ${texts[code] || detail || 'failed'} ${where}`);
+    err.syscall = syscall || 'listen';
+    if (target.path) {
+      err.address = target.path;
+    } else {
+      err.address = target.host || '::';
+      err.port = target.port || 0;
+    }
+  }
+  err.code = code;
+  return err;
+}
+
+function isPort(value) {
+  return (typeof value === 'number' || (typeof value === 'string' && value.trim() !== '' && /^\d+$/.test(value.trim()))) && Number(value) >= 0 && Number(value) <= 65535;
+}
+
+/** Turns the arguments of `net.Server#listen()` into a target and a callback. */
+function parseListenArgs(args) {
+  let callback;
+  if (typeof args[args.length - 1] === 'function') {
+    callback = args.pop();
+  }
+  const first = args[0];
+  const target = {};
+  if (first !== null && typeof first === 'object') {
+    if (first.port !== undefined && first.port !== null) {
+      if (!isPort(first.port)) {
+        throw rangeError(first.port);
+      }
+      target.port = Number(first.port);
+    }
+    if (first.host) {
+      target.host = String(first.host);
+    }
+    if (first.path) {
+      target.path = String(first.path);
+    }
+    if (first.backlog !== undefined) {
+      target.backlog = Number(first.backlog) | 0;
+    }
+    if (first.ipv6Only) {
+      target.ipv6Only = true;
+    }
+    if (first.reusePort) {
+      target.reusePort = true;
+    }
+    if (first.fd !== undefined || first.handle !== undefined || first._handle !== undefined) {
+      const err = new TypeError('smtp-server-rs: listening on a handle or file descriptor is not supported');
+      err.code = 'ERR_INVALID_ARG_VALUE';
+      throw err;
+    }
+  } else if (typeof first === 'string' && !isPort(first)) {
+    target.path = first;
+    if (typeof args[1] === 'number') {
+      target.backlog = args[1] | 0;
+    }
+  } else {
+    if (first !== undefined && first !== null) {
+      if (!isPort(first)) {
+        throw rangeError(first);
+      }
+      target.port = Number(first);
+    }
+    if (typeof args[1] === 'string') {
+      target.host = args[1];
+      if (typeof args[2] === 'number') {
+        target.backlog = args[2] | 0;
+      }
+    } else if (typeof args[1] === 'number') {
+      target.backlog = args[1] | 0;
+    }
+  }
+  return { target, callback };
+}
+
+function rangeError(port) {
+  const err = new RangeError(`options.port should be >= 0 and < 65536. Received ${typeof port === 'string' ? `type string ('${port}')` : port}.`);
+  err.code = 'ERR_SOCKET_BAD_PORT';
+  return err;
+}
+
+/**
+ * Stands in for the `net.Server` smtp-server exposes as `server.server`: `listen()`,
+ * `address()`, `close()`, `ref()`/`unref()`, `getConnections()` and the `listening`,
+ * `close` and `error` events. The sockets themselves live in the native core.
+ */
+class NetServerFacade extends EventEmitter {
+  constructor(owner) {
+    super();
+    this._owner = owner;
+    this._address = null;
+    this._ref = true;
+    this._closing = false;
+    this._closeCallbacks = [];
+    this.listening = false;
+    this.on('error', err => owner.emit('error', err));
+    this.once('close', () => owner.emit('close'));
+  }
+
+  listen(...args) {
+    const { target, callback } = parseListenArgs(args);
+    if (callback) {
+      this.once('listening', callback);
+    }
+    const owner = this._owner;
+    let info;
+    try {
+      owner._mask = owner._hookMask();
+      info = owner._native.listen(target, owner._mask, owner._dispatch);
+    } catch (err) {
+      process.nextTick(() => this.emit('error', listenError(err, target)));
+      return this;
+    }
+    this._address = info.family === 'unix' ? info.address : { address: info.address, family: info.family, port: info.port };
+    this.listening = true;
+    this._closing = false;
+    this._applyRef();
+    process.nextTick(() => {
+      owner._logListening(this._address);
+      this.emit('listening');
+    });
+    return this;
+  }
+
+  address() {
+    return this.listening ? this._address : null;
+  }
+
+  close(callback) {
+    if (!this.listening) {
+      if (typeof callback === 'function') {
+        const err = new Error('Server is not running.');
+        err.code = 'ERR_SERVER_NOT_RUNNING';
+        process.nextTick(callback, err);
+      }
+      return this;
+    }
+    if (typeof callback === 'function') {
+      this._closeCallbacks.push(callback);
+    }
+    if (!this._closing) {
+      this._closing = true;
+      this._owner._native.close();
+    }
+    return this;
+  }
+
+  /** The native server stopped listening and its last connection ended. */
+  _closed() {
+    this.listening = false;
+    this._closing = false;
+    this._owner._native.release();
+    const callbacks = this._closeCallbacks.splice(0);
+    this._owner._logClosed();
+    for (const cb of callbacks) {
+      cb();
+    }
+    this.emit('close');
+    this.once('close', () => this._owner.emit('close'));
+  }
+
+  _connectionsChanged() {
+    this._applyRef();
+  }
+
+  _applyRef() {
+    if (this.listening || this._owner.connections.size) {
+      this._owner._native.setRef(this._ref);
+    }
+  }
+
+  ref() {
+    this._ref = true;
+    this._applyRef();
+    return this;
+  }
+
+  unref() {
+    this._ref = false;
+    this._applyRef();
+    return this;
+  }
+
+  getConnections(callback) {
+    const count = this._owner._native.connectionCount();
+    if (typeof callback === 'function') {
+      process.nextTick(callback, null, count);
+    }
+    return this;
+  }
+}
+
+module.exports = { NetServerFacade, parseListenArgs };

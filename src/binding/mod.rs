@@ -1,0 +1,401 @@
+//! The napi binding: the native server class used by `index.js`, option parsing, and
+//! the [`Hooks`] implementation that sends events to JavaScript.
+
+pub mod events;
+pub mod options;
+
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::Function;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{sys, Env, Result, Status};
+use napi_derive::napi;
+
+use crate::protocol::config::{Config, HookSet};
+use crate::protocol::reply::Esc;
+use crate::protocol::session::{DataReply, HookCall, HookOutcome, Peer, SessionSync};
+use crate::server::hooks::{ConnId, ConnMsg, Hooks, ServerState};
+use crate::server::listener::{self, Bound, ListenAddr};
+use crate::server::Server;
+use events::{Event, Raw};
+use options::NativeOptions;
+
+type Dispatch = ThreadsafeFunction<Event, (), Raw, Status, false, false, 0>;
+
+/// Sends events to the JavaScript dispatcher.
+struct JsHooks {
+    tsfn: Dispatch,
+}
+
+impl JsHooks {
+    fn emit(&self, event: Event) {
+        self.tsfn
+            .call(event, ThreadsafeFunctionCallMode::NonBlocking);
+    }
+}
+
+impl Hooks for JsHooks {
+    fn open(&self, conn: ConnId, session_id: &str, peer: &Peer, secure: bool) {
+        self.emit(Event::Open {
+            conn,
+            id: session_id.to_string(),
+            peer: peer.clone(),
+            secure,
+        });
+    }
+    fn reverse(&self, conn: ConnId, ip: &str) {
+        self.emit(Event::Reverse {
+            conn,
+            ip: ip.to_string(),
+        });
+    }
+    fn on_connect(&self, conn: ConnId, sync: SessionSync) {
+        self.emit(Event::OnConnect { conn, sync });
+    }
+    fn connect_event(
+        &self,
+        conn: ConnId,
+        sync: SessionSync,
+        client_hostname: &str,
+        hello: Option<&str>,
+        peer: &Peer,
+    ) {
+        self.emit(Event::ConnectEvent {
+            conn,
+            sync,
+            hostname: client_hostname.to_string(),
+            hello: hello.map(str::to_string),
+            peer: peer.clone(),
+        });
+    }
+    fn on_address(&self, conn: ConnId, call: HookCall, sync: SessionSync) {
+        self.emit(Event::Address { conn, call, sync });
+    }
+    fn data_start(&self, conn: ConnId, sync: SessionSync) {
+        self.emit(Event::DataStart { conn, sync });
+    }
+    fn body(&self, conn: ConnId, chunk: Vec<u8>, end: bool, total: u64) {
+        self.emit(Event::Body {
+            conn,
+            chunk,
+            end,
+            total,
+        });
+    }
+    fn data_abort(&self, conn: ConnId) {
+        self.emit(Event::DataAbort { conn });
+    }
+    fn error(&self, conn: ConnId, code: &str, message: &str, remote_address: &str) {
+        self.emit(Event::Error {
+            conn,
+            code: code.to_string(),
+            message: message.to_string(),
+            remote_address: remote_address.to_string(),
+        });
+    }
+    fn close(&self, conn: ConnId, sync: SessionSync) {
+        self.emit(Event::Close { conn, sync });
+    }
+    fn server_closed(&self) {
+        self.emit(Event::ServerClosed);
+    }
+}
+
+/// Where `listen()` ended up.
+#[napi(object)]
+pub struct AddressInfo {
+    /// IP address, or the socket path for a Unix socket.
+    pub address: String,
+    /// `IPv4`, `IPv6` or `unix`.
+    pub family: String,
+    /// Port (0 for a Unix socket).
+    pub port: u32,
+}
+
+/// What `listen()` binds.
+#[napi(object)]
+pub struct ListenOptions {
+    /// TCP port.
+    pub port: Option<u32>,
+    /// Host to bind.
+    pub host: Option<String>,
+    /// Unix socket path.
+    pub path: Option<String>,
+    /// Listen backlog.
+    pub backlog: Option<i32>,
+    /// IPv6 only.
+    pub ipv6_only: Option<bool>,
+    /// SO_REUSEPORT.
+    pub reuse_port: Option<bool>,
+}
+
+/// One DATA reply from the application.
+#[napi(object)]
+pub struct NativeDataReply {
+    /// Reply code.
+    pub code: u32,
+    /// Reply text.
+    pub text: String,
+    /// 0 default enhanced code, 1 the "message accepted" code (2.6.0).
+    pub ok: bool,
+}
+
+/// The native half of an `SMTPServer`.
+#[napi]
+pub struct NativeServer {
+    config: Config,
+    running: Mutex<Option<Running>>,
+}
+
+/// A listening (or closing) server and its event channel.
+#[derive(Clone)]
+struct Running {
+    server: Arc<Server>,
+    hooks: Arc<JsHooks>,
+}
+
+fn io_error(err: std::io::Error, what: &str) -> napi::Error {
+    let code = match err.kind() {
+        std::io::ErrorKind::AddrInUse => "EADDRINUSE",
+        std::io::ErrorKind::PermissionDenied => "EACCES",
+        std::io::ErrorKind::AddrNotAvailable => "EADDRNOTAVAIL",
+        std::io::ErrorKind::NotFound => "ENOTFOUND",
+        _ => "EIO",
+    };
+    napi::Error::new(Status::GenericFailure, format!("{code}|{what}|{err}"))
+}
+
+#[napi]
+impl NativeServer {
+    /// Creates the native server from normalized options.
+    #[napi(constructor)]
+    pub fn new(options: NativeOptions) -> Result<Self> {
+        Ok(NativeServer {
+            config: options.into_config(),
+            running: Mutex::new(None),
+        })
+    }
+
+    fn running(&self) -> Option<Running> {
+        match self.running.lock() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn server(&self) -> Option<Arc<Server>> {
+        self.running().map(|r| r.server)
+    }
+
+    fn set_running(&self, running: Option<Running>) {
+        match self.running.lock() {
+            Ok(mut s) => *s = running,
+            Err(p) => *p.into_inner() = running,
+        }
+    }
+
+    /// Lets go of a closed server, so that its event channel no longer holds the
+    /// event loop and `listen()` may be called again.
+    #[napi]
+    pub fn release(&self) {
+        self.set_running(None);
+    }
+
+    /// Binds and starts accepting; `dispatch` receives every event.
+    #[napi]
+    pub fn listen(
+        &self,
+        target: ListenOptions,
+        hooks: u32,
+        dispatch: Function<Raw, ()>,
+    ) -> Result<AddressInfo> {
+        if self.server().is_some() {
+            return Err(napi::Error::new(
+                Status::GenericFailure,
+                "ERR_SERVER_ALREADY_LISTEN|listen|Listen method has been called more than once without closing.",
+            ));
+        }
+        let tsfn: Dispatch = dispatch
+            .build_threadsafe_function::<Event>()
+            .callee_handled::<false>()
+            .build_callback(|ctx| events::to_js(&ctx.env, ctx.value))?;
+        let mut config = self.config.clone();
+        config.hooks = HookSet::from_mask(hooks);
+        let hooks = Arc::new(JsHooks { tsfn });
+        let server = Server::new(config, Arc::clone(&hooks) as Arc<dyn Hooks>);
+        let addr = match target.path {
+            Some(path) => ListenAddr::Unix {
+                path,
+                backlog: target.backlog.unwrap_or(511),
+            },
+            None => ListenAddr::Tcp {
+                host: target.host,
+                port: target.port.unwrap_or(0).min(65535) as u16,
+                backlog: target.backlog.unwrap_or(511),
+                ipv6_only: target.ipv6_only.unwrap_or(false),
+                reuse_port: target.reuse_port.unwrap_or(false),
+            },
+        };
+        let bound =
+            listener::listen(Arc::clone(&server), addr).map_err(|e| io_error(e, "listen"))?;
+        self.set_running(Some(Running { server, hooks }));
+        Ok(match bound {
+            Bound::Tcp(sa) => AddressInfo {
+                address: sa.ip().to_string(),
+                family: if sa.is_ipv4() {
+                    "IPv4".into()
+                } else {
+                    "IPv6".into()
+                },
+                port: u32::from(sa.port()),
+            },
+            Bound::Unix(path) => AddressInfo {
+                address: path,
+                family: "unix".into(),
+                port: 0,
+            },
+        })
+    }
+
+    /// Updates which handlers are defined (bit mask, see `HookSet::from_mask`).
+    #[napi]
+    pub fn set_hooks(&self, mask: u32) {
+        if let Some(server) = self.server() {
+            server.set_hooks(HookSet::from_mask(mask));
+        }
+    }
+
+    /// Answers `onConnect`/`onMailFrom`/`onRcptTo`: `code` 0 accepts; otherwise a
+    /// rejection with `code` (-1 for "no code given") and `message`.
+    #[napi]
+    pub fn complete(&self, conn: u32, code: i32, message: Option<String>) {
+        let outcome = if code == 0 {
+            HookOutcome::Accept
+        } else {
+            let code = u16::try_from(code).ok();
+            HookOutcome::Reject(code, message.unwrap_or_default())
+        };
+        self.deliver(conn, ConnMsg::Hook(outcome));
+    }
+
+    /// Answers `onData`. `discard` drops the rest of the body (answered before reading it).
+    #[napi]
+    pub fn complete_data(&self, conn: u32, replies: Vec<NativeDataReply>, discard: bool) {
+        let replies = replies
+            .into_iter()
+            .map(|r| DataReply {
+                code: u16::try_from(r.code).unwrap_or(450),
+                text: r.text,
+                esc: if r.ok { Esc::DATA_OK } else { Esc::Default },
+            })
+            .collect();
+        self.deliver(conn, ConnMsg::Data { replies, discard });
+    }
+
+    /// The quick form of [`Self::complete_data`] for one reply.
+    #[napi]
+    pub fn complete_data_one(&self, conn: u32, code: u32, text: String, ok: bool, discard: bool) {
+        let reply = DataReply {
+            code: u16::try_from(code).unwrap_or(450),
+            text,
+            esc: if ok { Esc::DATA_OK } else { Esc::Default },
+        };
+        self.deliver(
+            conn,
+            ConnMsg::Data {
+                replies: vec![reply],
+                discard,
+            },
+        );
+    }
+
+    /// Result of a reverse lookup.
+    #[napi]
+    pub fn reverse_result(&self, conn: u32, name: Option<String>) {
+        self.deliver(conn, ConnMsg::Reverse(name));
+    }
+
+    /// A body piece was consumed.
+    #[napi]
+    pub fn ack(&self, conn: u32) {
+        self.deliver(conn, ConnMsg::Ack);
+    }
+
+    /// `session.disabledCommands` changed (normalized names, or null to clear).
+    #[napi]
+    pub fn set_disabled(&self, conn: u32, list: Option<Vec<String>>) {
+        self.deliver(conn, ConnMsg::Disabled(list));
+    }
+
+    /// `connection.send(code, text)`.
+    #[napi]
+    pub fn send(&self, conn: u32, code: u32, text: String) {
+        self.deliver(
+            conn,
+            ConnMsg::Send(u16::try_from(code).unwrap_or(500), text),
+        );
+    }
+
+    /// `connection.close()`.
+    #[napi]
+    pub fn close_connection(&self, conn: u32) {
+        self.deliver(conn, ConnMsg::Close);
+    }
+
+    /// Stops accepting; live connections get 421 on their next command.
+    #[napi]
+    pub fn close(&self) {
+        if let Some(server) = self.server() {
+            server.set_state(ServerState::Closing);
+        }
+    }
+
+    /// Ends the grace period: every connection gets 421 and is closed.
+    #[napi]
+    pub fn terminate(&self) {
+        if let Some(server) = self.server() {
+            server.set_state(ServerState::Terminating);
+        }
+    }
+
+    /// Open connections.
+    #[napi]
+    pub fn connection_count(&self) -> u32 {
+        self.server()
+            .map(|s| s.connection_count() as u32)
+            .unwrap_or(0)
+    }
+
+    /// Keeps (or stops keeping) the event loop alive while the server runs.
+    #[napi]
+    pub fn set_ref(&self, env: Env, referenced: bool) -> Result<()> {
+        let Some(running) = self.running() else {
+            return Ok(());
+        };
+        let raw = running.hooks.tsfn.raw();
+        // SAFETY: `raw` is the live threadsafe function owned by `running.hooks` (kept
+        // alive by the Arc held here), and this runs on the JavaScript thread with its env, which
+        // is what napi_ref/unref_threadsafe_function require.
+        let status = unsafe {
+            if referenced {
+                sys::napi_ref_threadsafe_function(env.raw(), raw)
+            } else {
+                sys::napi_unref_threadsafe_function(env.raw(), raw)
+            }
+        };
+        if status == sys::Status::napi_ok {
+            Ok(())
+        } else {
+            Err(napi::Error::new(
+                Status::GenericFailure,
+                "cannot change the server reference",
+            ))
+        }
+    }
+
+    fn deliver(&self, conn: u32, msg: ConnMsg) {
+        if let Some(server) = self.server() {
+            server.deliver(conn, msg);
+        }
+    }
+}

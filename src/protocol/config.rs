@@ -1,0 +1,134 @@
+//! The options that shape a session, taken once from the JavaScript options object.
+
+/// Which application handlers are defined; an undefined one is never called across.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HookSet {
+    /// `onConnect` is defined.
+    pub connect: bool,
+    /// `onMailFrom` is defined.
+    pub mail_from: bool,
+    /// `onRcptTo` is defined.
+    pub rcpt_to: bool,
+    /// `onData` is defined.
+    pub data: bool,
+    /// `onClose` is defined.
+    pub close: bool,
+}
+
+impl HookSet {
+    /// Builds the set from a bit mask (bit 0 connect, 1 mail, 2 rcpt, 3 data, 4 close).
+    pub fn from_mask(mask: u32) -> HookSet {
+        HookSet {
+            connect: mask & 1 != 0,
+            mail_from: mask & 2 != 0,
+            rcpt_to: mask & 4 != 0,
+            data: mask & 8 != 0,
+            close: mask & 16 != 0,
+        }
+    }
+}
+
+/// Session options, normalized the way smtp-server's constructor normalizes them.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Server name used in the greeting and several replies.
+    pub name: String,
+    /// Text appended to the greeting.
+    pub banner: Option<String>,
+    /// LMTP mode.
+    pub lmtp: bool,
+    /// Format of the first HELO/EHLO reply line (`%s` placeholders).
+    pub helo_response: Option<String>,
+    /// `size` as printed in the EHLO reply, when the option is truthy.
+    pub size_text: Option<String>,
+    /// `Number(size)` (0 when unset or not a number).
+    pub size: f64,
+    /// Advertise SIZE without a number and skip the MAIL SIZE check.
+    pub hide_size: bool,
+    /// Refuse messages over `size` after DATA.
+    pub reject_oversized: bool,
+    /// Hide PIPELINING in EHLO.
+    pub hide_pipelining: bool,
+    /// Hide 8BITMIME in EHLO.
+    pub hide_8bitmime: bool,
+    /// Hide SMTPUTF8 in EHLO.
+    pub hide_smtputf8: bool,
+    /// Enhanced status codes off (the default).
+    pub hide_esc: bool,
+    /// DSN off (the default).
+    pub hide_dsn: bool,
+    /// REQUIRETLS not advertised (the default).
+    pub hide_requiretls: bool,
+    /// STARTTLS not advertised.
+    pub hide_starttls: bool,
+    /// Upper-cased, trimmed disabled command names.
+    pub disabled_commands: Vec<String>,
+    /// Upper-cased authentication mechanisms, in advertising order.
+    pub auth_methods: Vec<String>,
+    /// AUTH is optional.
+    pub auth_optional: bool,
+    /// AUTH allowed on plaintext even when STARTTLS is available.
+    pub allow_insecure_auth: bool,
+    /// Text of the 530 reply before authentication.
+    pub auth_required_message: Option<String>,
+    /// Maximum number of recipients (0 = no limit).
+    pub max_recipients: usize,
+    /// Longest accepted command line in bytes.
+    pub max_command_length: usize,
+    /// Maximum concurrent clients (0 = no limit).
+    pub max_clients: usize,
+    /// Idle timeout in milliseconds.
+    pub socket_timeout_ms: u64,
+    /// Grace period of `close()` in milliseconds.
+    pub close_timeout_ms: u64,
+    /// Commands allowed before authentication.
+    pub max_unauthenticated: u32,
+    /// Minimal MAIL/RCPT address checks.
+    pub lenient_address_parsing: bool,
+    /// Sessions start as secure.
+    pub secure: bool,
+    /// The `connect` event waits for XCLIENT/XFORWARD or MAIL.
+    pub delay_connect: bool,
+    /// Skip the reverse DNS lookup.
+    pub disable_reverse_lookup: bool,
+    /// Which handlers the application defined.
+    pub hooks: HookSet,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            name: "localhost".into(),
+            banner: None,
+            lmtp: false,
+            helo_response: None,
+            size_text: None,
+            size: 0.0,
+            hide_size: false,
+            reject_oversized: false,
+            hide_pipelining: false,
+            hide_8bitmime: false,
+            hide_smtputf8: false,
+            hide_esc: true,
+            hide_dsn: true,
+            hide_requiretls: true,
+            hide_starttls: false,
+            disabled_commands: Vec::new(),
+            auth_methods: vec!["LOGIN".into(), "PLAIN".into()],
+            auth_optional: false,
+            allow_insecure_auth: false,
+            auth_required_message: None,
+            max_recipients: 0,
+            max_command_length: 16 * 1024,
+            max_clients: 0,
+            socket_timeout_ms: 60_000,
+            close_timeout_ms: 30_000,
+            max_unauthenticated: 10,
+            lenient_address_parsing: false,
+            secure: false,
+            delay_connect: false,
+            disable_reverse_lookup: false,
+            hooks: HookSet::default(),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The SMTP protocol without I/O: parsers, reply formatting and the session state machine.
+
+pub mod address;
+pub mod config;
+pub mod data;
+pub mod ip;
+pub mod punycode;
+pub mod reply;
+pub mod session;
+pub mod text;

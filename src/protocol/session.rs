@@ -1,0 +1,1363 @@
+//! The SMTP/LMTP session state machine, sans I/O: bytes go in with [`Session::input`],
+//! [`Session::step`] says what has to happen next, replies collect in [`Session::output`].
+//!
+//! Every decision smtp-server makes without application code is made here: command
+//! dispatch and its checks, MAIL/RCPT validation, limits, reply texts and enhanced status
+//! codes, DATA framing. Where smtp-server would call an application handler the session
+//! stops with [`Step::Hook`] until the matching `resolve_*` method is called.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use memchr::memchr;
+
+use super::address::{parse_address_command, AddressCommand, ParamValue, ParsedAddress};
+use super::config::Config;
+use super::data::DataDecoder;
+use super::reply::{write_multiline, write_reply, Esc};
+use super::text::{command_name, is_http_request, js_split_ws, js_trim};
+
+/// Body bytes collected before a piece is handed to the application.
+pub const BODY_CHUNK: usize = 64 * 1024;
+/// Output collected before the session asks to flush it.
+const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+/// Longest HELO/EHLO argument accepted (UTF-16 code units, as JavaScript counts).
+const MAX_HELO_HOSTNAME_LENGTH: usize = 300;
+
+/// DSN details of a recipient (`address.dsn`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RcptDsn {
+    /// Upper-cased NOTIFY values.
+    pub notify: Option<Vec<String>>,
+    /// ORCPT value.
+    pub orcpt: Option<String>,
+}
+
+/// An address as the application sees it: `{address, args, dsn?}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Address {
+    /// The parsed address and parameters.
+    pub parsed: ParsedAddress,
+    /// DSN details (RCPT with DSN enabled only).
+    pub dsn: Option<RcptDsn>,
+}
+
+impl Address {
+    fn arg(&self, key: &str) -> Option<&ParamValue> {
+        self.parsed
+            .args
+            .as_ref()
+            .and_then(|args| args.iter().find(|(k, _)| k == key).map(|(_, v)| v))
+    }
+
+    fn arg_str(&self, key: &str) -> Option<&str> {
+        match self.arg(key) {
+            Some(ParamValue::Value(v)) => Some(v.as_str()),
+            _ => None,
+        }
+    }
+}
+
+/// The transaction state (`session.envelope`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// Accepted sender.
+    pub mail_from: Option<Address>,
+    /// Accepted recipients.
+    pub rcpt_to: Vec<Address>,
+    /// REQUIRETLS was given.
+    pub require_tls: bool,
+    /// `7bit` or `8bitmime`.
+    pub body_type: String,
+    /// SMTPUTF8 was given.
+    pub smtp_utf8: bool,
+    /// DSN RET (upper-cased).
+    pub dsn_ret: Option<String>,
+    /// DSN ENVID.
+    pub dsn_envid: Option<String>,
+}
+
+impl Default for Envelope {
+    fn default() -> Self {
+        Envelope {
+            mail_from: None,
+            rcpt_to: Vec::new(),
+            require_tls: false,
+            body_type: "7bit".into(),
+            smtp_utf8: false,
+            dsn_ret: None,
+            dsn_envid: None,
+        }
+    }
+}
+
+/// Connection-level identity of the client and server ends.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Peer {
+    /// Normalized local address.
+    pub local_address: String,
+    /// Local port.
+    pub local_port: u16,
+    /// Normalized remote address.
+    pub remote_address: String,
+    /// Remote port.
+    pub remote_port: u16,
+}
+
+/// The session fields smtp-server refreshes on every reset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    /// Addresses and ports.
+    pub peer: Peer,
+    /// Reverse-resolved name or `[ip]`.
+    pub client_hostname: String,
+    /// `HELO`, `EHLO` or `LHLO` as of the reset.
+    pub opening_command: Option<&'static str>,
+    /// The HELO/EHLO argument, lower-cased.
+    pub host_name_appears_as: Option<String>,
+    /// `SMTP`, `ESMTPSA`, ...
+    pub transmission_type: String,
+    /// 1-based transaction index.
+    pub transaction: u32,
+}
+
+/// What the application must be told to bring its copy of the session up to date.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionSync {
+    /// The reset generation; a new one means a fresh envelope object.
+    pub generation: u32,
+    /// The refreshed fields, when a reset happened since the last sync.
+    pub view: Option<View>,
+    /// `envelope.requireTLS`, `bodyType`, `smtpUtf8`, `dsn.ret`, `dsn.envid`.
+    pub envelope_flags: Option<(bool, String, bool, Option<String>, Option<String>)>,
+    /// `envelope.mailFrom`, when not yet known to the application.
+    pub mail_from: Option<Address>,
+    /// Recipients from this index on replace the application's list tail.
+    pub rcpt_from: usize,
+    /// The recipients from `rcpt_from` on.
+    pub rcpts: Vec<Address>,
+    /// `session.error`, when it changed.
+    pub error: Option<String>,
+    /// `session.isWizard` became true.
+    pub wizard: bool,
+}
+
+/// A question for the application.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HookCall {
+    /// `onMailFrom(address, session, cb)`.
+    MailFrom(Address),
+    /// `onRcptTo(address, session, cb)`.
+    RcptTo(Address),
+}
+
+/// The outcome of an application handler.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HookOutcome {
+    /// `cb()`.
+    Accept,
+    /// `cb(err)`: reply code (if the error had one) and message.
+    Reject(Option<u16>, String),
+}
+
+/// One reply line of a DATA result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataReply {
+    /// Reply code.
+    pub code: u16,
+    /// Reply text.
+    pub text: String,
+    /// Enhanced status code context.
+    pub esc: Esc,
+}
+
+/// What the session needs next.
+#[derive(Debug, PartialEq)]
+pub enum Step {
+    /// Waiting for input or for an answer.
+    Idle,
+    /// The output buffer is large: write it out before stepping again.
+    Flush,
+    /// An application handler has to decide; answer with [`Session::resolve_hook`].
+    Hook(HookCall),
+    /// DATA began: the application's `onData` gets its stream now.
+    DataStart,
+    /// A piece of the message body.
+    Body(Vec<u8>),
+    /// The rest of the body; the message is complete. Answer with [`Session::resolve_data`].
+    BodyEnd(Vec<u8>),
+    /// The delayed `connect` event is due.
+    EmitConnect,
+    /// Close the connection once the output is written.
+    Close,
+}
+
+#[derive(Debug)]
+enum Mode {
+    Command,
+    Data(Box<DataState>),
+}
+
+#[derive(Debug)]
+struct DataState {
+    decoder: DataDecoder,
+    /// The application has an `onData` handler (it gets the end of the body).
+    handler: bool,
+    /// Body pieces still go to the application.
+    deliver: bool,
+    body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Waiting {
+    Nothing,
+    Hook(HookCall),
+    DataResult,
+}
+
+/// One SMTP/LMTP session.
+#[derive(Debug)]
+pub struct Session {
+    cfg: Arc<Config>,
+    input: Vec<u8>,
+    pos: usize,
+    out: Vec<u8>,
+    queue: VecDeque<Step>,
+    mode: Mode,
+    waiting: Waiting,
+    ready: bool,
+    closing: bool,
+    server_closing: bool,
+    body_bytes: u64,
+
+    peer: Peer,
+    secure: bool,
+    client_hostname: String,
+    opening_command: Option<&'static str>,
+    hello_name: Option<String>,
+    user: bool,
+    transactions: u32,
+    unrecognized: u32,
+    unauthenticated: u32,
+    can_emit_connect: bool,
+    disabled_override: Option<Vec<String>>,
+
+    envelope: Envelope,
+    view: View,
+    generation: u32,
+    synced_generation: u32,
+    mail_synced: bool,
+    rcpt_synced: usize,
+    flags_dirty: bool,
+    error: Option<String>,
+    error_dirty: bool,
+    wizard: bool,
+    wizard_dirty: bool,
+}
+
+impl Session {
+    /// A new session for a connection between `peer`'s ends.
+    pub fn new(cfg: Arc<Config>, peer: Peer) -> Session {
+        let secure = cfg.secure;
+        let view = View {
+            peer: peer.clone(),
+            client_hostname: String::new(),
+            opening_command: None,
+            host_name_appears_as: None,
+            transmission_type: String::new(),
+            transaction: 1,
+        };
+        Session {
+            cfg,
+            input: Vec::new(),
+            pos: 0,
+            out: Vec::new(),
+            queue: VecDeque::new(),
+            mode: Mode::Command,
+            waiting: Waiting::Nothing,
+            ready: false,
+            closing: false,
+            server_closing: false,
+            body_bytes: 0,
+            peer,
+            secure,
+            client_hostname: String::new(),
+            opening_command: None,
+            hello_name: None,
+            user: false,
+            transactions: 0,
+            unrecognized: 0,
+            unauthenticated: 0,
+            can_emit_connect: true,
+            disabled_override: None,
+            envelope: Envelope::default(),
+            view,
+            generation: 0,
+            synced_generation: 0,
+            mail_synced: true,
+            rcpt_synced: 0,
+            flags_dirty: false,
+            error: None,
+            error_dirty: false,
+            wizard: false,
+            wizard_dirty: false,
+        }
+    }
+
+    /// The options of this session.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The buffer that received bytes are appended to.
+    pub fn input(&mut self) -> &mut Vec<u8> {
+        self.compact();
+        &mut self.input
+    }
+
+    /// True when more than `limit` unprocessed bytes are buffered.
+    pub fn has_input_over(&self, limit: usize) -> bool {
+        self.input.len() - self.pos > limit
+    }
+
+    /// Replies waiting to be written.
+    pub fn output(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    /// True once the session decided to close.
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// True while the session waits for the application.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting != Waiting::Nothing
+    }
+
+    /// True while a message body is being received.
+    pub fn in_data(&self) -> bool {
+        matches!(self.mode, Mode::Data(_))
+    }
+
+    /// True when the transaction has a sender (errors are then reported, not ignored).
+    pub fn in_transaction(&self) -> bool {
+        self.envelope.mail_from.is_some()
+    }
+
+    /// Bytes of the current (or last) message body.
+    pub fn body_bytes(&self) -> u64 {
+        match &self.mode {
+            Mode::Data(ds) => ds.decoder.body_len(),
+            Mode::Command => self.body_bytes,
+        }
+    }
+
+    /// The current envelope.
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// Client address and port as the session currently sees them.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// The client's host name (`[ip]` when unknown).
+    pub fn client_hostname(&self) -> &str {
+        &self.client_hostname
+    }
+
+    /// The HELO/EHLO name, lower-cased.
+    pub fn hello_name(&self) -> Option<&str> {
+        self.hello_name.as_deref()
+    }
+
+    fn compact(&mut self) {
+        if self.pos == 0 {
+            return;
+        }
+        if self.pos >= self.input.len() {
+            self.input.clear();
+            self.pos = 0;
+        } else if self.pos > self.input.len() / 2 || self.pos > 64 * 1024 {
+            self.input.drain(..self.pos);
+            self.pos = 0;
+        }
+    }
+
+    /// Releases buffer memory while the connection is idle.
+    pub fn shrink(&mut self) {
+        self.compact();
+        if self.input.is_empty() && self.input.capacity() > 0 {
+            self.input = Vec::new();
+        }
+        if self.out.is_empty() && self.out.capacity() > 4096 {
+            self.out = Vec::new();
+        }
+    }
+
+    // ----- replies -----
+
+    fn esc_on(&self) -> bool {
+        !self.cfg.hide_esc
+    }
+
+    fn send(&mut self, code: u16, text: &str, esc: Esc) {
+        let on = self.esc_on();
+        let range = write_reply(&mut self.out, code, text, esc, on);
+        if code >= 400 {
+            self.error = Some(String::from_utf8_lossy(&self.out[range]).into_owned());
+            self.error_dirty = true;
+        }
+        if code == 421 {
+            self.close();
+        }
+    }
+
+    /// Writes a reply on behalf of the application (`connection.send(code, text)`).
+    pub fn send_external(&mut self, code: u16, text: &str) {
+        if self.closing {
+            return;
+        }
+        self.send(code, text, Esc::Default);
+    }
+
+    /// Marks the session as closing: nothing more is parsed.
+    pub fn close(&mut self) {
+        if !self.closing {
+            self.closing = true;
+            self.queue.push_back(Step::Close);
+        }
+    }
+
+    // ----- session start -----
+
+    /// Sets the client's host name (a validated PTR name or empty for `[ip]`).
+    pub fn set_client_hostname(&mut self, hostname: &str) {
+        let lower = hostname.to_lowercase();
+        let name = lower.strip_suffix('.').unwrap_or(&lower);
+        self.client_hostname = if name.is_empty() {
+            format!("[{}]", self.peer.remote_address)
+        } else {
+            name.to_string()
+        };
+    }
+
+    /// The maxClients refusal.
+    pub fn refuse_too_many(&mut self) {
+        let text = format!(
+            "{} Too many connected clients, try again in a moment",
+            self.cfg.name
+        );
+        self.send(421, &text, Esc::Never);
+    }
+
+    /// Refuses the session with an application error (onConnect), then closes.
+    pub fn refuse(&mut self, code: Option<u16>, message: &str) {
+        self.send(code.unwrap_or(554), message, Esc::Never);
+        self.close();
+    }
+
+    /// Sends the greeting and starts accepting commands.
+    pub fn greet(&mut self) {
+        self.ready = true;
+        let proto = if self.cfg.lmtp { "LMTP" } else { "ESMTP" };
+        let text = match &self.cfg.banner {
+            Some(b) => format!("{} {} {}", self.cfg.name, proto, b),
+            None => format!("{} {}", self.cfg.name, proto),
+        };
+        self.send(220, &text, Esc::Never);
+    }
+
+    /// True when the `connect` event is sent at the greeting (not delayed).
+    pub fn take_connect_at_greeting(&mut self) -> bool {
+        if self.cfg.delay_connect || !self.can_emit_connect {
+            return false;
+        }
+        self.can_emit_connect = false;
+        true
+    }
+
+    /// `close()` was called on the server: every further command gets 421.
+    pub fn set_server_closing(&mut self) {
+        self.server_closing = true;
+    }
+
+    /// The idle timeout fired: true when the session timed out (the 421 is written),
+    /// false when the wait belongs to the application and the timer should be re-armed.
+    pub fn on_timeout(&mut self) -> bool {
+        if self.is_waiting() {
+            return false;
+        }
+        self.send(421, "Timeout - closing connection", Esc::Default);
+        true
+    }
+
+    /// The server's close grace period ended.
+    pub fn shutdown(&mut self) {
+        if !self.closing {
+            self.send(421, "Server shutting down", Esc::Default);
+        }
+        self.close();
+    }
+
+    /// Replaces the disabled-command list for this session (`session.disabledCommands`).
+    pub fn set_disabled_override(&mut self, list: Option<Vec<String>>) {
+        self.disabled_override = list;
+    }
+
+    // ----- session reset and sync -----
+
+    fn transmission_type(&self) -> String {
+        let mut t = String::with_capacity(8);
+        if self.opening_command == Some("EHLO") {
+            t.push('E');
+        }
+        t.push_str(if self.cfg.lmtp { "LMTP" } else { "SMTP" });
+        if self.secure {
+            t.push('S');
+        }
+        if self.user {
+            t.push('A');
+        }
+        t
+    }
+
+    /// Resets the session (smtp-server's `_resetSession`): refreshes the visible fields
+    /// and starts a new envelope.
+    pub fn reset(&mut self) {
+        self.view = View {
+            peer: self.peer.clone(),
+            client_hostname: self.client_hostname.clone(),
+            opening_command: self.opening_command,
+            host_name_appears_as: self.hello_name.clone(),
+            transmission_type: self.transmission_type(),
+            transaction: self.transactions + 1,
+        };
+        self.envelope = Envelope::default();
+        self.generation = self.generation.wrapping_add(1);
+        self.mail_synced = true;
+        self.rcpt_synced = 0;
+        self.flags_dirty = false;
+    }
+
+    /// What the application's copy of the session lacks; afterwards it counts as synced.
+    pub fn take_sync(&mut self) -> SessionSync {
+        let mut sync = SessionSync {
+            generation: self.generation,
+            ..SessionSync::default()
+        };
+        if self.synced_generation != self.generation {
+            self.synced_generation = self.generation;
+            sync.view = Some(self.view.clone());
+        }
+        if self.flags_dirty {
+            self.flags_dirty = false;
+            let e = &self.envelope;
+            sync.envelope_flags = Some((
+                e.require_tls,
+                e.body_type.clone(),
+                e.smtp_utf8,
+                e.dsn_ret.clone(),
+                e.dsn_envid.clone(),
+            ));
+        }
+        if !self.mail_synced {
+            self.mail_synced = true;
+            sync.mail_from = self.envelope.mail_from.clone();
+        }
+        sync.rcpt_from = self.rcpt_synced;
+        if self.rcpt_synced < self.envelope.rcpt_to.len() {
+            sync.rcpts = self.envelope.rcpt_to[self.rcpt_synced..].to_vec();
+            self.rcpt_synced = self.envelope.rcpt_to.len();
+        }
+        if self.error_dirty {
+            self.error_dirty = false;
+            sync.error = self.error.clone();
+        }
+        if self.wizard_dirty {
+            self.wizard_dirty = false;
+            sync.wizard = true;
+        }
+        sync
+    }
+
+    // ----- the main loop -----
+
+    /// Processes buffered input until something needs the outside world.
+    /// `partial_body` allows handing out a body piece smaller than [`BODY_CHUNK`].
+    pub fn step(&mut self, partial_body: bool) -> Step {
+        loop {
+            if let Some(step) = self.queue.pop_front() {
+                return step;
+            }
+            if self.closing || self.waiting != Waiting::Nothing {
+                return Step::Idle;
+            }
+            if self.out.len() >= OUTPUT_HIGH_WATER {
+                return Step::Flush;
+            }
+            match self.mode {
+                Mode::Data(_) => return self.step_data(partial_body),
+                Mode::Command => {
+                    if !self.next_command() {
+                        return Step::Idle;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles the next complete command line; false when none is buffered.
+    fn next_command(&mut self) -> bool {
+        let rest = &self.input[self.pos..];
+        let Some(nl) = memchr(b'\n', rest) else {
+            if rest.len() > self.cfg.max_command_length {
+                self.pos = self.input.len();
+                self.send(421, "Error: Command line too long", Esc::Default);
+            }
+            return false;
+        };
+        let mut end = nl;
+        if end > 0 && rest[end - 1] == b'\r' {
+            end -= 1;
+        }
+        if end > self.cfg.max_command_length {
+            self.pos = self.input.len();
+            self.send(421, "Error: Command line too long", Esc::Default);
+            return true;
+        }
+        let line = String::from_utf8_lossy(&rest[..end]).into_owned();
+        self.pos += nl + 1;
+        self.on_command(&line);
+        true
+    }
+
+    fn step_data(&mut self, partial_body: bool) -> Step {
+        let Mode::Data(ds) = &mut self.mode else {
+            return Step::Idle;
+        };
+        // bound the work (and the piece size) of one step
+        let avail = &self.input[self.pos..];
+        let take = avail.len().min(4 * BODY_CHUNK);
+        let (consumed, done) = ds.decoder.decode(&avail[..take], &mut ds.body);
+        self.pos += consumed;
+        if !ds.deliver {
+            ds.body.clear();
+        }
+        if done {
+            self.body_bytes = ds.decoder.body_len();
+            let body = std::mem::take(&mut ds.body);
+            let handler = ds.handler;
+            self.mode = Mode::Command;
+            self.waiting = Waiting::DataResult;
+            if handler {
+                return Step::BodyEnd(body);
+            }
+            return self.default_data_result();
+        }
+        let more_input = self.pos < self.input.len();
+        if ds.deliver
+            && (ds.body.len() >= BODY_CHUNK || (!more_input && partial_body && !ds.body.is_empty()))
+        {
+            return Step::Body(std::mem::take(&mut ds.body));
+        }
+        if more_input {
+            // the cap above stopped the decoder; go on with the next slice
+            return self.step_data(partial_body);
+        }
+        Step::Idle
+    }
+
+    /// The reply smtp-server's default onData gives (no handler defined).
+    fn default_data_result(&mut self) -> Step {
+        let text = if self.cfg.lmtp {
+            "OK: message accepted"
+        } else {
+            "OK: message queued"
+        };
+        let reply = DataReply {
+            code: 250,
+            text: text.into(),
+            esc: Esc::DATA_OK,
+        };
+        let count = if self.cfg.lmtp {
+            self.envelope.rcpt_to.len()
+        } else {
+            1
+        };
+        self.resolve_data(vec![reply; count]);
+        Step::Idle
+    }
+
+    // ----- dispatch -----
+
+    fn is_disabled(&self, name: &str) -> bool {
+        match &self.disabled_override {
+            Some(list) => list.iter().any(|c| c == name),
+            None => self.cfg.disabled_commands.iter().any(|c| c == name),
+        }
+    }
+
+    fn has_handler(&self, name: &str) -> bool {
+        matches!(
+            name,
+            "EHLO"
+                | "HELO"
+                | "QUIT"
+                | "NOOP"
+                | "RSET"
+                | "HELP"
+                | "VRFY"
+                | "STARTTLS"
+                | "AUTH"
+                | "MAIL"
+                | "RCPT"
+                | "DATA"
+                | "WIZ"
+                | "SHELL"
+                | "KILL"
+        )
+    }
+
+    fn is_supported(&self, name: &str) -> bool {
+        !self.is_disabled(name) && self.has_handler(name)
+    }
+
+    fn auth_required(&self) -> bool {
+        !self.user && self.is_supported("AUTH") && !self.cfg.auth_optional
+    }
+
+    fn on_command(&mut self, line: &str) {
+        let raw_name = command_name(line);
+        if self.server_closing {
+            self.send(421, "Server shutting down", Esc::for_command(&raw_name));
+            return;
+        }
+        if !self.ready {
+            let text = format!("{} You talk too soon", self.cfg.name);
+            self.send(421, &text, Esc::for_command(&raw_name));
+            return;
+        }
+        if is_http_request(line) {
+            self.send(
+                421,
+                "HTTP requests not allowed",
+                Esc::for_command(&raw_name),
+            );
+            return;
+        }
+        let mut name: &str = &raw_name;
+        match name {
+            "HELO" => self.opening_command = Some("HELO"),
+            "EHLO" => self.opening_command = Some("EHLO"),
+            "LHLO" => self.opening_command = Some("LHLO"),
+            _ => {}
+        }
+        if self.cfg.lmtp {
+            match name {
+                "HELO" | "EHLO" => {
+                    let text = format!("Error: {name} not allowed in LMTP server");
+                    self.send(500, &text, Esc::Never);
+                    return;
+                }
+                "LHLO" => name = "EHLO",
+                _ => {}
+            }
+        }
+        if !self.is_supported(name) {
+            self.unrecognized += 1;
+            if self.unrecognized >= 10 {
+                self.send(
+                    421,
+                    "Error: too many unrecognized commands",
+                    Esc::for_command(name),
+                );
+            } else {
+                self.send(500, "Error: command not recognized", Esc::for_command(name));
+            }
+            return;
+        }
+        if self.auth_required() && name != "AUTH" {
+            self.unauthenticated += 1;
+            if self.unauthenticated >= self.cfg.max_unauthenticated {
+                self.send(
+                    421,
+                    "Error: too many unauthenticated commands",
+                    Esc::for_command(name),
+                );
+                return;
+            }
+        }
+        if self.hello_name.is_none() && matches!(name, "MAIL" | "RCPT" | "DATA" | "AUTH") {
+            let text = if self.cfg.lmtp {
+                "Error: send LHLO first"
+            } else {
+                "Error: send HELO/EHLO first"
+            };
+            self.send(503, text, Esc::Default);
+            return;
+        }
+        if self.auth_required() && matches!(name, "MAIL" | "RCPT" | "DATA") {
+            let text = self
+                .cfg
+                .auth_required_message
+                .clone()
+                .unwrap_or_else(|| "Error: authentication Required".into());
+            self.send(530, &text, Esc::Default);
+            return;
+        }
+        match name {
+            "EHLO" => self.cmd_ehlo(line),
+            "HELO" => self.cmd_helo(line),
+            "QUIT" => {
+                self.send(221, "Bye", Esc::Default);
+                self.close();
+            }
+            "NOOP" => self.send(250, "OK", Esc::Default),
+            "RSET" => {
+                self.reset();
+                self.send(250, "Flushed", Esc::Default);
+            }
+            "HELP" => self.send(
+                214,
+                "See https://tools.ietf.org/html/rfc5321 for details",
+                Esc::Default,
+            ),
+            "VRFY" => {
+                if js_split_ws(line).get(1).is_none() {
+                    self.send(501, "Error: Syntax: VRFY address", Esc::Default);
+                } else {
+                    self.send(
+                        252,
+                        "Try to send something. No promises though",
+                        Esc::Default,
+                    );
+                }
+            }
+            "STARTTLS" => self.cmd_starttls(line),
+            "AUTH" => self.cmd_auth(line),
+            "MAIL" => self.cmd_mail(line),
+            "RCPT" => self.cmd_rcpt(line),
+            "DATA" => self.cmd_data(),
+            "WIZ" => {
+                if js_split_ws(line).get(1).is_some_and(|p| !p.is_empty()) {
+                    self.wizard = true;
+                    self.wizard_dirty = true;
+                    self.send(200, "Please pass, oh mighty wizard", Esc::Default);
+                } else {
+                    self.send(500, "You are no wizard!", Esc::Default);
+                }
+            }
+            "SHELL" => {
+                if self.wizard {
+                    self.send(
+                        500,
+                        "Error: Invoking shell is not allowed. This incident will be reported.",
+                        Esc::Default,
+                    );
+                } else {
+                    self.send(
+                        500,
+                        "Mere mortals must not mutter that mantra",
+                        Esc::Default,
+                    );
+                }
+            }
+            "KILL" => self.send(500, "Can not kill Mom", Esc::Default),
+            _ => self.send(500, "Error: command not recognized", Esc::Default),
+        }
+    }
+
+    fn helo_argument(&mut self, line: &str, syntax_error: &str) -> Option<String> {
+        let parts = js_split_ws(line);
+        if parts.len() != 2 {
+            self.send(501, syntax_error, Esc::Never);
+            return None;
+        }
+        let host = parts[1];
+        if host.encode_utf16().count() > MAX_HELO_HOSTNAME_LENGTH
+            || host.chars().any(super::reply::is_control)
+        {
+            self.send(501, "Error: Bad hostname syntax", Esc::Never);
+            return None;
+        }
+        Some(host.to_lowercase())
+    }
+
+    fn helo_line(&self) -> String {
+        let format = self
+            .cfg
+            .helo_response
+            .as_deref()
+            .unwrap_or("%s Nice to meet you, %s");
+        let replacements = [self.cfg.name.as_str(), self.client_hostname.as_str()];
+        let mut out = String::with_capacity(format.len() + 32);
+        let mut rest = format;
+        let mut i = 0;
+        while let Some(at) = rest.find("%s") {
+            out.push_str(&rest[..at]);
+            out.push_str(replacements.get(i).copied().unwrap_or(""));
+            i += 1;
+            rest = &rest[at + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn cmd_ehlo(&mut self, line: &str) {
+        let err = if self.cfg.lmtp {
+            "Error: syntax: LHLO hostname"
+        } else {
+            "Error: syntax: EHLO hostname"
+        };
+        let Some(host) = self.helo_argument(line, err) else {
+            return;
+        };
+        self.hello_name = Some(host);
+        let cfg = Arc::clone(&self.cfg);
+        let mut lines = vec![self.helo_line()];
+        for (hidden, feature) in [
+            (cfg.hide_pipelining, "PIPELINING"),
+            (cfg.hide_8bitmime, "8BITMIME"),
+            (cfg.hide_smtputf8, "SMTPUTF8"),
+            (cfg.hide_esc, "ENHANCEDSTATUSCODES"),
+            (cfg.hide_dsn, "DSN"),
+        ] {
+            if !hidden {
+                lines.push(feature.to_string());
+            }
+        }
+        if !cfg.auth_methods.is_empty() && self.is_supported("AUTH") && !self.user {
+            lines.push(format!("AUTH {}", cfg.auth_methods.join(" ")));
+        }
+        if !self.secure && self.is_supported("STARTTLS") && !cfg.hide_starttls {
+            lines.push("STARTTLS".into());
+        }
+        if self.secure && !cfg.hide_requiretls {
+            lines.push("REQUIRETLS".into());
+        }
+        if let Some(size) = &cfg.size_text {
+            if cfg.hide_size {
+                lines.push("SIZE".into());
+            } else {
+                lines.push(format!("SIZE {size}"));
+            }
+        }
+        self.reset();
+        write_multiline(&mut self.out, 250, &lines);
+    }
+
+    fn cmd_helo(&mut self, line: &str) {
+        let Some(host) = self.helo_argument(line, "Error: Syntax: HELO hostname") else {
+            return;
+        };
+        self.hello_name = Some(host);
+        self.reset();
+        let text = self.helo_line();
+        self.send(250, &text, Esc::Never);
+    }
+
+    fn cmd_starttls(&mut self, line: &str) {
+        if js_split_ws(line).len() > 1 {
+            self.send(501, "Error: syntax: STARTTLS", Esc::Default);
+            return;
+        }
+        if self.secure {
+            self.send(503, "Error: TLS already active", Esc::Default);
+            return;
+        }
+        // TLS is not available on this listener: refuse the upgrade as a
+        // temporary failure so that clients can carry on in plaintext.
+        self.send(454, "TLS not available", Esc::Default);
+    }
+
+    fn cmd_auth(&mut self, line: &str) {
+        let args = js_split_ws(line);
+        let method = args.get(1).map(|m| m.to_uppercase()).unwrap_or_default();
+        if !self.secure
+            && self.is_supported("STARTTLS")
+            && !self.cfg.hide_starttls
+            && !self.cfg.allow_insecure_auth
+        {
+            self.send(
+                538,
+                "Error: Must issue a STARTTLS command first",
+                Esc::Default,
+            );
+            return;
+        }
+        if self.user {
+            self.send(503, "Error: No identity changes permitted", Esc::Default);
+            return;
+        }
+        let _ = method;
+        self.send(504, "Error: Unrecognized authentication type", Esc::Default);
+    }
+
+    fn reject_invalid_params(&mut self, parsed: &ParsedAddress, keys: &[&str]) -> bool {
+        let error = if let Some(dup) = &parsed.duplicate {
+            format!("Error: duplicate {dup} parameter")
+        } else {
+            let valueless = parsed.args.as_ref().and_then(|args| {
+                keys.iter().find(|key| {
+                    args.iter()
+                        .rev()
+                        .find(|(k, _)| k == *key)
+                        .is_some_and(|(_, v)| matches!(v, ParamValue::Flag))
+                })
+            });
+            match valueless {
+                Some(key) => format!("Error: {key} parameter requires a value"),
+                None => return false,
+            }
+        };
+        self.send(501, &error, Esc::Default);
+        true
+    }
+
+    fn mail_param_error(&self, addr: &Address) -> Option<(u16, &'static str, Esc)> {
+        if let Some(size) = addr.arg_str("SIZE") {
+            let digits =
+                !size.is_empty() && size.len() <= 20 && size.bytes().all(|b| b.is_ascii_digit());
+            if !digits {
+                return Some((501, "Error: Bad message size syntax", Esc::Default));
+            }
+            if !self.cfg.hide_size && self.cfg.size_text.is_some() {
+                let declared: f64 = size.parse().unwrap_or(0.0);
+                if declared > self.cfg.size {
+                    return Some((552, "", Esc::TOO_BIG));
+                }
+            }
+        }
+        if let Some(body) = addr.arg_str("BODY") {
+            let body = body.to_lowercase();
+            if body != "7bit" && body != "8bitmime" {
+                return Some((
+                    501,
+                    "Invalid BODY parameter value. Must be 7BIT or 8BITMIME",
+                    Esc::Default,
+                ));
+            }
+        }
+        if let Some(v) = addr.arg("SMTPUTF8") {
+            if !matches!(v, ParamValue::Flag) {
+                return Some((
+                    501,
+                    "Invalid SMTPUTF8 parameter. This flag does not accept a value",
+                    Esc::Default,
+                ));
+            }
+        }
+        if let Some(v) = addr.arg("REQUIRETLS") {
+            if !self.secure {
+                return Some((
+                    530,
+                    "REQUIRETLS not permitted on non-TLS connections",
+                    Esc::Default,
+                ));
+            }
+            if !matches!(v, ParamValue::Flag) {
+                return Some((
+                    501,
+                    "Invalid REQUIRETLS parameter. This flag does not accept a value",
+                    Esc::Default,
+                ));
+            }
+        }
+        if !self.cfg.hide_dsn {
+            if let Some(ret) = addr.arg_str("RET") {
+                let ret = ret.to_uppercase();
+                if ret != "FULL" && ret != "HDRS" {
+                    return Some((
+                        501,
+                        "Invalid RET parameter value. Must be FULL or HDRS",
+                        Esc::Default,
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    fn size_exceeded_text(&self) -> String {
+        format!(
+            "Error: message exceeds fixed maximum message size {}",
+            self.cfg.size_text.as_deref().unwrap_or("0")
+        )
+    }
+
+    fn cmd_mail(&mut self, line: &str) {
+        let parsed = parse_address_command(
+            AddressCommand::MailFrom,
+            line,
+            self.cfg.lenient_address_parsing,
+        );
+        if self.cfg.delay_connect && self.can_emit_connect {
+            self.can_emit_connect = false;
+            self.queue.push_back(Step::EmitConnect);
+        }
+        let Ok(parsed) = parsed else {
+            self.send(501, "Error: Bad sender address syntax", Esc::SENDER_SYNTAX);
+            return;
+        };
+        if self.reject_invalid_params(&parsed, &["BODY", "SIZE", "RET", "ENVID"]) {
+            return;
+        }
+        if self.envelope.mail_from.is_some() {
+            self.send(503, "Error: nested MAIL command", Esc::Default);
+            return;
+        }
+        let addr = Address { parsed, dsn: None };
+        if let Some((code, text, esc)) = self.mail_param_error(&addr) {
+            if code == 552 {
+                let text = self.size_exceeded_text();
+                self.send(code, &text, esc);
+            } else {
+                self.send(code, text, esc);
+            }
+            return;
+        }
+        // the parameters go into the envelope before the handler runs
+        if let Some(body) = addr.arg_str("BODY") {
+            self.envelope.body_type = body.to_lowercase();
+        }
+        if matches!(addr.arg("SMTPUTF8"), Some(ParamValue::Flag)) {
+            self.envelope.smtp_utf8 = true;
+        }
+        if matches!(addr.arg("REQUIRETLS"), Some(ParamValue::Flag)) {
+            self.envelope.require_tls = true;
+        }
+        if !self.cfg.hide_dsn {
+            if let Some(ret) = addr.arg_str("RET") {
+                self.envelope.dsn_ret = Some(ret.to_uppercase());
+            }
+            if let Some(envid) = addr.arg_str("ENVID") {
+                self.envelope.dsn_envid = Some(envid.to_string());
+            }
+        }
+        self.flags_dirty = true;
+        if self.cfg.hooks.mail_from {
+            self.waiting = Waiting::Hook(HookCall::MailFrom(addr.clone()));
+            self.queue.push_back(Step::Hook(HookCall::MailFrom(addr)));
+        } else {
+            self.accept_mail(addr, false);
+        }
+    }
+
+    fn accept_mail(&mut self, addr: Address, known: bool) {
+        self.envelope.mail_from = Some(addr);
+        self.mail_synced = known;
+        self.send(250, "Accepted", Esc::MAIL_OK);
+    }
+
+    fn cmd_rcpt(&mut self, line: &str) {
+        let parsed = parse_address_command(
+            AddressCommand::RcptTo,
+            line,
+            self.cfg.lenient_address_parsing,
+        );
+        let parsed = match parsed {
+            Ok(p) if !p.address.is_empty() => p,
+            _ => {
+                self.send(
+                    501,
+                    "Error: Bad recipient address syntax",
+                    Esc::MAILBOX_SYNTAX,
+                );
+                return;
+            }
+        };
+        if self.reject_invalid_params(&parsed, &["NOTIFY", "ORCPT"]) {
+            return;
+        }
+        if self.envelope.mail_from.is_none() {
+            self.send(503, "Error: need MAIL command", Esc::Default);
+            return;
+        }
+        let mut addr = Address { parsed, dsn: None };
+        if !self.cfg.hide_dsn {
+            if let Some(notify) = addr.arg_str("NOTIFY") {
+                let values: Vec<String> = notify
+                    .to_uppercase()
+                    .split(',')
+                    .map(str::to_string)
+                    .collect();
+                if values
+                    .iter()
+                    .any(|v| !matches!(v.as_str(), "NEVER" | "SUCCESS" | "FAILURE" | "DELAY"))
+                {
+                    self.send(
+                        501,
+                        "Error: NOTIFY parameter must be NEVER, SUCCESS, FAILURE, or DELAY",
+                        Esc::Default,
+                    );
+                    return;
+                }
+                if values.len() > 1 && values.iter().any(|v| v == "NEVER") {
+                    self.send(
+                        501,
+                        "Error: NOTIFY=NEVER cannot be combined with other values",
+                        Esc::Default,
+                    );
+                    return;
+                }
+                addr.dsn.get_or_insert_with(RcptDsn::default).notify = Some(values);
+            }
+            if let Some(orcpt) = addr.arg_str("ORCPT") {
+                if !is_valid_orcpt(orcpt) {
+                    self.send(501, "Error: Bad ORCPT parameter syntax", Esc::Default);
+                    return;
+                }
+                addr.dsn.get_or_insert_with(RcptDsn::default).orcpt = Some(orcpt.to_string());
+            }
+        }
+        if self.cfg.max_recipients > 0
+            && self.envelope.rcpt_to.len() >= self.cfg.max_recipients
+            && self.find_rcpt(&addr.parsed.address).is_none()
+        {
+            self.send(452, "Error: too many recipients", Esc::TOO_MANY_RCPT);
+            return;
+        }
+        if self.cfg.hooks.rcpt_to {
+            self.waiting = Waiting::Hook(HookCall::RcptTo(addr.clone()));
+            self.queue.push_back(Step::Hook(HookCall::RcptTo(addr)));
+        } else {
+            self.accept_rcpt(addr, false);
+        }
+    }
+
+    fn find_rcpt(&self, address: &str) -> Option<usize> {
+        let key = address.to_lowercase();
+        self.envelope
+            .rcpt_to
+            .iter()
+            .position(|r| r.parsed.address.to_lowercase() == key)
+    }
+
+    fn accept_rcpt(&mut self, addr: Address, known: bool) {
+        let synced_all = self.rcpt_synced == self.envelope.rcpt_to.len();
+        match self.find_rcpt(&addr.parsed.address) {
+            Some(i) => {
+                self.envelope.rcpt_to[i] = addr;
+                if !known {
+                    self.rcpt_synced = self.rcpt_synced.min(i);
+                }
+            }
+            None => self.envelope.rcpt_to.push(addr),
+        }
+        if known && synced_all {
+            self.rcpt_synced = self.envelope.rcpt_to.len();
+        }
+        self.send(250, "Accepted", Esc::RCPT_OK);
+    }
+
+    /// Answers the pending [`Step::Hook`]. `applied` tells whether the application side
+    /// already recorded the accepted address in its envelope.
+    pub fn resolve_hook(&mut self, outcome: HookOutcome) {
+        let waiting = std::mem::replace(&mut self.waiting, Waiting::Nothing);
+        let Waiting::Hook(call) = waiting else {
+            self.waiting = waiting;
+            return;
+        };
+        match (call, outcome) {
+            (_, HookOutcome::Reject(code, message)) => {
+                self.send(code.unwrap_or(550), &message, Esc::Default);
+            }
+            (HookCall::MailFrom(addr), HookOutcome::Accept) => self.accept_mail(addr, true),
+            (HookCall::RcptTo(addr), HookOutcome::Accept) => self.accept_rcpt(addr, true),
+        }
+    }
+
+    fn cmd_data(&mut self) {
+        if self.envelope.rcpt_to.is_empty() {
+            self.send(503, "Error: need RCPT command", Esc::Default);
+            return;
+        }
+        let deliver = self.cfg.hooks.data;
+        self.mode = Mode::Data(Box::new(DataState {
+            decoder: DataDecoder::new(),
+            handler: deliver,
+            deliver,
+            body: Vec::new(),
+        }));
+        if deliver {
+            self.queue.push_back(Step::DataStart);
+        }
+        self.send(354, "End data with <CR><LF>.<CR><LF>", Esc::Default);
+    }
+
+    /// Stops handing body pieces to the application: the rest of the message is
+    /// received and dropped (the application answered before reading it all).
+    pub fn discard_body(&mut self) {
+        if let Mode::Data(ds) = &mut self.mode {
+            ds.deliver = false;
+            ds.body.clear();
+        }
+    }
+
+    /// Answers the message once the body is complete: writes the replies (or the
+    /// oversize refusal), then starts the next transaction.
+    pub fn resolve_data(&mut self, replies: Vec<DataReply>) {
+        if self.waiting != Waiting::DataResult {
+            return;
+        }
+        self.waiting = Waiting::Nothing;
+        let oversized = self.cfg.reject_oversized
+            && self.cfg.size > 0.0
+            && (self.body_bytes as f64) > self.cfg.size;
+        if oversized {
+            let count = if self.cfg.lmtp {
+                self.envelope.rcpt_to.len()
+            } else {
+                1
+            };
+            let text = self.size_exceeded_text();
+            for _ in 0..count {
+                self.send(552, &text, Esc::TOO_BIG);
+            }
+        } else {
+            for reply in replies {
+                self.send(reply.code, &reply.text, reply.esc);
+            }
+        }
+        self.transactions += 1;
+        self.unrecognized = 0;
+        self.reset();
+    }
+
+    /// Number of replies a DATA result must have (one per recipient under LMTP).
+    pub fn data_reply_count(&self) -> usize {
+        if self.cfg.lmtp {
+            self.envelope.rcpt_to.len()
+        } else {
+            1
+        }
+    }
+}
+
+/// `^[a-z0-9!#$%&'*+/=?^_`{|}~-]+;.` (case-insensitive): an addr-type, `;`, and at least
+/// one more character that is not a line terminator.
+fn is_valid_orcpt(value: &str) -> bool {
+    let Some(semi) = value.find(';') else {
+        return false;
+    };
+    let kind = &value[..semi];
+    if kind.is_empty()
+        || !kind
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b))
+    {
+        return false;
+    }
+    value[semi + 1..]
+        .chars()
+        .next()
+        .is_some_and(|c| !matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}'))
+}
+
+/// Trims like JavaScript (used by option parsing).
+pub fn trim(s: &str) -> &str {
+    js_trim(s)
+}

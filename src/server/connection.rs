@@ -1,0 +1,442 @@
+//! One task per connection: reads the socket into the session, writes its replies,
+//! keeps the timers, and carries questions to the application and answers back.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
+
+use super::hooks::{ConnId, ConnMsg, Hooks, ServerState};
+use super::Server;
+use crate::protocol::ip::is_valid_hostname;
+use crate::protocol::session::{DataReply, HookOutcome, Peer, Session, Step};
+
+/// Body pieces in flight to the application before reading pauses.
+const WINDOW: usize = 4;
+/// The early-talker window before the greeting.
+const EARLY_TALKER: Duration = Duration::from_millis(100);
+/// How long a reverse lookup may take.
+const REVERSE_LOOKUP_CAP: Duration = Duration::from_millis(1500);
+/// Longest wait for a client to close its side after the server closed.
+const HALF_CLOSE_CAP: Duration = Duration::from_secs(5);
+/// Buffered input beyond which reading pauses while the application decides.
+const READ_AHEAD: usize = 64 * 1024;
+
+/// Where the connection is on its way to the greeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The early-talker window runs until then.
+    Early(Instant),
+    /// Waiting for the reverse lookup until then.
+    Reverse(Instant),
+    /// Waiting for `onConnect`.
+    Connecting,
+    /// Greeted.
+    Ready,
+}
+
+/// A random session id: 80 bits as 16 base-32 digits (`[0-9a-v]`).
+pub fn new_session_id() -> String {
+    let mut bytes = [0u8; 10];
+    if getrandom::fill(&mut bytes).is_err() {
+        // fall back to the clock; ids only need to be unique enough for logs
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        bytes.copy_from_slice(&nanos.to_le_bytes()[..10]);
+    }
+    let mut value = bytes
+        .iter()
+        .fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
+    let mut digits = [b'0'; 16];
+    for d in digits.iter_mut().rev() {
+        let v = (value & 31) as u8;
+        *d = if v < 10 { b'0' + v } else { b'a' + v - 10 };
+        value >>= 5;
+    }
+    String::from_utf8_lossy(&digits).into_owned()
+}
+
+/// The error codes smtp-server treats as a client simply going away.
+fn error_code(err: &io::Error) -> &'static str {
+    match err.kind() {
+        io::ErrorKind::ConnectionReset => "ECONNRESET",
+        io::ErrorKind::BrokenPipe => "EPIPE",
+        io::ErrorKind::TimedOut => "ETIMEDOUT",
+        io::ErrorKind::HostUnreachable => "EHOSTUNREACH",
+        io::ErrorKind::NetworkUnreachable => "ENETUNREACH",
+        io::ErrorKind::ConnectionAborted => "ECONNABORTED",
+        _ => "EIO",
+    }
+}
+
+fn is_quiet(code: &str) -> bool {
+    matches!(
+        code,
+        "ECONNRESET" | "EPIPE" | "ETIMEDOUT" | "EHOSTUNREACH" | "ENETUNREACH"
+    )
+}
+
+struct Conn<S> {
+    id: ConnId,
+    server: Arc<Server>,
+    hooks: Arc<dyn Hooks>,
+    stream: S,
+    session: Session,
+    rx: mpsc::UnboundedReceiver<ConnMsg>,
+    phase: Phase,
+    timeout: Duration,
+    deadline: Instant,
+    in_flight: usize,
+    early_result: Option<Vec<DataReply>>,
+    counted: bool,
+    eof: bool,
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn run<S>(server: Arc<Server>, stream: S, peer: Peer)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    server.open.fetch_add(1, Ordering::SeqCst);
+    let (id, rx) = server.register();
+    let cfg = server.config();
+    let hooks = Arc::clone(server.hooks());
+    let session_id = new_session_id();
+    hooks.open(id, &session_id, &peer, cfg.secure);
+    let live = server.live.fetch_add(1, Ordering::SeqCst) + 1;
+    let timeout = Duration::from_millis(cfg.socket_timeout_ms.max(1));
+    let mut session = Session::new(Arc::clone(&cfg), peer);
+    if cfg.max_clients > 0 && live > cfg.max_clients {
+        session.refuse_too_many();
+    }
+    let mut conn = Conn {
+        id,
+        server: Arc::clone(&server),
+        hooks,
+        stream,
+        session,
+        rx,
+        phase: Phase::Early(Instant::now() + EARLY_TALKER),
+        timeout,
+        deadline: Instant::now() + timeout,
+        in_flight: 0,
+        early_result: None,
+        counted: true,
+        eof: false,
+    };
+    conn.serve().await;
+    conn.finish().await;
+    server.unregister(id);
+    let sync = conn.session.take_sync();
+    conn.hooks.close(id, sync);
+    server.open.fetch_sub(1, Ordering::SeqCst);
+    server.report_if_closed();
+}
+
+impl<S> Conn<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    fn touch(&mut self) {
+        self.deadline = Instant::now() + self.timeout;
+    }
+
+    fn stop_counting(&mut self) {
+        if self.counted {
+            self.counted = false;
+            self.server.live.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Writes the pending replies. Errors end the connection.
+    async fn flush(&mut self) -> io::Result<()> {
+        if self.session.output().is_empty() {
+            return Ok(());
+        }
+        let out = std::mem::take(self.session.output());
+        let res = tokio::time::timeout(self.timeout, self.stream.write_all(&out)).await;
+        let mut out = out;
+        out.clear();
+        if out.capacity() <= 4096 {
+            *self.session.output() = out;
+        }
+        self.touch();
+        match res {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timeout")),
+        }
+    }
+
+    /// Steps the session until it waits; true when the connection should close.
+    async fn drive(&mut self) -> io::Result<bool> {
+        loop {
+            if self.session.in_data() && self.in_flight >= WINDOW {
+                return Ok(self.session.is_closing());
+            }
+            match self.session.step(self.in_flight == 0) {
+                Step::Idle => return Ok(self.session.is_closing()),
+                Step::Flush => self.flush().await?,
+                Step::Close => {
+                    self.stop_counting();
+                }
+                Step::Hook(call) => {
+                    let sync = self.session.take_sync();
+                    self.hooks.on_address(self.id, call, sync);
+                }
+                Step::DataStart => {
+                    self.in_flight = 0;
+                    self.early_result = None;
+                    let sync = self.session.take_sync();
+                    self.hooks.data_start(self.id, sync);
+                }
+                Step::Body(chunk) => {
+                    self.in_flight += 1;
+                    self.hooks
+                        .body(self.id, chunk, false, self.session.body_bytes());
+                }
+                Step::BodyEnd(chunk) => {
+                    self.in_flight = 0;
+                    self.hooks
+                        .body(self.id, chunk, true, self.session.body_bytes());
+                    if let Some(replies) = self.early_result.take() {
+                        self.session.resolve_data(replies);
+                    }
+                }
+                Step::EmitConnect => self.emit_connect(),
+            }
+        }
+    }
+
+    fn emit_connect(&mut self) {
+        let sync = self.session.take_sync();
+        let peer = self.session.peer().clone();
+        let hostname = self.session.client_hostname().to_string();
+        let hello = self.session.hello_name().map(str::to_string);
+        self.hooks
+            .connect_event(self.id, sync, &hostname, hello.as_deref(), &peer);
+    }
+
+    /// The early-talker window is over: look the client up, then ask `onConnect`.
+    fn after_early_window(&mut self) {
+        if self.session.config().disable_reverse_lookup {
+            self.after_reverse(None);
+            return;
+        }
+        self.phase = Phase::Reverse(Instant::now() + REVERSE_LOOKUP_CAP);
+        let ip = self.session.peer().remote_address.clone();
+        self.hooks.reverse(self.id, &ip);
+    }
+
+    fn after_reverse(&mut self, name: Option<String>) {
+        let name = name.filter(|n| is_valid_hostname(n)).unwrap_or_default();
+        self.session.set_client_hostname(&name);
+        self.session.reset();
+        if self.session.config().hooks.connect {
+            self.phase = Phase::Connecting;
+            let sync = self.session.take_sync();
+            self.hooks.on_connect(self.id, sync);
+        } else {
+            self.greet();
+        }
+    }
+
+    fn greet(&mut self) {
+        self.phase = Phase::Ready;
+        if self.session.take_connect_at_greeting() {
+            self.emit_connect();
+        }
+        self.session.greet();
+    }
+
+    fn on_message(&mut self, msg: ConnMsg) {
+        match msg {
+            ConnMsg::Reverse(name) => {
+                if matches!(self.phase, Phase::Reverse(_)) {
+                    self.after_reverse(name);
+                }
+            }
+            ConnMsg::Hook(outcome) => {
+                if self.phase == Phase::Connecting {
+                    match outcome {
+                        HookOutcome::Accept => self.greet(),
+                        HookOutcome::Reject(code, message) => {
+                            self.phase = Phase::Ready;
+                            self.session.refuse(code, &message);
+                        }
+                    }
+                } else {
+                    self.session.resolve_hook(outcome);
+                }
+            }
+            ConnMsg::Data { replies, discard } => {
+                if self.session.in_data() {
+                    if discard {
+                        self.session.discard_body();
+                        self.in_flight = 0;
+                    }
+                    self.early_result = Some(replies);
+                } else {
+                    self.session.resolve_data(replies);
+                }
+            }
+            ConnMsg::Ack => self.in_flight = self.in_flight.saturating_sub(1),
+            ConnMsg::Disabled(list) => self.session.set_disabled_override(list),
+            ConnMsg::Send(code, text) => self.session.send_external(code, &text),
+            ConnMsg::Close => self.session.close(),
+        }
+    }
+
+    fn on_state(&mut self, state: ServerState) {
+        match state {
+            ServerState::Running => {}
+            ServerState::Closing => self.session.set_server_closing(),
+            ServerState::Terminating => self.session.shutdown(),
+        }
+    }
+
+    fn report(&mut self, err: &io::Error) {
+        let code = error_code(err);
+        if is_quiet(code) && !self.session.in_transaction() {
+            return;
+        }
+        let remote = self.session.peer().remote_address.clone();
+        let message = format!(
+            "{} {}",
+            if code == "EPIPE" { "write" } else { "read" },
+            code
+        );
+        self.hooks.error(self.id, code, &message, &remote);
+    }
+
+    fn may_read(&self) -> bool {
+        if self.eof || self.session.is_closing() {
+            return false;
+        }
+        if self.session.in_data() {
+            return self.in_flight < WINDOW;
+        }
+        !(self.session.is_waiting() && self.session.has_input_over(READ_AHEAD))
+    }
+
+    async fn serve(&mut self) {
+        let mut state = self.server.state();
+        {
+            let now = *state.borrow_and_update();
+            self.on_state(now);
+        }
+        loop {
+            match self.drive().await {
+                Ok(false) => {}
+                Ok(true) => return,
+                Err(e) => {
+                    self.report(&e);
+                    return;
+                }
+            }
+            if let Err(e) = self.flush().await {
+                self.report(&e);
+                return;
+            }
+            if self.session.is_closing() {
+                return;
+            }
+            if !self.session.in_data() && !self.session.is_waiting() {
+                self.session.shrink();
+            }
+            let phase_deadline = match self.phase {
+                Phase::Early(t) | Phase::Reverse(t) => Some(t),
+                _ => None,
+            };
+            let may_read = self.may_read();
+            let reserve = if self.session.in_data() {
+                64 * 1024
+            } else {
+                1024
+            };
+            tokio::select! {
+                r = read_some(&mut self.stream, self.session.input(), reserve), if may_read => {
+                    match r {
+                        Ok(0) => {
+                            self.eof = true;
+                            if self.session.in_data() {
+                                self.hooks.data_abort(self.id);
+                            }
+                            return;
+                        }
+                        Ok(_) => self.touch(),
+                        Err(e) => {
+                            if self.session.in_data() {
+                                self.hooks.data_abort(self.id);
+                            }
+                            self.report(&e);
+                            return;
+                        }
+                    }
+                }
+                msg = self.rx.recv() => match msg {
+                    Some(msg) => self.on_message(msg),
+                    None => return,
+                },
+                changed = state.changed() => {
+                    if changed.is_ok() {
+                        let now = *state.borrow_and_update();
+                        self.on_state(now);
+                    }
+                }
+                _ = sleep_until(phase_deadline.unwrap_or_else(Instant::now)), if phase_deadline.is_some() => {
+                    match self.phase {
+                        Phase::Early(_) => self.after_early_window(),
+                        Phase::Reverse(_) => self.after_reverse(None),
+                        _ => {}
+                    }
+                }
+                _ = sleep_until(self.deadline) => {
+                    if !self.session.on_timeout() {
+                        self.touch();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends the connection: writes what is left, closes our side, and gives the client
+    /// a bounded time to close its side.
+    async fn finish(&mut self) {
+        self.stop_counting();
+        let _ = self.flush().await;
+        let _ = self.stream.shutdown().await;
+        if self.eof {
+            return;
+        }
+        let linger = self.timeout.min(HALF_CLOSE_CAP);
+        let deadline = Instant::now() + linger;
+        let mut scratch = vec![0u8; 4096];
+        loop {
+            tokio::select! {
+                r = self.stream.read(&mut scratch) => match r {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                },
+                _ = sleep_until(deadline) => return,
+            }
+        }
+    }
+}
+
+/// Reads once into `buf`, growing it by `reserve` bytes first.
+async fn read_some<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    reserve: usize,
+) -> io::Result<usize> {
+    if buf.capacity() - buf.len() < reserve / 2 {
+        buf.reserve(reserve);
+    }
+    stream.read_buf(buf).await
+}

@@ -1,0 +1,77 @@
+//! The questions and notices a connection sends to the application, and the answers
+//! that come back.
+
+use crate::protocol::session::{DataReply, HookCall, HookOutcome, Peer, SessionSync};
+
+/// Identifies a connection of one server.
+pub type ConnId = u32;
+
+/// What a connection tells the application. Answers arrive as [`ConnMsg`]s.
+pub trait Hooks: Send + Sync + 'static {
+    /// A connection was accepted; the application creates its session object.
+    fn open(&self, conn: ConnId, session_id: &str, peer: &Peer, secure: bool);
+    /// Reverse-resolve `ip`; answered with [`ConnMsg::Reverse`].
+    fn reverse(&self, conn: ConnId, ip: &str);
+    /// Call `onConnect`; answered with [`ConnMsg::Hook`].
+    fn on_connect(&self, conn: ConnId, sync: SessionSync);
+    /// Emit the server's `connect` event.
+    fn connect_event(
+        &self,
+        conn: ConnId,
+        sync: SessionSync,
+        client_hostname: &str,
+        hello: Option<&str>,
+        peer: &Peer,
+    );
+    /// Call `onMailFrom` or `onRcptTo`; answered with [`ConnMsg::Hook`].
+    fn on_address(&self, conn: ConnId, call: HookCall, sync: SessionSync);
+    /// Call `onData` with a new stream.
+    fn data_start(&self, conn: ConnId, sync: SessionSync);
+    /// A piece of the body; `end` marks the last one. Acknowledged with [`ConnMsg::Ack`]
+    /// unless it was the last; the result comes as [`ConnMsg::Data`].
+    fn body(&self, conn: ConnId, chunk: Vec<u8>, end: bool, total: u64);
+    /// The client left before the body was complete.
+    fn data_abort(&self, conn: ConnId);
+    /// An error worth reporting on the server (`error` event).
+    fn error(&self, conn: ConnId, code: &str, message: &str, remote_address: &str);
+    /// The connection is closed (`onClose`).
+    fn close(&self, conn: ConnId, sync: SessionSync);
+    /// The server stopped listening and its last connection ended.
+    fn server_closed(&self);
+}
+
+/// An answer or request from the application to one connection.
+#[derive(Debug)]
+pub enum ConnMsg {
+    /// Result of a reverse lookup: the first name, if any.
+    Reverse(Option<String>),
+    /// Result of `onConnect`, `onMailFrom` or `onRcptTo`.
+    Hook(HookOutcome),
+    /// Result of `onData`. `discard` means the application answered without reading
+    /// the whole body, so the rest is dropped.
+    Data {
+        /// The replies to send.
+        replies: Vec<DataReply>,
+        /// Drop the rest of the body.
+        discard: bool,
+    },
+    /// A body piece was consumed.
+    Ack,
+    /// `session.disabledCommands` was set (or cleared) by the application.
+    Disabled(Option<Vec<String>>),
+    /// `connection.send(code, text)`.
+    Send(u16, String),
+    /// `connection.close()`.
+    Close,
+}
+
+/// Server-wide state changes a connection follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ServerState {
+    /// Serving.
+    Running,
+    /// `close()` was called: commands get 421.
+    Closing,
+    /// The grace period is over: every connection is closed.
+    Terminating,
+}

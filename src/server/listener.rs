@@ -1,0 +1,234 @@
+//! Listening sockets (TCP and Unix) and the accept loops that start connections.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::hooks::ServerState;
+use super::{connection, Server};
+use crate::protocol::session::Peer;
+
+/// Where to listen.
+#[derive(Debug, Clone)]
+pub enum ListenAddr {
+    /// A TCP port on a host (an IP literal or a name; none means every address).
+    Tcp {
+        /// Host to bind.
+        host: Option<String>,
+        /// Port (0 = ephemeral).
+        port: u16,
+        /// Listen backlog.
+        backlog: i32,
+        /// Accept IPv6 only on an IPv6 socket.
+        ipv6_only: bool,
+        /// Share the port with other processes (SO_REUSEPORT).
+        reuse_port: bool,
+    },
+    /// A Unix domain socket path.
+    Unix {
+        /// Socket path.
+        path: String,
+        /// Listen backlog.
+        backlog: i32,
+    },
+}
+
+/// What a listener ended up bound to (`server.address()`).
+#[derive(Debug, Clone)]
+pub enum Bound {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A Unix socket path.
+    Unix(String),
+}
+
+/// Turns a socket address into the normalized text smtp-server stores.
+pub fn normalize_ip(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => v6.to_string(),
+        },
+        IpAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+fn resolve_host(host: &Option<String>, port: u16) -> io::Result<Vec<SocketAddr>> {
+    match host.as_deref() {
+        None | Some("") => Ok(vec![
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        ]),
+        Some("localhost") => Ok(vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)]),
+        Some(h) => {
+            if let Ok(ip) = h.parse::<IpAddr>() {
+                return Ok(vec![SocketAddr::new(ip, port)]);
+            }
+            let addrs: Vec<SocketAddr> = (h, port).to_socket_addrs()?.collect();
+            if addrs.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("getaddrinfo ENOTFOUND {h}"),
+                ));
+            }
+            Ok(addrs)
+        }
+    }
+}
+
+fn bind_tcp(
+    addr: SocketAddr,
+    backlog: i32,
+    ipv6_only: bool,
+    reuse_port: bool,
+) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    #[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
+    let _ = reuse_port;
+    if addr.is_ipv6() {
+        socket.set_only_v6(ipv6_only)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
+/// Binds the listening socket and starts accepting connections on the runtime.
+pub fn listen(server: Arc<Server>, addr: ListenAddr) -> io::Result<Bound> {
+    match addr {
+        ListenAddr::Tcp {
+            host,
+            port,
+            backlog,
+            ipv6_only,
+            reuse_port,
+        } => {
+            let candidates = resolve_host(&host, port)?;
+            let mut last_err = None;
+            for candidate in candidates {
+                match bind_tcp(candidate, backlog, ipv6_only, reuse_port) {
+                    Ok(listener) => {
+                        let bound = listener.local_addr()?;
+                        server.listening.store(true, Ordering::SeqCst);
+                        napi::bindgen_prelude::spawn(accept_tcp(server, listener));
+                        return Ok(Bound::Tcp(bound));
+                    }
+                    Err(e) => last_err = Some(e),
+                }
+            }
+            Err(last_err.unwrap_or_else(|| {
+                io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to bind")
+            }))
+        }
+        #[cfg(unix)]
+        ListenAddr::Unix { path, backlog } => {
+            let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+            socket.set_nonblocking(true)?;
+            socket.bind(&socket2::SockAddr::unix(&path)?)?;
+            socket.listen(backlog)?;
+            let listener: std::os::unix::net::UnixListener = socket.into();
+            server.listening.store(true, Ordering::SeqCst);
+            napi::bindgen_prelude::spawn(accept_unix(server, listener, path.clone()));
+            Ok(Bound::Unix(path))
+        }
+        #[cfg(not(unix))]
+        ListenAddr::Unix { .. } => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "Unix sockets are not supported here",
+        )),
+    }
+}
+
+/// Waits until the server leaves the running state.
+async fn stopped(state: &mut tokio::sync::watch::Receiver<ServerState>) {
+    while *state.borrow_and_update() == ServerState::Running {
+        if state.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Errors of `accept()` that concern one connection or a passing resource shortage.
+async fn accept_backoff(err: &io::Error) {
+    // EMFILE/ENFILE and friends: wait a little instead of spinning
+    if err.raw_os_error().is_some() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn accept_tcp(server: Arc<Server>, listener: std::net::TcpListener) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(_) => {
+            finish(&server);
+            return;
+        }
+    };
+    let mut state = server.state();
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, remote)) => {
+                    let _ = stream.set_nodelay(true);
+                    let local = stream.local_addr().ok();
+                    let peer = Peer {
+                        local_address: local.map(|a| normalize_ip(a.ip())).unwrap_or_default(),
+                        local_port: local.map(|a| a.port()).unwrap_or(0),
+                        remote_address: normalize_ip(remote.ip()),
+                        remote_port: remote.port(),
+                    };
+                    tokio::spawn(connection::run(Arc::clone(&server), stream, peer));
+                }
+                Err(e) => accept_backoff(&e).await,
+            },
+            _ = stopped(&mut state) => break,
+        }
+    }
+    drop(listener);
+    finish(&server);
+}
+
+#[cfg(unix)]
+async fn accept_unix(
+    server: Arc<Server>,
+    listener: std::os::unix::net::UnixListener,
+    path: String,
+) {
+    let listener = match tokio::net::UnixListener::from_std(listener) {
+        Ok(l) => l,
+        Err(_) => {
+            finish(&server);
+            return;
+        }
+    };
+    let mut state = server.state();
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => {
+                    tokio::spawn(connection::run(Arc::clone(&server), stream, Peer::default()));
+                }
+                Err(e) => accept_backoff(&e).await,
+            },
+            _ = stopped(&mut state) => break,
+        }
+    }
+    drop(listener);
+    let _ = std::fs::remove_file(&path);
+    finish(&server);
+}
+
+fn finish(server: &Server) {
+    server.listening.store(false, Ordering::SeqCst);
+    server.report_if_closed();
+}

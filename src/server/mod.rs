@@ -1,0 +1,150 @@
+//! The tokio side: listeners, the per-connection task, and the registry through which
+//! the application's answers reach their connection.
+
+pub mod connection;
+pub mod hooks;
+pub mod listener;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::protocol::config::{Config, HookSet};
+use hooks::{ConnId, ConnMsg, Hooks, ServerState};
+
+/// State shared by a server's listener and connections.
+pub struct Server {
+    config: RwLock<Arc<Config>>,
+    hooks: Arc<dyn Hooks>,
+    registry: Mutex<HashMap<ConnId, mpsc::UnboundedSender<ConnMsg>>>,
+    next_id: AtomicU32,
+    /// Sessions that count toward `maxClients` (not yet closing).
+    live: AtomicUsize,
+    /// Connections whose task is still running.
+    open: AtomicUsize,
+    listening: AtomicBool,
+    state: watch::Sender<ServerState>,
+    closed_reported: AtomicBool,
+}
+
+impl Server {
+    /// A server with these options, reporting to `hooks`.
+    pub fn new(config: Config, hooks: Arc<dyn Hooks>) -> Arc<Server> {
+        let (state, _) = watch::channel(ServerState::Running);
+        Arc::new(Server {
+            config: RwLock::new(Arc::new(config)),
+            hooks,
+            registry: Mutex::new(HashMap::new()),
+            next_id: AtomicU32::new(1),
+            live: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
+            listening: AtomicBool::new(false),
+            state,
+            closed_reported: AtomicBool::new(false),
+        })
+    }
+
+    /// The options new connections start with.
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(cfg) => Arc::clone(&cfg),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Changes which application handlers are defined (for new connections).
+    pub fn set_hooks(&self, hooks: HookSet) {
+        let mut guard = match self.config.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if guard.hooks != hooks {
+            let mut cfg = (**guard).clone();
+            cfg.hooks = hooks;
+            *guard = Arc::new(cfg);
+        }
+    }
+
+    /// The application's side of the connections.
+    pub fn hooks(&self) -> &Arc<dyn Hooks> {
+        &self.hooks
+    }
+
+    /// Delivers an answer to a connection; false when it is gone.
+    pub fn deliver(&self, conn: ConnId, msg: ConnMsg) -> bool {
+        let sender = match self.registry.lock() {
+            Ok(map) => map.get(&conn).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(&conn).cloned(),
+        };
+        sender.is_some_and(|s| s.send(msg).is_ok())
+    }
+
+    /// Delivers a message to every connection.
+    pub fn broadcast(&self, make: impl Fn() -> ConnMsg) {
+        let senders: Vec<_> = match self.registry.lock() {
+            Ok(map) => map.values().cloned().collect(),
+            Err(poisoned) => poisoned.into_inner().values().cloned().collect(),
+        };
+        for s in senders {
+            let _ = s.send(make());
+        }
+    }
+
+    fn register(&self) -> (ConnId, mpsc::UnboundedReceiver<ConnMsg>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut map = match self.registry.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        loop {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            if id != 0 && !map.contains_key(&id) {
+                map.insert(id, tx);
+                return (id, rx);
+            }
+        }
+    }
+
+    fn unregister(&self, id: ConnId) {
+        match self.registry.lock() {
+            Ok(mut m) => m.remove(&id),
+            Err(poisoned) => poisoned.into_inner().remove(&id),
+        };
+    }
+
+    /// Number of open connections (`getConnections`).
+    pub fn connection_count(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Follows the server state (running, closing, terminating).
+    pub fn state(&self) -> watch::Receiver<ServerState> {
+        self.state.subscribe()
+    }
+
+    /// Moves the server to a later state; connections react to it.
+    pub fn set_state(&self, state: ServerState) {
+        self.state.send_if_modified(|s| {
+            if *s < state {
+                *s = state;
+                true
+            } else {
+                false
+            }
+        });
+        self.report_if_closed();
+    }
+
+    fn report_if_closed(&self) {
+        let stopped = *self.state.borrow() != ServerState::Running;
+        if stopped
+            && !self.listening.load(Ordering::SeqCst)
+            && self.open.load(Ordering::SeqCst) == 0
+            && !self.closed_reported.swap(true, Ordering::SeqCst)
+        {
+            self.hooks.server_closed();
+        }
+    }
+}
