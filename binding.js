@@ -2,32 +2,7 @@
 // Loads the native addon: a local build first, then the prebuilt package for this platform.
 const { existsSync } = require('node:fs');
 const path = require('node:path');
-
-function isMusl() {
-  if (process.platform !== 'linux') {
-    return false;
-  }
-  try {
-    const report = typeof process.report?.getReport === 'function' ? process.report.getReport() : null;
-    if (report && report.header) {
-      return !report.header.glibcVersionRuntime;
-    }
-  } catch {
-    // fall through
-  }
-  return existsSync('/etc/alpine-release');
-}
-
-function platformTriple() {
-  const { platform, arch } = process;
-  if (platform === 'linux') {
-    return `linux-${arch}-${isMusl() ? 'musl' : 'gnu'}`;
-  }
-  if (platform === 'win32') {
-    return `win32-${arch}-msvc`;
-  }
-  return `${platform}-${arch}`;
-}
+const { platformTriple } = require('./scripts/platform.js');
 
 function load() {
   const triple = platformTriple();

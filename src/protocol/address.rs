@@ -295,7 +295,7 @@ fn parse_params<'a>(tokens: impl Iterator<Item = &'a str>) -> Result<Params, Add
             ParamValue::Value(decoded.into_owned())
         };
         let key = to_upper_js(raw_key);
-        let list = args.get_or_insert_with(Vec::new);
+        let list = args.get_or_insert_with(|| Vec::with_capacity(4));
         let existing = match &index {
             Some(map) => map.get(&key).copied(),
             None => list.iter().position(|(k, _)| *k == key),

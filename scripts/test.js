@@ -1,0 +1,81 @@
+'use strict';
+// Runs the whole suite: cargo tests, the JavaScript suite under Node's test runner, and
+// the same suite under Bun. Prints one closing line with the totals.
+//   node scripts/test.js [--no-bun] [--no-cargo] [files...]
+const { spawnSync } = require('node:child_process');
+const { existsSync, readdirSync, readFileSync, mkdtempSync } = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const args = process.argv.slice(2);
+const flags = new Set(args.filter(a => a.startsWith('--')));
+let files = args.filter(a => !a.startsWith('--'));
+if (!files.length) {
+  files = readdirSync(path.join(root, '__test__'))
+    .filter(f => f.endsWith('.test.js'))
+    .sort()
+    .map(f => path.join('__test__', f));
+}
+
+let passed = 0;
+let failed = 0;
+let ok = true;
+
+function run(title, cmd, cmdArgs, options = {}) {
+  console.log(`\n=== ${title}: ${cmd} ${cmdArgs.join(' ')}`);
+  const res = spawnSync(cmd, cmdArgs, { cwd: root, stdio: options.capture ? ['ignore', 'pipe', 'inherit'] : 'inherit', env: options.env || process.env, maxBuffer: 256 * 1024 * 1024 });
+  if (options.capture && res.stdout) {
+    process.stdout.write(res.stdout);
+  }
+  if (res.status !== 0) {
+    ok = false;
+    console.log(`=== ${title} FAILED (exit ${res.status === null ? res.signal : res.status})`);
+  }
+  return res;
+}
+
+if (!flags.has('--no-cargo')) {
+  const res = run('cargo test', 'cargo', ['test', '--lib', '-j', process.env.CARGO_BUILD_JOBS || '2'], { capture: true });
+  const text = res.stdout ? res.stdout.toString() : '';
+  for (const m of text.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) {
+    passed += Number(m[1]);
+    failed += Number(m[2]);
+  }
+}
+
+const tapDir = mkdtempSync(path.join(os.tmpdir(), 'smtp-rs-tap-'));
+const tapFile = path.join(tapDir, 'node.tap');
+run('node --test', process.execPath, [
+  '--test',
+  '--test-concurrency=2',
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  '--test-reporter=tap',
+  `--test-reporter-destination=${tapFile}`,
+  ...files
+]);
+if (existsSync(tapFile)) {
+  const tap = readFileSync(tapFile, 'utf8');
+  const p = /^# pass (\d+)/m.exec(tap);
+  const f = /^# fail (\d+)/m.exec(tap);
+  passed += p ? Number(p[1]) : 0;
+  failed += f ? Number(f[1]) : 0;
+}
+
+const bun = path.join(root, 'node_modules', '.bin', process.platform === 'win32' ? 'bun.cmd' : 'bun');
+if (!flags.has('--no-bun')) {
+  if (existsSync(bun)) {
+    const res = run('bun test', bun, ['test', '--timeout', '60000', ...files.map(f => './' + f)], { capture: true });
+    const text = res.stdout ? res.stdout.toString() : '';
+    const p = /^\s*(\d+) pass$/m.exec(text);
+    const f = /^\s*(\d+) fail$/m.exec(text);
+    passed += p ? Number(p[1]) : 0;
+    failed += f ? Number(f[1]) : 0;
+  } else {
+    console.log('bun is not installed (npm install bun): skipping the Bun run');
+  }
+}
+
+console.log(`\ntotal: ${passed} passed, ${failed} failed`);
+process.exit(ok && failed === 0 ? 0 : 1);
