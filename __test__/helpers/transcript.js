@@ -332,10 +332,15 @@ class Client {
         this.localPort = null;
     }
 
-    connect(deadline) {
+    connect(deadline, early) {
         return new Promise((resolve, reject) => {
             const sock = net.connect({ port: this.port, host: '127.0.0.1' });
             this.sock = sock;
+            if (early !== undefined) {
+                // queued before the connection completes, so it leaves with the handshake
+                // instead of waiting for a possibly busy event loop
+                sock.write(early);
+            }
             let connected = false;
             const timer = setTimeout(() => {
                 if (!connected) {
@@ -568,7 +573,8 @@ async function runTranscript(SMTPServerClass, spec, runLabel = 'run') {
             console.error = origError;
             process.stderr.write = origWrite;
         }
-        result.warnings = captured;
+        // the warning names the package that prints it; the rest must match
+        result.warnings = captured.map(line => line.replace(/^WARNING: smtp-server-rs /, 'WARNING: smtp-server '));
     } else {
         server = new SMTPServerClass(options);
     }
@@ -598,12 +604,12 @@ async function runTranscript(SMTPServerClass, spec, runLabel = 'run') {
         port = serverPort(server, listenResult);
         ports.set(port, '<server-port>');
 
-        const getClient = async name => {
+        const getClient = async (name, early) => {
             let client = clients.get(name);
             if (!client) {
                 client = new Client(name, port);
                 clients.set(name, client);
-                await client.connect(deadline);
+                await client.connect(deadline, early);
                 ports.set(client.localPort, '<client-port:' + name + '>');
             }
             return client;
@@ -633,7 +639,9 @@ async function runTranscript(SMTPServerClass, spec, runLabel = 'run') {
         for (let i = 0; i < steps.length; i++) {
             const step = steps[i];
             const name = step.client || 'a';
-            const client = await getClient(name);
+            // bytes a new connection sends first go out with the connection itself
+            const early = !clients.has(name) && step.send !== undefined ? step.send : undefined;
+            const client = await getClient(name, early);
             const entry = { client: name, replies: [] };
             result.steps.push(entry);
 
@@ -665,7 +673,7 @@ async function runTranscript(SMTPServerClass, spec, runLabel = 'run') {
 
             if (step.send !== undefined) {
                 entry.send = showBytes(step.send);
-                if (!client.write(step.send)) {
+                if (early === undefined && !client.write(step.send)) {
                     entry.skipped = 'connection already closed';
                 }
             } else if (step.wait === 'close') {
@@ -861,6 +869,16 @@ function checkSpecAgainstReference(rec) {
             throw new Error(
                 `Spec error: the reference closed the connection at step #${i} after ${countComplete(s.replies)} of ${s.expected} expected replies ` +
                     `(${JSON.stringify(s.replies)}). Fix the step's "replies" count or add a { wait: 'close' } step.`
+            );
+        }
+        const unexpected =
+            (s.action === 'wait close' && s.replies.length) ||
+            (s.action === 'late lines' && s.replies.length) ||
+            (s.auto && countComplete(s.replies) > 1);
+        if (unexpected) {
+            throw new Error(
+                `Spec error: the reference sent replies the steps did not account for (step #${i}, ${s.auto ? 'automatic QUIT' : s.action}): ` +
+                    `${JSON.stringify(s.replies)}. Raise the "replies" count of the step before it.`
             );
         }
     });

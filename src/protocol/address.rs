@@ -21,10 +21,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
-use super::ip::{
-    decode_xtext, has_control_chars, is_ipv4, is_ipv6, is_js_space, normalize_ipv6, trim_js,
-    utf16_len,
-};
+use super::ip::{decode_xtext, has_control_chars, is_ipv4, is_ipv6, normalize_ipv6};
+use super::text::{is_js_space, trim_js, utf16_len};
 use super::punycode::to_unicode;
 
 /// Longest accepted path (`local@domain`, without the angle brackets), in UTF-16

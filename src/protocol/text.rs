@@ -1,29 +1,53 @@
 //! String helpers with JavaScript semantics: `trim()`, `split(/\s+/)` and the HTTP
 //! request-line check, so that argument splitting matches smtp-server exactly.
 
-/// True for the characters JavaScript's `\s` and `trim()` treat as white space.
+/// Returns `true` for every character JavaScript treats as whitespace, i.e. the
+/// members of the regular expression class `\s` and the characters
+/// `String.prototype.trim` removes.
+///
+/// This differs from [`char::is_whitespace`]: U+FEFF (zero width no-break space) is
+/// whitespace in JavaScript, U+0085 (next line) is not.
+#[inline]
+#[must_use]
 pub fn is_js_space(c: char) -> bool {
-    matches!(
-        c,
-        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200a}'
-                | '\u{2028}'
-                | '\u{2029}'
-                | '\u{202f}'
-                | '\u{205f}'
-                | '\u{3000}'
-                | '\u{feff}'
-    )
+    match c {
+        '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | ' ' => true,
+        c if c.is_ascii() => false,
+        '\u{A0}'
+        | '\u{1680}'
+        | '\u{2000}'..='\u{200A}'
+        | '\u{2028}'
+        | '\u{2029}'
+        | '\u{202F}'
+        | '\u{205F}'
+        | '\u{3000}'
+        | '\u{FEFF}' => true,
+        _ => false,
+    }
 }
 
-/// JavaScript `s.trim()`.
-pub fn js_trim(s: &str) -> &str {
+/// Removes leading and trailing JavaScript whitespace, like `String.prototype.trim`.
+#[inline]
+#[must_use]
+pub fn trim_js(s: &str) -> &str {
     s.trim_matches(is_js_space)
+}
+
+/// Length of `s` in UTF-16 code units, i.e. the value of JavaScript's `.length`.
+#[inline]
+#[must_use]
+pub fn utf16_len(s: &str) -> usize {
+    // Every character starts with exactly one non-continuation byte and characters
+    // outside the Basic Multilingual Plane (4-byte sequences, lead byte >= 0xF0)
+    // take a second code unit.
+    s.bytes()
+        .map(|b| usize::from((b & 0xC0) != 0x80) + usize::from(b >= 0xF0))
+        .sum()
 }
 
 /// JavaScript `s.trim().split(/\s+/)`: an empty input gives one empty token.
 pub fn js_split_ws(s: &str) -> Vec<&str> {
-    let t = js_trim(s);
+    let t = trim_js(s);
     if t.is_empty() {
         return vec![""];
     }
@@ -121,5 +145,32 @@ mod tests {
         assert!(!is_http_request("GET /\r HTTP/1.1"));
         assert!(!is_http_request("FETCH / HTTP/1.1"));
         assert!(!is_http_request("GET / HTTP/11"));
+    }
+
+    #[test]
+    fn js_whitespace() {
+        // every character matched by /\s/ in V8, which is also what trim() removes
+        const JS_SPACE: &[u32] = &[
+            0x9, 0xA, 0xB, 0xC, 0xD, 0x20, 0xA0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004,
+            0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000,
+            0xFEFF,
+        ];
+        for code in 0..=0x10FFFFu32 {
+            if let Some(ch) = char::from_u32(code) {
+                assert_eq!(is_js_space(ch), JS_SPACE.contains(&code), "U+{code:04X}");
+            }
+        }
+        assert_eq!(trim_js("\u{FEFF}\u{3000} a b \u{2029}\t"), "a b");
+        assert_eq!(trim_js("\u{85}a\u{85}"), "\u{85}a\u{85}");
+        assert_eq!(trim_js(" \t "), "");
+    }
+
+    #[test]
+    fn utf16_length() {
+        assert_eq!(utf16_len(""), 0);
+        assert_eq!(utf16_len("abc"), 3);
+        assert_eq!(utf16_len("\u{E9}\u{4E2D}"), 2);
+        assert_eq!(utf16_len("\u{1F600}a"), 3);
+        assert_eq!(utf16_len("\u{10FFFF}\u{FFFF}\u{80}"), 4);
     }
 }

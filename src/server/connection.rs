@@ -360,6 +360,17 @@ where
                 1024
             };
             tokio::select! {
+                biased;
+                msg = self.rx.recv() => match msg {
+                    Some(msg) => self.on_message(msg),
+                    None => return,
+                },
+                changed = state.changed() => {
+                    if changed.is_ok() {
+                        let now = *state.borrow_and_update();
+                        self.on_state(now);
+                    }
+                }
                 r = read_some(&mut self.stream, self.session.input(), reserve), if may_read => {
                     match r {
                         Ok(0) => {
@@ -377,16 +388,6 @@ where
                             self.report(&e);
                             return;
                         }
-                    }
-                }
-                msg = self.rx.recv() => match msg {
-                    Some(msg) => self.on_message(msg),
-                    None => return,
-                },
-                changed = state.changed() => {
-                    if changed.is_ok() {
-                        let now = *state.borrow_and_update();
-                        self.on_state(now);
                     }
                 }
                 _ = sleep_until(phase_deadline.unwrap_or_else(Instant::now)), if phase_deadline.is_some() => {
