@@ -147,6 +147,7 @@ describe('smtp-server differential transcripts', { concurrency: true }, () => {
         check('early talker gets 421 You talk too soon', {
             options: OPEN,
             handlers: { onConnect: true, onClose: true },
+            attempts: 3,
             steps: [send('EHLO early.example\r\n'), WAIT_CLOSE]
         });
 

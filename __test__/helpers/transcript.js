@@ -901,7 +901,26 @@ function dumpRecordings(dir, name, ref, actual) {
  * under test (SMTP_IMPL), and asserts that replies, close behaviour and
  * handler observations are deep-equal. Returns both recordings.
  */
+/**
+ * Runs `compareOnce`, up to `spec.attempts` times (default 1). Only for transcripts whose
+ * outcome depends on wall-clock timing that this shared event loop can disturb (the early
+ * talker window): the reference server and the test clients share one loop, so a busy loop
+ * can delay the client's first bytes past the 100 ms window.
+ */
 async function compare(t, spec) {
+    const attempts = spec.attempts || 1;
+    for (let i = 1; ; i++) {
+        try {
+            return await compareOnce(t, spec);
+        } catch (err) {
+            if (i >= attempts || /^Spec error/.test(err.message)) {
+                throw err;
+            }
+        }
+    }
+}
+
+async function compareOnce(t, spec) {
     const impl = loadImplementation();
     const Reference = loadReference();
     // both runs always finish (settle) before the test ends, so that a failing
