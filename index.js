@@ -7,6 +7,8 @@ const os = require('node:os');
 const native = require('./binding.js');
 const { NetServerFacade } = require('./lib/net-facade.js');
 const { createLogger } = require('./lib/logger.js');
+const { nativeTls, SecureSocketInfo } = require('./lib/tls.js');
+const tlsOptions = require('./lib/tls-options.js');
 
 /** Event kinds sent by the native server (see src/binding/events.rs). */
 const EV = {
@@ -21,7 +23,8 @@ const EV = {
   DATA_ABORT: 9,
   ERROR: 10,
   CLOSE: 11,
-  SERVER_CLOSED: 12
+  SERVER_CLOSED: 12,
+  ON_SECURE: 13
 };
 
 /** The application handlers a server can cross into, with their bit in the native mask. */
@@ -30,7 +33,8 @@ const HOOKS = [
   ['onMailFrom', 2],
   ['onRcptTo', 4],
   ['onData', 8],
-  ['onClose', 16]
+  ['onClose', 16],
+  ['onSecure', 32]
 ];
 
 const CLOSE_TIMEOUT = 30 * 1000;
@@ -163,7 +167,7 @@ class SMTPServer extends EventEmitter {
 
     this.logger = createLogger(opts, opts.component || 'smtp-server');
 
-    for (const [name] of HOOKS.concat([['onAuth'], ['onSecure']])) {
+    for (const [name] of HOOKS.concat([['onAuth']])) {
       if (typeof opts[name] === 'function') {
         this[name] = opts[name];
       }
@@ -172,7 +176,8 @@ class SMTPServer extends EventEmitter {
     this._closeTimeout = false;
     this.connections = new Set();
     this._conns = new Map();
-    this._native = new native.NativeServer(nativeOptions(opts));
+    this._native = new native.NativeServer(nativeOptions(opts), this._tlsSettings());
+    this._applyTlsDefaults();
     this._dispatch = this._dispatch.bind(this);
     this.server = new NetServerFacade(this);
   }
@@ -188,6 +193,33 @@ class SMTPServer extends EventEmitter {
         'The private key of this certificate is publicly known, so TLS sessions are NOT secure. ' +
         'Provide your own key/cert options in production.'
     );
+  }
+
+  /** The TLS material for the native side (throws on invalid material, as smtp-server does). */
+  _tlsSettings() {
+    return nativeTls(this.options, name => String(name || '').trim());
+  }
+
+  /** With `secure`, the built-in TLS defaults fill the options that are missing (smtp-server does so). */
+  _applyTlsDefaults() {
+    if (this.options.secure) {
+      const defaults = tlsOptions();
+      for (const key of Object.keys(defaults)) {
+        if (!(key in this.options)) {
+          this.options[key] = defaults[key];
+        }
+      }
+    }
+  }
+
+  /**
+   * Replaces the certificates (and SNI certificates) for new TLS handshakes; established
+   * sessions keep theirs.
+   */
+  updateSecureContext(options) {
+    Object.assign(this.options, options);
+    this._native.updateTls(this._tlsSettings());
+    this._applyTlsDefaults();
   }
 
   /** The bit mask of the handlers this server defines (an undefined one is never called). */
@@ -340,6 +372,8 @@ class SMTPServer extends EventEmitter {
         return conn && this._onConnClose(conn, ev);
       case EV.SERVER_CLOSED:
         return this.server._closed();
+      case EV.ON_SECURE:
+        return conn && this._onSecureHook(conn, ev);
     }
   }
 
@@ -403,6 +437,30 @@ class SMTPServer extends EventEmitter {
     if (s.wiz) {
       session.isWizard = true;
     }
+    if (s.t) {
+      conn._tls = s.t;
+      conn.secure = true;
+      conn.tlsOptions = { name: s.t.name, standardName: s.t.standardName, version: s.t.version };
+      session.secure = true;
+      session.tlsOptions = conn.tlsOptions;
+    }
+    if (s.uc) {
+      session.user = false;
+    }
+    if (s.sn !== undefined) {
+      session.servername = s.sn !== null ? s.sn : conn._tls ? false : undefined;
+    }
+  }
+
+  _onSecureHook(conn, ev) {
+    this._applySync(conn, ev.s);
+    const socket = new SecureSocketInfo(conn, conn._tls);
+    this._callHandler(conn, 'onSecure', [socket, conn.session], err => {
+      if (err) {
+        return this._native.complete(conn.cid, replyCode(err.responseCode, -1), errorText(err));
+      }
+      this._native.complete(conn.cid, 0, null);
+    });
   }
 
   /** Tells the native side about `session.disabledCommands` when the application changed it. */
@@ -670,7 +728,8 @@ function nativeOptions(opts) {
     closeTimeout: Number(opts.closeTimeout) || 0,
     maxUnauthenticated: Number(opts.maxAllowedUnauthenticatedCommands) || 0,
     lenientAddressParsing: !!opts.lenientAddressParsing,
-    secure: !!opts.secure,
+    secure: !!(opts.secure || opts.needsUpgrade),
+    implicitTls: !!((opts.secure && !opts.secured) || opts.needsUpgrade),
     delayConnect: !!(opts.useXClient || opts.useXForward),
     disableReverseLookup: !!opts.disableReverseLookup
   };

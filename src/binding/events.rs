@@ -35,6 +35,8 @@ pub mod kind {
     pub const CLOSE: u32 = 11;
     /// The server closed.
     pub const SERVER_CLOSED: u32 = 12;
+    /// `onSecure`.
+    pub const ON_SECURE: u32 = 13;
 }
 
 /// One event for JavaScript.
@@ -162,7 +164,7 @@ fn address_object<'e>(env: &'e Env, addr: &Address) -> Result<Object<'e>> {
                     ParamValue::Value(s) => a.set(k, s.as_str())?,
                 }
             }
-            obj.set("args", &a)?;
+            obj.set("args", a)?;
         }
     }
     if let Some(dsn) = &addr.dsn {
@@ -173,7 +175,7 @@ fn address_object<'e>(env: &'e Env, addr: &Address) -> Result<Object<'e>> {
         if let Some(orcpt) = &dsn.orcpt {
             d.set("orcpt", orcpt.as_str())?;
         }
-        obj.set("dsn", &d)?;
+        obj.set("dsn", d)?;
     }
     Ok(obj)
 }
@@ -196,31 +198,31 @@ fn sync_object<'e>(env: &'e Env, sync: &SessionSync) -> Result<Object<'e>> {
         opt_str(&mut v, "hn", view.host_name_appears_as.as_deref())?;
         v.set("tt", view.transmission_type.as_str())?;
         v.set("tr", view.transaction)?;
-        obj.set("v", &v)?;
+        obj.set("v", v)?;
     }
-    if let Some((require_tls, body_type, smtp_utf8, ret, envid)) = &sync.envelope_flags {
+    if let Some(flags) = &sync.envelope_flags {
         let mut f = Object::new(env)?;
-        f.set("requireTLS", *require_tls)?;
-        f.set("bodyType", body_type.as_str())?;
-        f.set("smtpUtf8", *smtp_utf8)?;
-        match ret {
+        f.set("requireTLS", flags.require_tls)?;
+        f.set("bodyType", flags.body_type.as_str())?;
+        f.set("smtpUtf8", flags.smtp_utf8)?;
+        match &flags.dsn_ret {
             Some(r) => f.set("ret", r.as_str())?,
             None => f.set("ret", Null)?,
         }
-        match envid {
+        match &flags.dsn_envid {
             Some(e) => f.set("envid", e.as_str())?,
             None => f.set("envid", Null)?,
         }
-        obj.set("f", &f)?;
+        obj.set("f", f)?;
     }
     if let Some(mail) = &sync.mail_from {
-        obj.set("m", &address_object(env, mail)?)?;
+        obj.set("m", address_object(env, mail)?)?;
     }
     if !sync.rcpts.is_empty() {
         obj.set("rf", sync.rcpt_from as u32)?;
         let mut arr: Array = env.create_array(sync.rcpts.len() as u32)?;
         for (i, r) in sync.rcpts.iter().enumerate() {
-            arr.set(i as u32, &address_object(env, r)?)?;
+            arr.set(i as u32, address_object(env, r)?)?;
         }
         obj.set("r", arr)?;
     }
@@ -229,6 +231,33 @@ fn sync_object<'e>(env: &'e Env, sync: &SessionSync) -> Result<Object<'e>> {
     }
     if sync.wizard {
         obj.set("wiz", true)?;
+    }
+    if let Some(tls) = &sync.tls {
+        let mut t = Object::new(env)?;
+        t.set("name", tls.name.as_str())?;
+        t.set("standardName", tls.standard_name.as_str())?;
+        t.set("version", tls.version.as_str())?;
+        match &tls.servername {
+            Some(n) => t.set("servername", n.as_str())?,
+            None => t.set("servername", false)?,
+        }
+        t.set("authorized", tls.authorized)?;
+        if let Some(err) = &tls.authorization_error {
+            t.set("authorizationError", err.as_str())?;
+        }
+        if let Some(cert) = &tls.peer_certificate {
+            t.set("cert", Buffer::from(cert.clone()))?;
+        }
+        obj.set("t", t)?;
+    }
+    if sync.user_cleared {
+        obj.set("uc", true)?;
+    }
+    if let Some(name) = &sync.servername {
+        match name {
+            Some(n) => obj.set("sn", n.as_str())?,
+            None => obj.set("sn", Null)?,
+        }
     }
     Ok(obj)
 }
@@ -257,7 +286,7 @@ pub fn to_js(env: &Env, event: Event) -> Result<Raw> {
         Event::OnConnect { conn, sync } => {
             obj.set("k", kind::ON_CONNECT)?;
             obj.set("c", conn)?;
-            obj.set("s", &sync_object(env, &sync)?)?;
+            obj.set("s", sync_object(env, &sync)?)?;
         }
         Event::ConnectEvent {
             conn,
@@ -268,25 +297,28 @@ pub fn to_js(env: &Env, event: Event) -> Result<Raw> {
         } => {
             obj.set("k", kind::CONNECT_EVENT)?;
             obj.set("c", conn)?;
-            obj.set("s", &sync_object(env, &sync)?)?;
+            obj.set("s", sync_object(env, &sync)?)?;
             obj.set("ch", hostname)?;
             opt_str(&mut obj, "hn", hello.as_deref())?;
             set_peer(&mut obj, &peer)?;
         }
         Event::Address { conn, call, sync } => {
             let (k, addr) = match &call {
-                HookCall::MailFrom(a) => (kind::MAIL_FROM, a),
-                HookCall::RcptTo(a) => (kind::RCPT_TO, a),
+                HookCall::MailFrom(a) => (kind::MAIL_FROM, Some(a)),
+                HookCall::RcptTo(a) => (kind::RCPT_TO, Some(a)),
+                HookCall::Secure => (kind::ON_SECURE, None),
             };
             obj.set("k", k)?;
             obj.set("c", conn)?;
-            obj.set("s", &sync_object(env, &sync)?)?;
-            obj.set("a", &address_object(env, addr)?)?;
+            obj.set("s", sync_object(env, &sync)?)?;
+            if let Some(addr) = addr {
+                obj.set("a", address_object(env, addr)?)?;
+            }
         }
         Event::DataStart { conn, sync } => {
             obj.set("k", kind::DATA_START)?;
             obj.set("c", conn)?;
-            obj.set("s", &sync_object(env, &sync)?)?;
+            obj.set("s", sync_object(env, &sync)?)?;
         }
         Event::Body {
             conn,
@@ -321,7 +353,7 @@ pub fn to_js(env: &Env, event: Event) -> Result<Raw> {
         Event::Close { conn, sync } => {
             obj.set("k", kind::CLOSE)?;
             obj.set("c", conn)?;
-            obj.set("s", &sync_object(env, &sync)?)?;
+            obj.set("s", sync_object(env, &sync)?)?;
         }
         Event::ServerClosed => {
             obj.set("k", kind::SERVER_CLOSED)?;

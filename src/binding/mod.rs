@@ -16,9 +16,10 @@ use crate::protocol::reply::Esc;
 use crate::protocol::session::{DataReply, HookCall, HookOutcome, Peer, SessionSync};
 use crate::server::hooks::{ConnId, ConnMsg, Hooks, ServerState};
 use crate::server::listener::{self, Bound, ListenAddr};
+use crate::server::tls::{self, Tls};
 use crate::server::Server;
 use events::{Event, Raw};
-use options::NativeOptions;
+use options::{NativeOptions, NativeTls};
 
 type Dispatch = ThreadsafeFunction<Event, (), Raw, Status, false, false, 0>;
 
@@ -66,6 +67,13 @@ impl Hooks for JsHooks {
             hostname: client_hostname.to_string(),
             hello: hello.map(str::to_string),
             peer: peer.clone(),
+        });
+    }
+    fn on_secure(&self, conn: ConnId, sync: SessionSync) {
+        self.emit(Event::Address {
+            conn,
+            call: HookCall::Secure,
+            sync,
         });
     }
     fn on_address(&self, conn: ConnId, call: HookCall, sync: SessionSync) {
@@ -144,7 +152,17 @@ pub struct NativeDataReply {
 #[napi]
 pub struct NativeServer {
     config: Config,
+    tls: Mutex<Option<Tls>>,
     running: Mutex<Option<Running>>,
+}
+
+fn build_tls(settings: Option<NativeTls>) -> Result<Option<Tls>> {
+    match settings {
+        None => Ok(None),
+        Some(s) => tls::build(&s.into_settings())
+            .map(Some)
+            .map_err(|e| napi::Error::new(Status::InvalidArg, e)),
+    }
 }
 
 /// A listening (or closing) server and its event channel.
@@ -169,11 +187,33 @@ fn io_error(err: std::io::Error, what: &str) -> napi::Error {
 impl NativeServer {
     /// Creates the native server from normalized options.
     #[napi(constructor)]
-    pub fn new(options: NativeOptions) -> Result<Self> {
+    pub fn new(options: NativeOptions, tls: Option<NativeTls>) -> Result<Self> {
         Ok(NativeServer {
             config: options.into_config(),
+            tls: Mutex::new(build_tls(tls)?),
             running: Mutex::new(None),
         })
+    }
+
+    fn current_tls(&self) -> Option<Tls> {
+        match self.tls.lock() {
+            Ok(t) => t.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the certificates and TLS policy for new handshakes.
+    #[napi]
+    pub fn update_tls(&self, tls: Option<NativeTls>) -> Result<()> {
+        let built = build_tls(tls)?;
+        if let Some(running) = self.running() {
+            running.server.set_tls(built.clone());
+        }
+        match self.tls.lock() {
+            Ok(mut t) => *t = built,
+            Err(p) => *p.into_inner() = built,
+        }
+        Ok(())
     }
 
     fn running(&self) -> Option<Running> {
@@ -223,6 +263,7 @@ impl NativeServer {
         config.hooks = HookSet::from_mask(hooks);
         let hooks = Arc::new(JsHooks { tsfn });
         let server = Server::new(config, Arc::clone(&hooks) as Arc<dyn Hooks>);
+        server.set_tls(self.current_tls());
         let addr = match target.path {
             Some(path) => ListenAddr::Unix {
                 path,

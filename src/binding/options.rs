@@ -3,6 +3,7 @@
 use napi_derive::napi;
 
 use crate::protocol::config::Config;
+use crate::server::tls::{Identity, TlsSettings};
 
 /// Options as `index.js` hands them over, already normalized the way smtp-server's
 /// constructor normalizes them (upper-cased lists, defaults applied).
@@ -63,8 +64,10 @@ pub struct NativeOptions {
     pub max_unauthenticated: f64,
     /// `lenientAddressParsing`.
     pub lenient_address_parsing: bool,
-    /// `secure`.
+    /// Sessions start secure (`secure`, `secured` or `needsUpgrade`).
     pub secure: bool,
+    /// A TLS handshake precedes every session.
+    pub implicit_tls: bool,
     /// `useXClient || useXForward`.
     pub delay_connect: bool,
     /// `disableReverseLookup`.
@@ -127,9 +130,75 @@ impl NativeOptions {
             },
             lenient_address_parsing: self.lenient_address_parsing,
             secure: self.secure,
+            implicit_tls: self.implicit_tls,
             delay_connect: self.delay_connect,
             disable_reverse_lookup: self.disable_reverse_lookup,
             hooks: Default::default(),
+        }
+    }
+}
+
+/// A certificate chain and key, PEM.
+#[napi(object)]
+pub struct NativeIdentity {
+    /// PEM certificate chain.
+    pub cert: String,
+    /// PEM private key (unencrypted).
+    pub key: String,
+}
+
+/// Identities for one SNI name.
+#[napi(object)]
+pub struct NativeSniEntry {
+    /// Normalized server name.
+    pub name: String,
+    /// Its certificates.
+    pub identities: Vec<NativeIdentity>,
+}
+
+/// TLS material and policy, normalized by `lib/tls.js`.
+#[napi(object)]
+pub struct NativeTls {
+    /// Identities for names without their own.
+    pub identities: Vec<NativeIdentity>,
+    /// Per-name identities.
+    pub sni: Vec<NativeSniEntry>,
+    /// Trusted CA certificates (PEM) for client certificates.
+    pub ca: Vec<String>,
+    /// `requestCert`.
+    pub request_cert: bool,
+    /// `rejectUnauthorized`.
+    pub reject_unauthorized: bool,
+    /// `minVersion`.
+    pub min_version: Option<String>,
+    /// `maxVersion`.
+    pub max_version: Option<String>,
+}
+
+fn identities(list: Vec<NativeIdentity>) -> Vec<Identity> {
+    list.into_iter()
+        .map(|i| Identity {
+            cert: i.cert,
+            key: i.key,
+        })
+        .collect()
+}
+
+impl NativeTls {
+    /// The settings these options describe.
+    pub fn into_settings(self) -> TlsSettings {
+        TlsSettings {
+            default: identities(self.identities),
+            sni: self
+                .sni
+                .into_iter()
+                .map(|e| (e.name, identities(e.identities)))
+                .collect(),
+            ca: self.ca,
+            request_cert: self.request_cert,
+            reject_unauthorized: self.reject_unauthorized,
+            min_version: self.min_version,
+            max_version: self.max_version,
         }
     }
 }

@@ -13,10 +13,12 @@ pub struct HookSet {
     pub data: bool,
     /// `onClose` is defined.
     pub close: bool,
+    /// `onSecure` is defined.
+    pub secure: bool,
 }
 
 impl HookSet {
-    /// Builds the set from a bit mask (bit 0 connect, 1 mail, 2 rcpt, 3 data, 4 close).
+    /// Builds the set from a bit mask (bit 0 connect, 1 mail, 2 rcpt, 3 data, 4 close, 5 secure).
     pub fn from_mask(mask: u32) -> HookSet {
         HookSet {
             connect: mask & 1 != 0,
@@ -24,6 +26,7 @@ impl HookSet {
             rcpt_to: mask & 4 != 0,
             data: mask & 8 != 0,
             close: mask & 16 != 0,
+            secure: mask & 32 != 0,
         }
     }
 }
@@ -87,6 +90,9 @@ pub struct Config {
     pub lenient_address_parsing: bool,
     /// Sessions start as secure.
     pub secure: bool,
+    /// Every accepted socket does a TLS handshake before the session (`secure` without
+    /// `needsUpgrade` or `secured`, or `needsUpgrade`).
+    pub implicit_tls: bool,
     /// The `connect` event waits for XCLIENT/XFORWARD or MAIL.
     pub delay_connect: bool,
     /// Skip the reverse DNS lookup.
@@ -126,6 +132,7 @@ impl Default for Config {
             max_unauthenticated: 10,
             lenient_address_parsing: false,
             secure: false,
+            implicit_tls: false,
             delay_connect: false,
             disable_reverse_lookup: false,
             hooks: HookSet::default(),

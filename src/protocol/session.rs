@@ -91,6 +91,21 @@ impl Default for Envelope {
     }
 }
 
+/// The envelope fields MAIL FROM parameters set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvelopeFlags {
+    /// `requireTLS`.
+    pub require_tls: bool,
+    /// `bodyType`.
+    pub body_type: String,
+    /// `smtpUtf8`.
+    pub smtp_utf8: bool,
+    /// `dsn.ret`.
+    pub dsn_ret: Option<String>,
+    /// `dsn.envid`.
+    pub dsn_envid: Option<String>,
+}
+
 /// Connection-level identity of the client and server ends.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Peer {
@@ -121,6 +136,25 @@ pub struct View {
     pub transaction: u32,
 }
 
+/// What the application learns about an established TLS session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsInfo {
+    /// OpenSSL-style cipher name (`getCipher().name`).
+    pub name: String,
+    /// IANA cipher name (`getCipher().standardName`).
+    pub standard_name: String,
+    /// `TLSv1.2` or `TLSv1.3`.
+    pub version: String,
+    /// The SNI name the client sent.
+    pub servername: Option<String>,
+    /// The client certificate verified against `ca`.
+    pub authorized: bool,
+    /// Why it did not, as Node names it.
+    pub authorization_error: Option<String>,
+    /// The client's certificate (DER), if it sent one.
+    pub peer_certificate: Option<Vec<u8>>,
+}
+
 /// What the application must be told to bring its copy of the session up to date.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionSync {
@@ -129,7 +163,7 @@ pub struct SessionSync {
     /// The refreshed fields, when a reset happened since the last sync.
     pub view: Option<View>,
     /// `envelope.requireTLS`, `bodyType`, `smtpUtf8`, `dsn.ret`, `dsn.envid`.
-    pub envelope_flags: Option<(bool, String, bool, Option<String>, Option<String>)>,
+    pub envelope_flags: Option<EnvelopeFlags>,
     /// `envelope.mailFrom`, when not yet known to the application.
     pub mail_from: Option<Address>,
     /// Recipients from this index on replace the application's list tail.
@@ -140,6 +174,12 @@ pub struct SessionSync {
     pub error: Option<String>,
     /// `session.isWizard` became true.
     pub wizard: bool,
+    /// TLS was established (STARTTLS or at the start of the session).
+    pub tls: Option<Box<TlsInfo>>,
+    /// STARTTLS cleared `session.user`.
+    pub user_cleared: bool,
+    /// `session.servername` is due: the SNI name, or `None` for none.
+    pub servername: Option<Option<String>>,
 }
 
 /// A question for the application.
@@ -149,6 +189,8 @@ pub enum HookCall {
     MailFrom(Address),
     /// `onRcptTo(address, session, cb)`.
     RcptTo(Address),
+    /// `onSecure(socket, session, cb)` after STARTTLS.
+    Secure,
 }
 
 /// The outcome of an application handler.
@@ -188,6 +230,9 @@ pub enum Step {
     BodyEnd(Vec<u8>),
     /// The delayed `connect` event is due.
     EmitConnect,
+    /// `220 Ready to start TLS` is in the output: write it, then run the TLS handshake
+    /// and report it with [`Session::tls_established`].
+    StartTls,
     /// Close the connection once the output is written.
     Close,
 }
@@ -213,6 +258,7 @@ enum Waiting {
     Nothing,
     Hook(HookCall),
     DataResult,
+    Tls,
 }
 
 /// One SMTP/LMTP session.
@@ -253,6 +299,10 @@ pub struct Session {
     error_dirty: bool,
     wizard: bool,
     wizard_dirty: bool,
+    tls: Option<Box<TlsInfo>>,
+    tls_dirty: bool,
+    user_cleared: bool,
+    servername_due: bool,
 }
 
 impl Session {
@@ -301,6 +351,10 @@ impl Session {
             error_dirty: false,
             wizard: false,
             wizard_dirty: false,
+            tls: None,
+            tls_dirty: false,
+            user_cleared: false,
+            servername_due: false,
         }
     }
 
@@ -555,13 +609,13 @@ impl Session {
         if self.flags_dirty {
             self.flags_dirty = false;
             let e = &self.envelope;
-            sync.envelope_flags = Some((
-                e.require_tls,
-                e.body_type.clone(),
-                e.smtp_utf8,
-                e.dsn_ret.clone(),
-                e.dsn_envid.clone(),
-            ));
+            sync.envelope_flags = Some(EnvelopeFlags {
+                require_tls: e.require_tls,
+                body_type: e.body_type.clone(),
+                smtp_utf8: e.smtp_utf8,
+                dsn_ret: e.dsn_ret.clone(),
+                dsn_envid: e.dsn_envid.clone(),
+            });
         }
         if !self.mail_synced {
             self.mail_synced = true;
@@ -579,6 +633,15 @@ impl Session {
         if self.wizard_dirty {
             self.wizard_dirty = false;
             sync.wizard = true;
+        }
+        if self.tls_dirty {
+            self.tls_dirty = false;
+            sync.tls = self.tls.clone();
+            sync.user_cleared = std::mem::take(&mut self.user_cleared);
+        }
+        if self.servername_due {
+            self.servername_due = false;
+            sync.servername = Some(self.tls.as_ref().and_then(|t| t.servername.clone()));
         }
         sync
     }
@@ -877,8 +940,7 @@ impl Session {
             return None;
         }
         let host = parts[1];
-        if utf16_len(host) > MAX_HELO_HOSTNAME_LENGTH
-            || host.chars().any(super::reply::is_control)
+        if utf16_len(host) > MAX_HELO_HOSTNAME_LENGTH || host.chars().any(super::reply::is_control)
         {
             self.send(501, "Error: Bad hostname syntax", Esc::Never);
             return None;
@@ -968,9 +1030,47 @@ impl Session {
             self.send(503, "Error: TLS already active", Esc::Default);
             return;
         }
-        // TLS is not available on this listener: refuse the upgrade as a
-        // temporary failure so that clients can carry on in plaintext.
-        self.send(454, "TLS not available", Esc::Default);
+        self.send(220, "Ready to start TLS", Esc::Default);
+        // whatever the client pipelined after STARTTLS arrived in cleartext: drop it
+        self.pos = self.input.len();
+        self.waiting = Waiting::Tls;
+        self.queue.push_back(Step::StartTls);
+    }
+
+    /// TLS is up: either at the start of the session (`starttls` false) or after
+    /// STARTTLS, which also forgets the identity and HELO name and resets the session,
+    /// then asks `onSecure` if the application defined it.
+    pub fn tls_established(&mut self, info: TlsInfo, starttls: bool) {
+        self.secure = true;
+        self.tls = Some(Box::new(info));
+        self.tls_dirty = true;
+        if !starttls {
+            return;
+        }
+        self.servername_due = true;
+        if self.waiting == Waiting::Tls {
+            self.waiting = Waiting::Nothing;
+        }
+        self.pos = self.input.len();
+        self.user = false;
+        self.user_cleared = true;
+        self.hello_name = None;
+        self.opening_command = None;
+        self.reset();
+        if self.cfg.hooks.secure {
+            self.waiting = Waiting::Hook(HookCall::Secure);
+            self.queue.push_back(Step::Hook(HookCall::Secure));
+        }
+    }
+
+    /// `session.servername` is set now (before `onSecure` at the start of a session).
+    pub fn publish_servername(&mut self) {
+        self.servername_due = true;
+    }
+
+    /// True when the session runs over TLS (or counts as secure).
+    pub fn is_secure(&self) -> bool {
+        self.secure
     }
 
     fn cmd_auth(&mut self, line: &str) {
@@ -1262,6 +1362,11 @@ impl Session {
             return;
         };
         match (call, outcome) {
+            (HookCall::Secure, HookOutcome::Reject(code, message)) => {
+                self.send(code.unwrap_or(554), &message, Esc::Default);
+                self.close();
+            }
+            (HookCall::Secure, HookOutcome::Accept) => {}
             (_, HookOutcome::Reject(code, message)) => {
                 self.send(code.unwrap_or(550), &message, Esc::Default);
             }
@@ -1396,7 +1501,7 @@ mod tests {
                 match s.step(true) {
                     Step::Idle => break,
                     Step::Close => {}
-                    Step::Flush | Step::DataStart | Step::EmitConnect => {}
+                    Step::Flush | Step::DataStart | Step::EmitConnect | Step::StartTls => {}
                     Step::Hook(_) => s.resolve_hook(HookOutcome::Accept),
                     Step::Body(b) => body.extend_from_slice(&b),
                     Step::BodyEnd(b) => {
@@ -1522,21 +1627,39 @@ mod tests {
     #[test]
     fn unrecognized_limit() {
         let out = transcript(cfg(|_| {}), &"X\r\n".repeat(12));
-        assert_eq!(out, format!("{}421 Error: too many unrecognized commands\r\n", "500 Error: command not recognized\r\n".repeat(9)));
+        assert_eq!(
+            out,
+            format!(
+                "{}421 Error: too many unrecognized commands\r\n",
+                "500 Error: command not recognized\r\n".repeat(9)
+            )
+        );
     }
 
     #[test]
     fn unauthenticated_limit() {
         let out = transcript(cfg(|c| c.auth_optional = false), &"NOOP\r\n".repeat(11));
-        assert_eq!(out, format!("{}421 Error: too many unauthenticated commands\r\n", "250 OK\r\n".repeat(9)));
+        assert_eq!(
+            out,
+            format!(
+                "{}421 Error: too many unauthenticated commands\r\n",
+                "250 OK\r\n".repeat(9)
+            )
+        );
     }
 
     #[test]
     fn command_too_long() {
         let c = cfg(|c| c.max_command_length = 10);
-        assert_eq!(transcript(c.clone(), "NOOP 12345678\r\n"), "421 Error: Command line too long\r\n");
+        assert_eq!(
+            transcript(c.clone(), "NOOP 12345678\r\n"),
+            "421 Error: Command line too long\r\n"
+        );
         assert_eq!(transcript(c.clone(), "NOOP 123\r\n"), "250 OK\r\n");
-        assert_eq!(transcript(c, "NOOP 1234567"), "421 Error: Command line too long\r\n");
+        assert_eq!(
+            transcript(c, "NOOP 1234567"),
+            "421 Error: Command line too long\r\n"
+        );
     }
 
     #[test]
@@ -1555,7 +1678,11 @@ mod tests {
         for split in 1..input.len() {
             let (out, bodies) = transcript_split(c.clone(), input, split);
             assert_eq!(out, want_out, "split {split}");
-            assert_eq!(bodies, vec![b".a\r\nb\n.c\r\n\r\n".to_vec()], "split {split}");
+            assert_eq!(
+                bodies,
+                vec![b".a\r\nb\n.c\r\n\r\n".to_vec()],
+                "split {split}"
+            );
         }
     }
 
@@ -1574,8 +1701,14 @@ mod tests {
             c.reject_oversized = true;
             c.hide_esc = false;
         });
-        let out = transcript(c, "HELO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\nabcdef\r\n.\r\n");
-        assert!(out.ends_with("552 5.3.4 Error: message exceeds fixed maximum message size 3\r\n"), "{out}");
+        let out = transcript(
+            c,
+            "HELO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\nabcdef\r\n.\r\n",
+        );
+        assert!(
+            out.ends_with("552 5.3.4 Error: message exceeds fixed maximum message size 3\r\n"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -1585,13 +1718,29 @@ mod tests {
         s.reset();
         s.greet();
         let first = s.take_sync();
-        assert_eq!(first.view.as_ref().map(|v| v.client_hostname.as_str()), Some("host.example"));
-        s.input().extend_from_slice(b"EHLO X\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\n");
+        assert_eq!(
+            first.view.as_ref().map(|v| v.client_hostname.as_str()),
+            Some("host.example")
+        );
+        s.input()
+            .extend_from_slice(b"EHLO X\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\n");
         assert_eq!(s.step(true), Step::Idle);
         let sync = s.take_sync();
-        let view = sync.view.as_ref().map(|v| (v.opening_command, v.host_name_appears_as.clone(), v.transmission_type.clone()));
-        assert_eq!(view, Some((Some("EHLO"), Some("x".to_string()), "ESMTP".to_string())));
-        assert_eq!(sync.mail_from.map(|m| m.parsed.address), Some("a@b.c".to_string()));
+        let view = sync.view.as_ref().map(|v| {
+            (
+                v.opening_command,
+                v.host_name_appears_as.clone(),
+                v.transmission_type.clone(),
+            )
+        });
+        assert_eq!(
+            view,
+            Some((Some("EHLO"), Some("x".to_string()), "ESMTP".to_string()))
+        );
+        assert_eq!(
+            sync.mail_from.map(|m| m.parsed.address),
+            Some("a@b.c".to_string())
+        );
         assert_eq!(sync.rcpts.len(), 1);
         assert_eq!(
             s.take_sync(),

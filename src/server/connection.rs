@@ -11,9 +11,10 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
 use super::hooks::{ConnId, ConnMsg, Hooks, ServerState};
+use super::tls::{self, Transport};
 use super::Server;
 use crate::protocol::ip::is_valid_hostname;
-use crate::protocol::session::{DataReply, HookOutcome, Peer, Session, Step};
+use crate::protocol::session::{DataReply, HookCall, HookOutcome, Peer, Session, Step};
 
 /// Body pieces in flight to the application before reading pauses.
 const WINDOW: usize = 4;
@@ -35,6 +36,8 @@ enum Phase {
     Reverse(Instant),
     /// Waiting for `onConnect`.
     Connecting,
+    /// Waiting for `onSecure` before the greeting.
+    Securing,
     /// Greeted.
     Ready,
 }
@@ -62,6 +65,62 @@ pub fn new_session_id() -> String {
     String::from_utf8_lossy(&digits).into_owned()
 }
 
+/// Runs a server-side TLS handshake on `stream` (which must be plain), bounded by
+/// `timeout`. Failures are reported as server errors and end the connection (`None`).
+async fn handshake<S>(
+    server: &Server,
+    stream: &mut Transport<S>,
+    timeout: Duration,
+    peer: &Peer,
+) -> Option<crate::protocol::session::TlsInfo>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Transport::Plain(plain) = std::mem::replace(stream, Transport::Switching) else {
+        return None;
+    };
+    let Some(tls) = server.tls() else {
+        server
+            .hooks()
+            .error(0, "TLSError", "TLS is not configured", &peer.remote_address);
+        return None;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config));
+    let result = tokio::time::timeout(timeout, acceptor.accept(plain)).await;
+    let (code, message) = match result {
+        Ok(Ok(established)) => {
+            let verdict = tls::inspect(established.get_ref().1, tls.client_auth.as_deref());
+            match verdict {
+                Ok(info) => {
+                    *stream = Transport::Tls(Box::new(established));
+                    return Some(info);
+                }
+                Err(code) => (code, "Client certificate verification failed".to_string()),
+            }
+        }
+        Ok(Err(err)) => match err.kind() {
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe => (
+                "SocketError".to_string(),
+                "Socket closed while initiating TLS".to_string(),
+            ),
+            _ => (
+                "TLSError".to_string(),
+                format!("Failed to establish TLS session: {err}"),
+            ),
+        },
+        Err(_) => (
+            "ERR_TLS_HANDSHAKE_TIMEOUT".to_string(),
+            "TLS handshake timeout".to_string(),
+        ),
+    };
+    server
+        .hooks()
+        .error(0, &code, &message, &peer.remote_address);
+    None
+}
+
 /// The error codes smtp-server treats as a client simply going away.
 fn error_code(err: &io::Error) -> &'static str {
     match err.kind() {
@@ -86,7 +145,7 @@ struct Conn<S> {
     id: ConnId,
     server: Arc<Server>,
     hooks: Arc<dyn Hooks>,
-    stream: S,
+    stream: Transport<S>,
     session: Session,
     rx: mpsc::UnboundedReceiver<ConnMsg>,
     phase: Phase,
@@ -104,14 +163,29 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     server.open.fetch_add(1, Ordering::SeqCst);
-    let (id, rx) = server.register();
     let cfg = server.config();
     let hooks = Arc::clone(server.hooks());
+    let timeout = Duration::from_millis(cfg.socket_timeout_ms.max(1));
+    let mut stream = Transport::Plain(stream);
+    let mut tls_info = None;
+    if cfg.implicit_tls {
+        match handshake(&server, &mut stream, timeout, &peer).await {
+            Some(info) => tls_info = Some(info),
+            None => {
+                server.open.fetch_sub(1, Ordering::SeqCst);
+                server.report_if_closed();
+                return;
+            }
+        }
+    }
+    let (id, rx) = server.register();
     let session_id = new_session_id();
     hooks.open(id, &session_id, &peer, cfg.secure);
     let live = server.live.fetch_add(1, Ordering::SeqCst) + 1;
-    let timeout = Duration::from_millis(cfg.socket_timeout_ms.max(1));
     let mut session = Session::new(Arc::clone(&cfg), peer);
+    if let Some(info) = tls_info {
+        session.tls_established(info, false);
+    }
     if cfg.max_clients > 0 && live > cfg.max_clients {
         session.refuse_too_many();
     }
@@ -185,9 +259,27 @@ where
                 Step::Close => {
                     self.stop_counting();
                 }
+                Step::Hook(HookCall::Secure) => {
+                    let sync = self.session.take_sync();
+                    self.hooks.on_secure(self.id, sync);
+                }
                 Step::Hook(call) => {
                     let sync = self.session.take_sync();
                     self.hooks.on_address(self.id, call, sync);
+                }
+                Step::StartTls => {
+                    self.flush().await?;
+                    let peer = self.session.peer().clone();
+                    match handshake(&self.server, &mut self.stream, self.timeout, &peer).await {
+                        Some(info) => {
+                            self.touch();
+                            self.session.tls_established(info, true);
+                        }
+                        None => {
+                            self.eof = true;
+                            self.session.close();
+                        }
+                    }
                 }
                 Step::DataStart => {
                     self.in_flight = 0;
@@ -242,8 +334,22 @@ where
             let sync = self.session.take_sync();
             self.hooks.on_connect(self.id, sync);
         } else {
-            self.greet();
+            self.after_connect();
         }
+    }
+
+    /// `onConnect` accepted: a secure session asks `onSecure` before the greeting.
+    fn after_connect(&mut self) {
+        if self.session.is_secure() {
+            self.session.publish_servername();
+            if self.session.config().hooks.secure {
+                self.phase = Phase::Securing;
+                let sync = self.session.take_sync();
+                self.hooks.on_secure(self.id, sync);
+                return;
+            }
+        }
+        self.greet();
     }
 
     fn greet(&mut self) {
@@ -262,8 +368,11 @@ where
                 }
             }
             ConnMsg::Hook(outcome) => {
-                if self.phase == Phase::Connecting {
+                if self.phase == Phase::Connecting || self.phase == Phase::Securing {
                     match outcome {
+                        HookOutcome::Accept if self.phase == Phase::Connecting => {
+                            self.after_connect()
+                        }
                         HookOutcome::Accept => self.greet(),
                         HookOutcome::Reject(code, message) => {
                             self.phase = Phase::Ready;

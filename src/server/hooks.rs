@@ -23,6 +23,8 @@ pub trait Hooks: Send + Sync + 'static {
         hello: Option<&str>,
         peer: &Peer,
     );
+    /// Call `onSecure`; answered with [`ConnMsg::Hook`].
+    fn on_secure(&self, conn: ConnId, sync: SessionSync);
     /// Call `onMailFrom` or `onRcptTo`; answered with [`ConnMsg::Hook`].
     fn on_address(&self, conn: ConnId, call: HookCall, sync: SessionSync);
     /// Call `onData` with a new stream.

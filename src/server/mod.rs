@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod hooks;
 pub mod listener;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -27,6 +28,7 @@ pub struct Server {
     listening: AtomicBool,
     state: watch::Sender<ServerState>,
     closed_reported: AtomicBool,
+    tls: RwLock<Option<tls::Tls>>,
 }
 
 impl Server {
@@ -43,7 +45,24 @@ impl Server {
             listening: AtomicBool::new(false),
             state,
             closed_reported: AtomicBool::new(false),
+            tls: RwLock::new(None),
         })
+    }
+
+    /// The TLS configuration for new handshakes.
+    pub fn tls(&self) -> Option<tls::Tls> {
+        match self.tls.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the TLS configuration; established sessions keep theirs.
+    pub fn set_tls(&self, tls: Option<tls::Tls>) {
+        match self.tls.write() {
+            Ok(mut t) => *t = tls,
+            Err(poisoned) => *poisoned.into_inner() = tls,
+        }
     }
 
     /// The options new connections start with.

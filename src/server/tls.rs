@@ -1,0 +1,481 @@
+//! TLS with rustls: server configuration from Node-shaped options (PEM certificates and
+//! keys, SNI names, client certificates, protocol versions), the stream type that lets a
+//! connection switch to TLS mid-session, and what the application learns about a session.
+
+use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_rustls::rustls::client::danger::HandshakeSignatureValid;
+use tokio_rustls::rustls::crypto::{
+    ring as provider, verify_tls12_signature, verify_tls13_signature, CryptoProvider,
+};
+use tokio_rustls::rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert, ServerConnection};
+use tokio_rustls::rustls::sign::CertifiedKey;
+use tokio_rustls::rustls::{
+    self, CipherSuite, DigitallySignedStruct, DistinguishedName, ProtocolVersion, ServerConfig,
+    SignatureScheme,
+};
+use tokio_rustls::server::TlsStream;
+
+use crate::protocol::punycode::to_unicode;
+use crate::protocol::session::TlsInfo;
+
+/// A certificate chain and its private key, both PEM.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// PEM certificate chain (leaf first).
+    pub cert: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1, unencrypted).
+    pub key: String,
+}
+
+/// TLS settings, as `index.js` normalizes them from the options.
+#[derive(Debug, Clone, Default)]
+pub struct TlsSettings {
+    /// Identities for every name not listed in `sni`.
+    pub default: Vec<Identity>,
+    /// Identities per server name.
+    pub sni: Vec<(String, Vec<Identity>)>,
+    /// PEM CA certificates trusted for client certificates.
+    pub ca: Vec<String>,
+    /// Ask clients for a certificate.
+    pub request_cert: bool,
+    /// Refuse clients whose certificate does not verify.
+    pub reject_unauthorized: bool,
+    /// Lowest protocol version (`TLSv1.2` or `TLSv1.3`).
+    pub min_version: Option<String>,
+    /// Highest protocol version.
+    pub max_version: Option<String>,
+}
+
+/// A built TLS server configuration.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// The rustls configuration for handshakes.
+    pub config: Arc<ServerConfig>,
+    /// Client certificate policy, when certificates are requested.
+    pub client_auth: Option<Arc<ClientAuth>>,
+}
+
+/// How client certificates are judged after the handshake.
+#[derive(Debug)]
+pub struct ClientAuth {
+    roots: Vec<CertificateDer<'static>>,
+    /// Refuse the session when the certificate does not verify.
+    pub reject_unauthorized: bool,
+}
+
+fn crypto() -> Arc<CryptoProvider> {
+    Arc::new(provider::default_provider())
+}
+
+fn parse_identity(id: &Identity) -> Result<Arc<CertifiedKey>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(id.cert.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("invalid certificate PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate found in cert".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(id.key.as_bytes())
+        .map_err(|e| format!("invalid private key PEM: {e}"))?;
+    let signing = provider::sign::any_supported_type(&key)
+        .map_err(|e| format!("unsupported private key: {e}"))?;
+    let certified = CertifiedKey::new(certs, signing);
+    certified
+        .keys_match()
+        .map_err(|e| format!("the private key does not match the certificate: {e}"))?;
+    Ok(Arc::new(certified))
+}
+
+fn parse_identities(list: &[Identity]) -> Result<Vec<Arc<CertifiedKey>>, String> {
+    list.iter().map(parse_identity).collect()
+}
+
+/// Normalizes a server name the way smtp-server does: punycode to Unicode, lower case.
+pub fn normalize_servername(name: &str) -> String {
+    let trimmed = name.trim();
+    match to_unicode(trimmed) {
+        Ok(u) => u.to_lowercase(),
+        Err(_) => trimmed.to_lowercase(),
+    }
+}
+
+/// Picks a certificate by SNI name and the client's signature schemes.
+#[derive(Debug)]
+struct SniResolver {
+    default: Vec<Arc<CertifiedKey>>,
+    names: HashMap<String, Vec<Arc<CertifiedKey>>>,
+}
+
+impl SniResolver {
+    fn pick(list: &[Arc<CertifiedKey>], schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        list.iter()
+            .find(|k| k.key.choose_scheme(schemes).is_some())
+            .or_else(|| list.first())
+            .cloned()
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let schemes = hello.signature_schemes();
+        if let Some(name) = hello.server_name() {
+            if let Some(list) = self.names.get(&normalize_servername(name)) {
+                return Self::pick(list, schemes);
+            }
+        }
+        Self::pick(&self.default, schemes)
+    }
+}
+
+/// Accepts any client certificate during the handshake (after checking the client holds
+/// its key), so that an unverified certificate can be reported to the application the
+/// way Node does (`authorized: false`) instead of failing the handshake.
+#[derive(Debug)]
+struct RecordingVerifier {
+    provider: Arc<CryptoProvider>,
+    hints: Vec<DistinguishedName>,
+}
+
+impl ClientCertVerifier for RecordingVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+fn versions(
+    min: Option<&str>,
+    max: Option<&str>,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
+    fn rank(v: Option<&str>, default: u8, what: &str) -> Result<u8, String> {
+        match v {
+            None => Ok(default),
+            Some("TLSv1.3") => Ok(13),
+            Some("TLSv1.2") => Ok(12),
+            // below TLS 1.2 is not offered; a lower minimum cannot weaken anything
+            Some("TLSv1" | "TLSv1.1") if what == "minVersion" => Ok(12),
+            Some(other) => Err(format!(
+                "{what} {other:?} is not supported: this server speaks TLSv1.2 and TLSv1.3"
+            )),
+        }
+    }
+    let lo = rank(min, 12, "minVersion")?;
+    let hi = rank(max, 13, "maxVersion")?;
+    if lo > hi {
+        return Err(format!("minVersion {min:?} is above maxVersion {max:?}"));
+    }
+    let mut out = Vec::new();
+    if lo <= 12 {
+        out.push(&rustls::version::TLS12);
+    }
+    if hi >= 13 {
+        out.push(&rustls::version::TLS13);
+    }
+    Ok(out)
+}
+
+/// Builds the rustls configuration; the error text explains what is wrong.
+pub fn build(settings: &TlsSettings) -> Result<Tls, String> {
+    let default = parse_identities(&settings.default)?;
+    if default.is_empty() {
+        return Err("no certificate configured".into());
+    }
+    let mut names = HashMap::new();
+    for (name, ids) in &settings.sni {
+        names.insert(normalize_servername(name), parse_identities(ids)?);
+    }
+    let provider = crypto();
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&versions(
+            settings.min_version.as_deref(),
+            settings.max_version.as_deref(),
+        )?)
+        .map_err(|e| e.to_string())?;
+    let mut roots = Vec::new();
+    for pem in &settings.ca {
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            roots.push(cert.map_err(|e| format!("invalid ca PEM: {e}"))?);
+        }
+    }
+    let resolver = Arc::new(SniResolver { default, names });
+    let (mut config, client_auth) = if settings.request_cert {
+        let hints = roots
+            .iter()
+            .filter_map(|der| webpki::anchor_from_trusted_cert(der).ok())
+            .map(|anchor| DistinguishedName::from(anchor.subject.as_ref().to_vec()))
+            .collect();
+        let verifier = Arc::new(RecordingVerifier {
+            provider: Arc::clone(&provider),
+            hints,
+        });
+        let auth = Arc::new(ClientAuth {
+            roots,
+            reject_unauthorized: settings.reject_unauthorized,
+        });
+        (
+            builder
+                .with_client_cert_verifier(verifier)
+                .with_cert_resolver(resolver),
+            Some(auth),
+        )
+    } else {
+        (
+            builder.with_no_client_auth().with_cert_resolver(resolver),
+            None,
+        )
+    };
+    config.ignore_client_order = true;
+    Ok(Tls {
+        config: Arc::new(config),
+        client_auth,
+    })
+}
+
+fn cipher_names(suite: CipherSuite) -> (String, String) {
+    let iana = format!("{suite:?}");
+    let openssl = match suite {
+        CipherSuite::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        CipherSuite::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => {
+            "ECDHE-ECDSA-CHACHA20-POLY1305"
+        }
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+        _ => "",
+    };
+    let standard = iana.replacen("TLS13_", "TLS_", 1);
+    let name = if openssl.is_empty() {
+        standard.clone()
+    } else {
+        openssl.to_string()
+    };
+    (name, standard)
+}
+
+/// Node's name for a certificate verification failure.
+fn authorization_error(err: &webpki::Error, self_signed: bool) -> &'static str {
+    match err {
+        webpki::Error::CertExpired { .. } => "CERT_HAS_EXPIRED",
+        webpki::Error::CertNotValidYet { .. } => "CERT_NOT_YET_VALID",
+        webpki::Error::UnknownIssuer if self_signed => "DEPTH_ZERO_SELF_SIGNED_CERT",
+        webpki::Error::UnknownIssuer => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+        webpki::Error::CertRevoked => "CERT_REVOKED",
+        webpki::Error::RequiredEkuNotFoundContext(_) => "INVALID_PURPOSE",
+        _ => "CERT_REJECTED",
+    }
+}
+
+/// Checks a client certificate chain against the trusted CAs.
+fn verify_client(auth: &ClientAuth, chain: &[CertificateDer<'static>]) -> Result<(), &'static str> {
+    let Some(leaf) = chain.first() else {
+        return Err("UNABLE_TO_GET_ISSUER_CERT");
+    };
+    let self_signed = is_self_signed(leaf);
+    let anchors: Vec<_> = auth
+        .roots
+        .iter()
+        .filter_map(|der| webpki::anchor_from_trusted_cert(der).ok())
+        .collect();
+    let cert = webpki::EndEntityCert::try_from(leaf).map_err(|_| "CERT_REJECTED")?;
+    let now = UnixTime::now();
+    cert.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &anchors,
+        &chain[1..],
+        now,
+        webpki::KeyUsage::client_auth(),
+        None,
+        None,
+    )
+    .map(|_| ())
+    .map_err(|e| authorization_error(&e, self_signed))
+}
+
+/// True when the certificate verifies with itself as the only trust anchor.
+fn is_self_signed(der: &CertificateDer<'_>) -> bool {
+    let (Ok(anchor), Ok(cert)) = (
+        webpki::anchor_from_trusted_cert(der),
+        webpki::EndEntityCert::try_from(der),
+    ) else {
+        return false;
+    };
+    cert.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &[anchor],
+        &[],
+        UnixTime::now(),
+        webpki::KeyUsage::client_auth(),
+        None,
+        None,
+    )
+    .is_ok()
+}
+
+/// Describes an established session; `Err` carries Node's verification error name when
+/// the client certificate must be refused.
+pub fn inspect(conn: &ServerConnection, auth: Option<&ClientAuth>) -> Result<TlsInfo, String> {
+    let (name, standard_name) = conn
+        .negotiated_cipher_suite()
+        .map(|s| cipher_names(s.suite()))
+        .unwrap_or_default();
+    let version = match conn.protocol_version() {
+        Some(ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        _ => "unknown",
+    };
+    let chain: Vec<CertificateDer<'static>> = conn
+        .peer_certificates()
+        .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
+        .unwrap_or_default();
+    let mut info = TlsInfo {
+        name,
+        standard_name,
+        version: version.to_string(),
+        servername: conn.server_name().map(str::to_string),
+        authorized: false,
+        authorization_error: None,
+        peer_certificate: chain.first().map(|c| c.as_ref().to_vec()),
+    };
+    if let Some(auth) = auth {
+        match verify_client(auth, &chain) {
+            Ok(()) => info.authorized = true,
+            Err(code) => {
+                info.authorization_error = Some(code.to_string());
+                if auth.reject_unauthorized {
+                    return Err(code.to_string());
+                }
+            }
+        }
+    }
+    Ok(info)
+}
+
+/// A connection's byte stream: plain until STARTTLS (or from the start for implicit TLS).
+pub enum Transport<S> {
+    /// Cleartext.
+    Plain(S),
+    /// TLS on top of the socket.
+    Tls(Box<TlsStream<S>>),
+    /// Between the two, while a handshake runs.
+    Switching,
+}
+
+impl<S> Transport<S> {
+    /// The TLS session, once established.
+    pub fn tls(&self) -> Option<&ServerConnection> {
+        match self {
+            Transport::Tls(s) => Some(s.get_ref().1),
+            _ => None,
+        }
+    }
+}
+
+fn switching() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "TLS handshake in progress")
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Transport<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Transport::Switching => Poll::Ready(Err(switching())),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Transport<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Transport::Switching => Poll::Ready(Err(switching())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_flush(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Transport::Switching => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Transport::Switching => Poll::Ready(Ok(())),
+        }
+    }
+}
