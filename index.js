@@ -2,6 +2,7 @@
 
 const { EventEmitter } = require('node:events');
 const { Readable } = require('node:stream');
+const crypto = require('node:crypto');
 const dns = require('node:dns');
 const os = require('node:os');
 const native = require('./binding.js');
@@ -24,7 +25,8 @@ const EV = {
   ERROR: 10,
   CLOSE: 11,
   SERVER_CLOSED: 12,
-  ON_SECURE: 13
+  ON_SECURE: 13,
+  ON_AUTH: 14
 };
 
 /** The application handlers a server can cross into, with their bit in the native mask. */
@@ -34,7 +36,8 @@ const HOOKS = [
   ['onRcptTo', 4],
   ['onData', 8],
   ['onClose', 16],
-  ['onSecure', 32]
+  ['onSecure', 32],
+  ['onAuth', 64]
 ];
 
 const CLOSE_TIMEOUT = 30 * 1000;
@@ -167,7 +170,7 @@ class SMTPServer extends EventEmitter {
 
     this.logger = createLogger(opts, opts.component || 'smtp-server');
 
-    for (const [name] of HOOKS.concat([['onAuth']])) {
+    for (const [name] of HOOKS) {
       if (typeof opts[name] === 'function') {
         this[name] = opts[name];
       }
@@ -374,6 +377,8 @@ class SMTPServer extends EventEmitter {
         return this.server._closed();
       case EV.ON_SECURE:
         return conn && this._onSecureHook(conn, ev);
+      case EV.ON_AUTH:
+        return conn && this._onAuthHook(conn, ev);
     }
   }
 
@@ -450,6 +455,54 @@ class SMTPServer extends EventEmitter {
     if (s.sn !== undefined) {
       session.servername = s.sn !== null ? s.sn : conn._tls ? false : undefined;
     }
+  }
+
+  _onAuthHook(conn, ev) {
+    this._applySync(conn, ev.s);
+    const a = ev.auth;
+    let auth;
+    switch (a.method) {
+      case 'PLAIN':
+        auth = { method: a.method, username: a.username, authcid: a.authcid, authzid: a.authzid, password: a.password };
+        break;
+      case 'LOGIN':
+        auth = { method: a.method, username: a.username, password: a.password };
+        break;
+      case 'XOAUTH2':
+        auth = { method: a.method, username: a.username, accessToken: a.accessToken };
+        break;
+      default: {
+        const challenge = a.challenge;
+        const challengeResponse = a.challengeResponse;
+        auth = {
+          method: a.method,
+          username: a.username,
+          challenge,
+          challengeResponse,
+          validatePassword(password) {
+            const expected = Buffer.from(crypto.createHmac('md5', password).update(challenge).digest('hex').toLowerCase());
+            const received = Buffer.from(challengeResponse);
+            return expected.length === received.length && crypto.timingSafeEqual(expected, received);
+          }
+        };
+      }
+    }
+    this._callHandler(conn, 'onAuth', [auth, conn.session], (err, response) => {
+      if (err) {
+        this.logger.info({ err, tnx: 'autherror', cid: conn.id, method: a.method, user: a.username }, 'Authentication error for %s using %s. %s', a.username, a.method, err.message);
+        return this._native.completeAuth(conn.cid, 2, replyCode(err.responseCode, -1), errorText(err), null);
+      }
+      response = response || {};
+      if (!response.user) {
+        this.logger.info({ tnx: 'authfail', cid: conn.id, method: a.method, user: a.username }, 'Authentication failed for %s using %s', a.username, a.method);
+        const message = response.message ? String(response.message) : null;
+        return this._native.completeAuth(conn.cid, 1, replyCode(response.responseCode, -1), message, JSON.stringify(response.data || {}));
+      }
+      this.logger.info({ tnx: 'auth', cid: conn.id, method: a.method, user: a.username }, '%s authenticated using %s', a.username, a.method);
+      conn.session.user = response.user;
+      conn.session.transmissionType = a.tt;
+      this._native.completeAuth(conn.cid, 0, -1, null, null);
+    });
   }
 
   _onSecureHook(conn, ev) {

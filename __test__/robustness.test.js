@@ -589,9 +589,14 @@ test('abrupt disconnect mid-DATA without an error listener: the stream is destro
     let closes = 0;
     await withServer(
         {
-            onData(s) {
-                stream = s;
-                s.resume(); // no 'error' listener, never answers
+            onData(s, session, callback) {
+                if (session.envelope.mailFrom.address === 'sender@example.com') {
+                    stream = s;
+                    s.resume(); // no 'error' listener, never answers
+                    return;
+                }
+                s.resume();
+                s.on('end', () => callback());
             },
             onClose() {
                 closes++;
@@ -935,7 +940,11 @@ test('half-close after QUIT: the reply arrives and the server closes', async () 
         assert.equal(await client.read('the QUIT reply'), '221 Bye');
         await client.waitClose();
         assert.equal(client.ended, true, 'the server ended its side');
+    });
+});
 
+test('half-close after a pipelined transaction and QUIT: every reply arrives (smtp-server-rs)', { skip: IS_REF && 'smtp-server drops the rest once the client half-closed' }, async () => {
+    await withServer({}, async port => {
         const pipelined = await Client.open(port);
         pipelined.write('MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\nbody\r\n.\r\nQUIT\r\n');
         pipelined.socket.end();

@@ -7,7 +7,7 @@ use napi::bindgen_prelude::{Array, Buffer, JsValue, Null, Object, ToNapiValue};
 use napi::{sys, Env, Result};
 
 use crate::protocol::address::ParamValue;
-use crate::protocol::session::{Address, HookCall, Peer, SessionSync};
+use crate::protocol::session::{Address, AuthRequest, HookCall, Peer, SessionSync};
 
 /// Event kinds, as the `k` field.
 pub mod kind {
@@ -37,6 +37,8 @@ pub mod kind {
     pub const SERVER_CLOSED: u32 = 12;
     /// `onSecure`.
     pub const ON_SECURE: u32 = 13;
+    /// `onAuth`.
+    pub const ON_AUTH: u32 = 14;
 }
 
 /// One event for JavaScript.
@@ -180,6 +182,26 @@ fn address_object<'e>(env: &'e Env, addr: &Address) -> Result<Object<'e>> {
     Ok(obj)
 }
 
+fn auth_object<'e>(env: &'e Env, r: &AuthRequest) -> Result<Object<'e>> {
+    let mut obj = Object::new(env)?;
+    obj.set("method", r.method)?;
+    obj.set("username", r.username.as_str())?;
+    for (key, value) in [
+        ("authcid", &r.authcid),
+        ("authzid", &r.authzid),
+        ("password", &r.password),
+        ("accessToken", &r.access_token),
+        ("challenge", &r.challenge),
+        ("challengeResponse", &r.challenge_response),
+    ] {
+        if let Some(v) = value {
+            obj.set(key, v.as_str())?;
+        }
+    }
+    obj.set("tt", r.transmission_type.as_str())?;
+    Ok(obj)
+}
+
 fn opt_str(obj: &mut Object, key: &str, v: Option<&str>) -> Result<()> {
     match v {
         Some(s) => obj.set(key, s),
@@ -307,6 +329,10 @@ pub fn to_js(env: &Env, event: Event) -> Result<Raw> {
                 HookCall::MailFrom(a) => (kind::MAIL_FROM, Some(a)),
                 HookCall::RcptTo(a) => (kind::RCPT_TO, Some(a)),
                 HookCall::Secure => (kind::ON_SECURE, None),
+                HookCall::Auth(request) => {
+                    obj.set("auth", auth_object(env, request)?)?;
+                    (kind::ON_AUTH, None)
+                }
             };
             obj.set("k", k)?;
             obj.set("c", conn)?;

@@ -13,7 +13,7 @@ use napi_derive::napi;
 
 use crate::protocol::config::{Config, HookSet};
 use crate::protocol::reply::Esc;
-use crate::protocol::session::{DataReply, HookCall, HookOutcome, Peer, SessionSync};
+use crate::protocol::session::{AuthOutcome, DataReply, HookCall, HookOutcome, Peer, SessionSync};
 use crate::server::hooks::{ConnId, ConnMsg, Hooks, ServerState};
 use crate::server::listener::{self, Bound, ListenAddr};
 use crate::server::tls::{self, Tls};
@@ -317,6 +317,30 @@ impl NativeServer {
             HookOutcome::Reject(code, message.unwrap_or_default())
         };
         self.deliver(conn, ConnMsg::Hook(outcome));
+    }
+
+    /// Answers `onAuth`: `kind` 0 success, 1 failure (`code`, `message`, `data` JSON),
+    /// 2 error (`code`, `message`). `code` -1 means none was given.
+    #[napi]
+    pub fn complete_auth(
+        &self,
+        conn: u32,
+        kind: u32,
+        code: i32,
+        message: Option<String>,
+        data: Option<String>,
+    ) {
+        let code = u16::try_from(code).ok().filter(|c| *c > 0);
+        let outcome = match kind {
+            0 => AuthOutcome::Success,
+            2 => AuthOutcome::Error(code, message.unwrap_or_default()),
+            _ => AuthOutcome::Failure {
+                code,
+                message,
+                data: data.unwrap_or_else(|| "{}".into()),
+            },
+        };
+        self.deliver(conn, ConnMsg::Auth(outcome));
     }
 
     /// Answers `onData`. `discard` drops the rest of the body (answered before reading it).

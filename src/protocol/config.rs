@@ -15,10 +15,12 @@ pub struct HookSet {
     pub close: bool,
     /// `onSecure` is defined.
     pub secure: bool,
+    /// `onAuth` is defined.
+    pub auth: bool,
 }
 
 impl HookSet {
-    /// Builds the set from a bit mask (bit 0 connect, 1 mail, 2 rcpt, 3 data, 4 close, 5 secure).
+    /// Builds the set from a bit mask (bit 0 connect, 1 mail, 2 rcpt, 3 data, 4 close, 5 secure, 6 auth).
     pub fn from_mask(mask: u32) -> HookSet {
         HookSet {
             connect: mask & 1 != 0,
@@ -27,6 +29,7 @@ impl HookSet {
             data: mask & 8 != 0,
             close: mask & 16 != 0,
             secure: mask & 32 != 0,
+            auth: mask & 64 != 0,
         }
     }
 }

@@ -6,5 +6,6 @@ pub mod data;
 pub mod ip;
 pub mod punycode;
 pub mod reply;
+pub mod sasl;
 pub mod session;
 pub mod text;

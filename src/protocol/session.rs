@@ -15,7 +15,8 @@ use super::address::{parse_address_command, AddressCommand, ParamValue, ParsedAd
 use super::config::Config;
 use super::data::DataDecoder;
 use super::reply::{write_multiline, write_reply, Esc};
-use super::text::{command_name, is_http_request, js_split_ws, utf16_len};
+use super::sasl;
+use super::text::{command_name, is_http_request, js_split_ws, trim_js, utf16_len};
 
 /// Body bytes collected before a piece is handed to the application.
 pub const BODY_CHUNK: usize = 64 * 1024;
@@ -191,6 +192,64 @@ pub enum HookCall {
     RcptTo(Address),
     /// `onSecure(socket, session, cb)` after STARTTLS.
     Secure,
+    /// `onAuth(auth, session, cb)`.
+    Auth(AuthRequest),
+}
+
+/// The `auth` object of `onAuth`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AuthRequest {
+    /// `PLAIN`, `LOGIN`, `XOAUTH2` or `CRAM-MD5`.
+    pub method: &'static str,
+    /// User name.
+    pub username: String,
+    /// Password (PLAIN, LOGIN).
+    pub password: Option<String>,
+    /// SASL PLAIN authentication identity.
+    pub authcid: Option<String>,
+    /// SASL PLAIN authorization identity.
+    pub authzid: Option<String>,
+    /// XOAUTH2 bearer token.
+    pub access_token: Option<String>,
+    /// CRAM-MD5 challenge.
+    pub challenge: Option<String>,
+    /// CRAM-MD5 client digest (lower-case hex).
+    pub challenge_response: Option<String>,
+    /// `session.transmissionType` once this login succeeds.
+    pub transmission_type: String,
+}
+
+/// The outcome of `onAuth`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthOutcome {
+    /// `cb(null, {user})` with a truthy user.
+    Success,
+    /// `cb(null, {message?, responseCode?, data?})` or a bare `cb()`.
+    Failure {
+        /// `responseCode`.
+        code: Option<u16>,
+        /// `message`.
+        message: Option<String>,
+        /// `JSON.stringify(data || {})` (XOAUTH2 only).
+        data: String,
+    },
+    /// `cb(err)`.
+    Error(Option<u16>, String),
+}
+
+/// The JSON of smtp-server's default XOAUTH2 challenge.
+const DEFAULT_XOAUTH2_CHALLENGE: &str =
+    r#"{"status":"401","schemes":"bearer mac","scope":"https://mail.google.com/"}"#;
+
+/// The continuation an AUTH exchange waits for.
+#[derive(Debug, Clone, PartialEq)]
+enum AuthStep {
+    Plain,
+    LoginUsername,
+    LoginPassword(String),
+    Xoauth2,
+    Xoauth2Error,
+    CramMd5(String),
 }
 
 /// The outcome of an application handler.
@@ -303,6 +362,7 @@ pub struct Session {
     tls_dirty: bool,
     user_cleared: bool,
     servername_due: bool,
+    auth_step: Option<AuthStep>,
 }
 
 impl Session {
@@ -355,6 +415,7 @@ impl Session {
             tls_dirty: false,
             user_cleared: false,
             servername_due: false,
+            auth_step: None,
         }
     }
 
@@ -811,6 +872,10 @@ impl Session {
             );
             return;
         }
+        if let Some(step) = self.auth_step.take() {
+            self.auth_continuation(step, line, &raw_name);
+            return;
+        }
         let mut name: &str = &raw_name;
         match name {
             "HELO" => self.opening_command = Some("HELO"),
@@ -1076,6 +1141,7 @@ impl Session {
     fn cmd_auth(&mut self, line: &str) {
         let args = js_split_ws(line);
         let method = args.get(1).map(|m| m.to_uppercase()).unwrap_or_default();
+        let rest: Vec<&str> = args.iter().skip(2).copied().collect();
         if !self.secure
             && self.is_supported("STARTTLS")
             && !self.cfg.hide_starttls
@@ -1092,8 +1158,251 @@ impl Session {
             self.send(503, "Error: No identity changes permitted", Esc::Default);
             return;
         }
-        let _ = method;
-        self.send(504, "Error: Unrecognized authentication type", Esc::Default);
+        let implemented = matches!(method.as_str(), "PLAIN" | "LOGIN" | "XOAUTH2" | "CRAM-MD5");
+        if !implemented || !self.cfg.auth_methods.iter().any(|m| *m == method) {
+            self.send(504, "Error: Unrecognized authentication type", Esc::Default);
+            return;
+        }
+        match method.as_str() {
+            "PLAIN" | "LOGIN" | "XOAUTH2" if rest.len() > 1 => {
+                let text = match method.as_str() {
+                    "PLAIN" => "Error: syntax: AUTH PLAIN token",
+                    "LOGIN" => "Error: syntax: AUTH LOGIN",
+                    _ => "Error: syntax: AUTH XOAUTH2 token",
+                };
+                self.send(501, text, Esc::Default);
+            }
+            "PLAIN" => match rest.first() {
+                None => self.auth_prompt(AuthStep::Plain, ""),
+                Some(token) => self.auth_plain(false, token),
+            },
+            "LOGIN" => match rest.first() {
+                None => self.auth_prompt(AuthStep::LoginUsername, "VXNlcm5hbWU6"),
+                Some(token) => self.auth_login_username(false, token),
+            },
+            "XOAUTH2" => match rest.first() {
+                None => self.auth_prompt(AuthStep::Xoauth2, ""),
+                Some(token) => self.auth_xoauth2(false, token),
+            },
+            _ => {
+                if !rest.is_empty() {
+                    self.send(501, "Error: syntax: AUTH CRAM-MD5", Esc::Default);
+                    return;
+                }
+                let mut random = [0u8; 16];
+                let _ = getrandom::fill(&mut random);
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                let challenge = sasl::cram_md5_challenge(&self.cfg.name, &random, now);
+                let encoded = sasl::encode_base64(challenge.as_bytes());
+                self.auth_prompt(AuthStep::CramMd5(challenge), &encoded);
+            }
+        }
+    }
+
+    fn auth_prompt(&mut self, step: AuthStep, challenge: &str) {
+        self.auth_step = Some(step);
+        self.send(334, challenge, Esc::Default);
+    }
+
+    /// A line of an AUTH exchange, with smtp-server's checks for an ordinary command line.
+    fn auth_continuation(&mut self, step: AuthStep, line: &str, name: &str) {
+        if self.auth_required() && name != "AUTH" {
+            self.unauthenticated += 1;
+            if self.unauthenticated >= self.cfg.max_unauthenticated {
+                self.send(
+                    421,
+                    "Error: too many unauthenticated commands",
+                    Esc::for_command(name),
+                );
+                return;
+            }
+        }
+        if self.hello_name.is_none() && matches!(name, "MAIL" | "RCPT" | "DATA" | "AUTH") {
+            let text = if self.cfg.lmtp {
+                "Error: send LHLO first"
+            } else {
+                "Error: send HELO/EHLO first"
+            };
+            self.send(503, text, Esc::Default);
+            return;
+        }
+        if self.auth_required() && matches!(name, "MAIL" | "RCPT" | "DATA") {
+            let text = self
+                .cfg
+                .auth_required_message
+                .clone()
+                .unwrap_or_else(|| "Error: authentication Required".into());
+            self.send(530, &text, Esc::Default);
+            return;
+        }
+        match step {
+            AuthStep::Plain => self.auth_plain(true, line),
+            AuthStep::LoginUsername => self.auth_login_username(true, line),
+            AuthStep::LoginPassword(username) => {
+                let token = trim_js(line);
+                if token == "*" {
+                    self.send(501, "Authentication aborted", Esc::Default);
+                    return;
+                }
+                let request = AuthRequest {
+                    method: "LOGIN",
+                    username,
+                    password: Some(sasl::decode_text(token)),
+                    ..AuthRequest::default()
+                };
+                self.auth_ask(request);
+            }
+            AuthStep::Xoauth2 => self.auth_xoauth2(true, line),
+            AuthStep::Xoauth2Error => self.send(
+                535,
+                "Error: Username and Password not accepted",
+                Esc::Default,
+            ),
+            AuthStep::CramMd5(challenge) => {
+                let token = trim_js(line);
+                if token == "*" {
+                    self.send(501, "Authentication aborted", Esc::Default);
+                    return;
+                }
+                let Some((username, response)) = sasl::parse_cram_md5(token) else {
+                    self.send(501, "Error: invalid userdata", Esc::Default);
+                    return;
+                };
+                let request = AuthRequest {
+                    method: "CRAM-MD5",
+                    username,
+                    challenge: Some(challenge),
+                    challenge_response: Some(response),
+                    ..AuthRequest::default()
+                };
+                self.auth_ask(request);
+            }
+        }
+    }
+
+    fn auth_plain(&mut self, can_abort: bool, line: &str) {
+        let token = trim_js(line);
+        if can_abort && token == "*" {
+            self.send(501, "Authentication aborted", Esc::Default);
+            return;
+        }
+        let Some(plain) = sasl::parse_plain(token) else {
+            self.send(501, "Error: invalid userdata", Esc::Default);
+            return;
+        };
+        let request = AuthRequest {
+            method: "PLAIN",
+            username: plain.username,
+            password: Some(plain.password),
+            authcid: Some(plain.authcid),
+            authzid: Some(plain.authzid),
+            ..AuthRequest::default()
+        };
+        self.auth_ask(request);
+    }
+
+    fn auth_login_username(&mut self, can_abort: bool, line: &str) {
+        let token = trim_js(line);
+        if can_abort && token == "*" {
+            self.send(501, "Authentication aborted", Esc::Default);
+            return;
+        }
+        match sasl::parse_login_username(token) {
+            Ok(username) => self.auth_prompt(AuthStep::LoginPassword(username), "UGFzc3dvcmQ6"),
+            Err(sasl::LoginError::Missing) => {
+                self.send(501, "Error: missing username", Esc::Default)
+            }
+            Err(sasl::LoginError::Invalid) => {
+                self.send(501, "Error: invalid userdata", Esc::Default)
+            }
+        }
+    }
+
+    fn auth_xoauth2(&mut self, can_abort: bool, line: &str) {
+        let token = trim_js(line);
+        if can_abort && token == "*" {
+            self.send(501, "Authentication aborted", Esc::Default);
+            return;
+        }
+        let Some((username, access_token)) = sasl::parse_xoauth2(token) else {
+            self.send(501, "Error: invalid userdata", Esc::Default);
+            return;
+        };
+        let request = AuthRequest {
+            method: "XOAUTH2",
+            username,
+            access_token: Some(access_token),
+            ..AuthRequest::default()
+        };
+        self.auth_ask(request);
+    }
+
+    /// Asks `onAuth` (or applies smtp-server's default when it is not defined).
+    fn auth_ask(&mut self, mut request: AuthRequest) {
+        let mut t = self.transmission_type();
+        if !t.ends_with('A') {
+            t.push('A');
+        }
+        request.transmission_type = t;
+        if self.cfg.hooks.auth {
+            self.waiting = Waiting::Hook(HookCall::Auth(request.clone()));
+            self.queue.push_back(Step::Hook(HookCall::Auth(request)));
+            return;
+        }
+        let outcome = if request.method == "XOAUTH2" {
+            AuthOutcome::Failure {
+                code: None,
+                message: None,
+                data: DEFAULT_XOAUTH2_CHALLENGE.to_string(),
+            }
+        } else {
+            AuthOutcome::Failure {
+                code: None,
+                message: Some("Authentication not implemented".into()),
+                data: "{}".into(),
+            }
+        };
+        self.finish_auth(&request, outcome);
+    }
+
+    /// Answers a pending `onAuth`.
+    pub fn resolve_auth(&mut self, outcome: AuthOutcome) {
+        let waiting = std::mem::replace(&mut self.waiting, Waiting::Nothing);
+        let Waiting::Hook(HookCall::Auth(request)) = waiting else {
+            self.waiting = waiting;
+            return;
+        };
+        self.finish_auth(&request, outcome);
+    }
+
+    fn finish_auth(&mut self, request: &AuthRequest, outcome: AuthOutcome) {
+        match outcome {
+            AuthOutcome::Error(code, message) => {
+                self.send(code.unwrap_or(535), &message, Esc::Default)
+            }
+            AuthOutcome::Failure { code, data, .. } if request.method == "XOAUTH2" => {
+                self.auth_step = Some(AuthStep::Xoauth2Error);
+                let encoded = sasl::encode_base64(data.as_bytes());
+                self.send(code.unwrap_or(334), &encoded, Esc::Default);
+            }
+            AuthOutcome::Failure { code, message, .. } => {
+                let text =
+                    message.unwrap_or_else(|| "Error: Authentication credentials invalid".into());
+                self.send(code.unwrap_or(535), &text, Esc::Default);
+            }
+            AuthOutcome::Success => {
+                self.user = true;
+                self.send(235, "Authentication successful", Esc::Default);
+            }
+        }
+    }
+
+    /// True once a login succeeded.
+    pub fn is_authenticated(&self) -> bool {
+        self.user
     }
 
     fn reject_invalid_params(&mut self, parsed: &ParsedAddress, keys: &[&str]) -> bool {
@@ -1367,6 +1676,12 @@ impl Session {
                 self.close();
             }
             (HookCall::Secure, HookOutcome::Accept) => {}
+            (HookCall::Auth(request), HookOutcome::Accept) => {
+                self.finish_auth(&request, AuthOutcome::Success)
+            }
+            (HookCall::Auth(request), HookOutcome::Reject(code, message)) => {
+                self.finish_auth(&request, AuthOutcome::Error(code, message))
+            }
             (_, HookOutcome::Reject(code, message)) => {
                 self.send(code.unwrap_or(550), &message, Esc::Default);
             }

@@ -394,6 +394,7 @@ where
                     self.session.resolve_data(replies);
                 }
             }
+            ConnMsg::Auth(outcome) => self.session.resolve_auth(outcome),
             ConnMsg::Ack => self.in_flight = self.in_flight.saturating_sub(1),
             ConnMsg::Disabled(list) => self.session.set_disabled_override(list),
             ConnMsg::Send(code, text) => self.session.send_external(code, &text),

@@ -1,7 +1,7 @@
 //! The questions and notices a connection sends to the application, and the answers
 //! that come back.
 
-use crate::protocol::session::{DataReply, HookCall, HookOutcome, Peer, SessionSync};
+use crate::protocol::session::{AuthOutcome, DataReply, HookCall, HookOutcome, Peer, SessionSync};
 
 /// Identifies a connection of one server.
 pub type ConnId = u32;
@@ -47,8 +47,10 @@ pub trait Hooks: Send + Sync + 'static {
 pub enum ConnMsg {
     /// Result of a reverse lookup: the first name, if any.
     Reverse(Option<String>),
-    /// Result of `onConnect`, `onMailFrom` or `onRcptTo`.
+    /// Result of `onConnect`, `onSecure`, `onMailFrom` or `onRcptTo`.
     Hook(HookOutcome),
+    /// Result of `onAuth`.
+    Auth(AuthOutcome),
     /// Result of `onData`. `discard` means the application answered without reading
     /// the whole body, so the rest is dropped.
     Data {
