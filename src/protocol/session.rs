@@ -315,7 +315,7 @@ struct DataState {
 #[derive(Debug, Clone, PartialEq)]
 enum Waiting {
     Nothing,
-    Hook(HookCall),
+    Hook(Box<HookCall>),
     DataResult,
     Tls,
 }
@@ -1123,7 +1123,7 @@ impl Session {
         self.opening_command = None;
         self.reset();
         if self.cfg.hooks.secure {
-            self.waiting = Waiting::Hook(HookCall::Secure);
+            self.waiting = Waiting::Hook(Box::new(HookCall::Secure));
             self.queue.push_back(Step::Hook(HookCall::Secure));
         }
     }
@@ -1159,7 +1159,7 @@ impl Session {
             return;
         }
         let implemented = matches!(method.as_str(), "PLAIN" | "LOGIN" | "XOAUTH2" | "CRAM-MD5");
-        if !implemented || !self.cfg.auth_methods.iter().any(|m| *m == method) {
+        if !implemented || !self.cfg.auth_methods.contains(&method) {
             self.send(504, "Error: Unrecognized authentication type", Esc::Default);
             return;
         }
@@ -1348,7 +1348,7 @@ impl Session {
         }
         request.transmission_type = t;
         if self.cfg.hooks.auth {
-            self.waiting = Waiting::Hook(HookCall::Auth(request.clone()));
+            self.waiting = Waiting::Hook(Box::new(HookCall::Auth(request.clone())));
             self.queue.push_back(Step::Hook(HookCall::Auth(request)));
             return;
         }
@@ -1371,9 +1371,18 @@ impl Session {
     /// Answers a pending `onAuth`.
     pub fn resolve_auth(&mut self, outcome: AuthOutcome) {
         let waiting = std::mem::replace(&mut self.waiting, Waiting::Nothing);
-        let Waiting::Hook(HookCall::Auth(request)) = waiting else {
-            self.waiting = waiting;
-            return;
+        let request = match waiting {
+            Waiting::Hook(call) => match *call {
+                HookCall::Auth(request) => request,
+                other => {
+                    self.waiting = Waiting::Hook(Box::new(other));
+                    return;
+                }
+            },
+            other => {
+                self.waiting = other;
+                return;
+            }
         };
         self.finish_auth(&request, outcome);
     }
@@ -1548,7 +1557,7 @@ impl Session {
         }
         self.flags_dirty = true;
         if self.cfg.hooks.mail_from {
-            self.waiting = Waiting::Hook(HookCall::MailFrom(addr.clone()));
+            self.waiting = Waiting::Hook(Box::new(HookCall::MailFrom(addr.clone())));
             self.queue.push_back(Step::Hook(HookCall::MailFrom(addr)));
         } else {
             self.accept_mail(addr, false);
@@ -1630,7 +1639,7 @@ impl Session {
             return;
         }
         if self.cfg.hooks.rcpt_to {
-            self.waiting = Waiting::Hook(HookCall::RcptTo(addr.clone()));
+            self.waiting = Waiting::Hook(Box::new(HookCall::RcptTo(addr.clone())));
             self.queue.push_back(Step::Hook(HookCall::RcptTo(addr)));
         } else {
             self.accept_rcpt(addr, false);
@@ -1670,7 +1679,7 @@ impl Session {
             self.waiting = waiting;
             return;
         };
-        match (call, outcome) {
+        match (*call, outcome) {
             (HookCall::Secure, HookOutcome::Reject(code, message)) => {
                 self.send(code.unwrap_or(554), &message, Esc::Default);
                 self.close();
