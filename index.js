@@ -449,6 +449,18 @@ class SMTPServer extends EventEmitter {
       session.secure = true;
       session.tlsOptions = conn.tlsOptions;
     }
+    if (s.xc) {
+      conn._xClient.clear();
+      for (const { k, v } of s.xc) {
+        conn._xClient.set(k, v);
+      }
+    }
+    if (s.xf) {
+      conn._xForward.clear();
+      for (const { k, v } of s.xf) {
+        conn._xForward.set(k, v);
+      }
+    }
     if (s.uc) {
       session.user = false;
     }
@@ -471,6 +483,9 @@ class SMTPServer extends EventEmitter {
       case 'XOAUTH2':
         auth = { method: a.method, username: a.username, accessToken: a.accessToken };
         break;
+      case 'XCLIENT':
+        auth = { method: a.method, username: a.username, password: null };
+        break;
       default: {
         const challenge = a.challenge;
         const challengeResponse = a.challengeResponse;
@@ -491,6 +506,10 @@ class SMTPServer extends EventEmitter {
       if (err) {
         this.logger.info({ err, tnx: 'autherror', cid: conn.id, method: a.method, user: a.username }, 'Authentication error for %s using %s. %s', a.username, a.method, err.message);
         return this._native.completeAuth(conn.cid, 2, replyCode(err.responseCode, -1), errorText(err), null);
+      }
+      if (!response && a.method === 'XCLIENT') {
+        this.logger.info({ tnx: 'authskip', cid: conn.id, method: a.method, user: a.username }, 'Authentication skipped for %s using %s', a.username, a.method);
+        return this._native.completeAuth(conn.cid, 3, -1, null, null);
       }
       response = response || {};
       if (!response.user) {
@@ -751,6 +770,17 @@ class SMTPServer extends EventEmitter {
   }
 }
 
+/** A trust option (`true`, or a list of addresses) as the native side takes it. */
+function trustList(option) {
+  if (!option) {
+    return undefined;
+  }
+  if (!Array.isArray(option)) {
+    return ['*'];
+  }
+  return option.map(entry => String(entry === undefined || entry === null ? '' : entry));
+}
+
 /** The options the native side needs, normalized as smtp-server reads them. */
 function nativeOptions(opts) {
   return {
@@ -784,6 +814,8 @@ function nativeOptions(opts) {
     secure: !!(opts.secure || opts.needsUpgrade),
     implicitTls: !!((opts.secure && !opts.secured) || opts.needsUpgrade),
     delayConnect: !!(opts.useXClient || opts.useXForward),
+    useXclient: trustList(opts.useXClient),
+    useXforward: trustList(opts.useXForward),
     disableReverseLookup: !!opts.disableReverseLookup
   };
 }

@@ -373,7 +373,7 @@ function rssWatch() {
 async function stillWorks(port) {
     const client = await Client.open(port);
     try {
-        assert.match(await transaction(client, 'Subject: still alive\r\n\r\nok\r\n'), /^250 /);
+        assert.match(await transaction(client, 'Subject: still alive\r\n\r\nok\r\n', 'alive@example.com'), /^250 /);
         assert.equal(await client.cmd('QUIT'), '221 Bye');
     } finally {
         client.destroy();

@@ -7,7 +7,8 @@ use napi::bindgen_prelude::{Array, Buffer, JsValue, Null, Object, ToNapiValue};
 use napi::{sys, Env, Result};
 
 use crate::protocol::address::ParamValue;
-use crate::protocol::session::{Address, AuthRequest, HookCall, Peer, SessionSync};
+use crate::protocol::session::{Address, AuthRequest, ConnectInfo, HookCall, Peer, SessionSync};
+use crate::protocol::xclient::XValue;
 
 /// Event kinds, as the `k` field.
 pub mod kind {
@@ -75,12 +76,8 @@ pub enum Event {
         conn: u32,
         /// Session changes.
         sync: SessionSync,
-        /// Client host name.
-        hostname: String,
-        /// HELO name.
-        hello: Option<String>,
-        /// Addresses.
-        peer: Peer,
+        /// The event payload.
+        info: ConnectInfo,
     },
     /// Call `onMailFrom`/`onRcptTo`.
     Address {
@@ -202,6 +199,25 @@ fn auth_object<'e>(env: &'e Env, r: &AuthRequest) -> Result<Object<'e>> {
     Ok(obj)
 }
 
+fn set_xvalue(obj: &mut Object, key: &str, value: &XValue) -> Result<()> {
+    match value {
+        XValue::Str(s) => obj.set(key, s.as_str()),
+        XValue::Num(n) => obj.set(key, *n),
+        XValue::False => obj.set(key, false),
+    }
+}
+
+fn xmap<'e>(env: &'e Env, entries: &[(String, XValue)]) -> Result<Array<'e>> {
+    let mut arr = env.create_array(entries.len() as u32)?;
+    for (i, (k, v)) in entries.iter().enumerate() {
+        let mut pair = Object::new(env)?;
+        pair.set("k", k.as_str())?;
+        set_xvalue(&mut pair, "v", v)?;
+        arr.set(i as u32, pair)?;
+    }
+    Ok(arr)
+}
+
 fn opt_str(obj: &mut Object, key: &str, v: Option<&str>) -> Result<()> {
     match v {
         Some(s) => obj.set(key, s),
@@ -220,6 +236,7 @@ fn sync_object<'e>(env: &'e Env, sync: &SessionSync) -> Result<Object<'e>> {
         opt_str(&mut v, "hn", view.host_name_appears_as.as_deref())?;
         v.set("tt", view.transmission_type.as_str())?;
         v.set("tr", view.transaction)?;
+        set_xvalue(&mut v, "rp", &view.remote_port)?;
         obj.set("v", v)?;
     }
     if let Some(flags) = &sync.envelope_flags {
@@ -272,6 +289,12 @@ fn sync_object<'e>(env: &'e Env, sync: &SessionSync) -> Result<Object<'e>> {
         }
         obj.set("t", t)?;
     }
+    if let Some(entries) = &sync.xclient {
+        obj.set("xc", xmap(env, entries)?)?;
+    }
+    if let Some(entries) = &sync.xforward {
+        obj.set("xf", xmap(env, entries)?)?;
+    }
     if sync.user_cleared {
         obj.set("uc", true)?;
     }
@@ -310,19 +333,16 @@ pub fn to_js(env: &Env, event: Event) -> Result<Raw> {
             obj.set("c", conn)?;
             obj.set("s", sync_object(env, &sync)?)?;
         }
-        Event::ConnectEvent {
-            conn,
-            sync,
-            hostname,
-            hello,
-            peer,
-        } => {
+        Event::ConnectEvent { conn, sync, info } => {
             obj.set("k", kind::CONNECT_EVENT)?;
             obj.set("c", conn)?;
             obj.set("s", sync_object(env, &sync)?)?;
-            obj.set("ch", hostname)?;
-            opt_str(&mut obj, "hn", hello.as_deref())?;
-            set_peer(&mut obj, &peer)?;
+            obj.set("ch", info.client_hostname)?;
+            opt_str(&mut obj, "hn", info.host_name_appears_as.as_deref())?;
+            obj.set("la", info.local_address)?;
+            obj.set("lp", u32::from(info.local_port))?;
+            obj.set("ra", info.remote_address)?;
+            set_xvalue(&mut obj, "rp", &info.remote_port)?;
         }
         Event::Address { conn, call, sync } => {
             let (k, addr) = match &call {

@@ -13,7 +13,9 @@ use napi_derive::napi;
 
 use crate::protocol::config::{Config, HookSet};
 use crate::protocol::reply::Esc;
-use crate::protocol::session::{AuthOutcome, DataReply, HookCall, HookOutcome, Peer, SessionSync};
+use crate::protocol::session::{
+    AuthOutcome, ConnectInfo, DataReply, HookCall, HookOutcome, Peer, SessionSync,
+};
 use crate::server::hooks::{ConnId, ConnMsg, Hooks, ServerState};
 use crate::server::listener::{self, Bound, ListenAddr};
 use crate::server::tls::{self, Tls};
@@ -53,21 +55,8 @@ impl Hooks for JsHooks {
     fn on_connect(&self, conn: ConnId, sync: SessionSync) {
         self.emit(Event::OnConnect { conn, sync });
     }
-    fn connect_event(
-        &self,
-        conn: ConnId,
-        sync: SessionSync,
-        client_hostname: &str,
-        hello: Option<&str>,
-        peer: &Peer,
-    ) {
-        self.emit(Event::ConnectEvent {
-            conn,
-            sync,
-            hostname: client_hostname.to_string(),
-            hello: hello.map(str::to_string),
-            peer: peer.clone(),
-        });
+    fn connect_event(&self, conn: ConnId, sync: SessionSync, info: ConnectInfo) {
+        self.emit(Event::ConnectEvent { conn, sync, info });
     }
     fn on_secure(&self, conn: ConnId, sync: SessionSync) {
         self.emit(Event::Address {
@@ -320,7 +309,7 @@ impl NativeServer {
     }
 
     /// Answers `onAuth`: `kind` 0 success, 1 failure (`code`, `message`, `data` JSON),
-    /// 2 error (`code`, `message`). `code` -1 means none was given.
+    /// 2 error (`code`, `message`), 3 a bare callback for XCLIENT LOGIN (carry on). `code` -1 means none was given.
     #[napi]
     pub fn complete_auth(
         &self,
@@ -334,6 +323,7 @@ impl NativeServer {
         let outcome = match kind {
             0 => AuthOutcome::Success,
             2 => AuthOutcome::Error(code, message.unwrap_or_default()),
+            3 => AuthOutcome::Skip,
             _ => AuthOutcome::Failure {
                 code,
                 message,

@@ -3,6 +3,8 @@
 use napi_derive::napi;
 
 use crate::protocol::config::Config;
+use crate::protocol::ip::normalize_address;
+use crate::protocol::xclient::Trust;
 use crate::server::tls::{Identity, TlsSettings};
 
 /// Options as `index.js` hands them over, already normalized the way smtp-server's
@@ -70,8 +72,21 @@ pub struct NativeOptions {
     pub implicit_tls: bool,
     /// `useXClient || useXForward`.
     pub delay_connect: bool,
+    /// `useXClient`: null for nobody, a list of addresses (`*` for everyone).
+    pub use_xclient: Option<Vec<String>>,
+    /// `useXForward`, as `use_xclient`.
+    pub use_xforward: Option<Vec<String>>,
     /// `disableReverseLookup`.
     pub disable_reverse_lookup: bool,
+}
+
+/// A trust option: `None` nobody, a list with `*` everyone, otherwise the listed peers.
+pub fn trust(list: Option<Vec<String>>) -> Trust {
+    match list {
+        None => Trust::Nobody,
+        Some(l) if l.iter().any(|e| e == "*") => Trust::Everyone,
+        Some(l) => Trust::List(l.iter().map(|e| normalize_address(e)).collect()),
+    }
 }
 
 fn count(v: f64) -> usize {
@@ -132,6 +147,8 @@ impl NativeOptions {
             secure: self.secure,
             implicit_tls: self.implicit_tls,
             delay_connect: self.delay_connect,
+            use_xclient: trust(self.use_xclient),
+            use_xforward: trust(self.use_xforward),
             disable_reverse_lookup: self.disable_reverse_lookup,
             hooks: Default::default(),
         }

@@ -1,5 +1,7 @@
 //! The options that shape a session, taken once from the JavaScript options object.
 
+use super::xclient::Trust;
+
 /// Which application handlers are defined; an undefined one is never called across.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HookSet {
@@ -98,6 +100,10 @@ pub struct Config {
     pub implicit_tls: bool,
     /// The `connect` event waits for XCLIENT/XFORWARD or MAIL.
     pub delay_connect: bool,
+    /// Peers allowed to use XCLIENT.
+    pub use_xclient: Trust,
+    /// Peers allowed to use XFORWARD.
+    pub use_xforward: Trust,
     /// Skip the reverse DNS lookup.
     pub disable_reverse_lookup: bool,
     /// Which handlers the application defined.
@@ -137,6 +143,8 @@ impl Default for Config {
             secure: false,
             implicit_tls: false,
             delay_connect: false,
+            use_xclient: Trust::Nobody,
+            use_xforward: Trust::Nobody,
             disable_reverse_lookup: false,
             hooks: HookSet::default(),
         }

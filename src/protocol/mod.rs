@@ -9,3 +9,4 @@ pub mod reply;
 pub mod sasl;
 pub mod session;
 pub mod text;
+pub mod xclient;

@@ -17,6 +17,7 @@ use super::data::DataDecoder;
 use super::reply::{write_multiline, write_reply, Esc};
 use super::sasl;
 use super::text::{command_name, is_http_request, js_split_ws, trim_js, utf16_len};
+use super::xclient::{js_number, parse_params, XValue};
 
 /// Body bytes collected before a piece is handed to the application.
 pub const BODY_CHUNK: usize = 64 * 1024;
@@ -92,6 +93,23 @@ impl Default for Envelope {
     }
 }
 
+/// The payload of the `connect` event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectInfo {
+    /// Local address.
+    pub local_address: String,
+    /// Local port.
+    pub local_port: u16,
+    /// Client address (after XCLIENT/XFORWARD).
+    pub remote_address: String,
+    /// Client port.
+    pub remote_port: XValue,
+    /// HELO name.
+    pub host_name_appears_as: Option<String>,
+    /// Client host name.
+    pub client_hostname: String,
+}
+
 /// The envelope fields MAIL FROM parameters set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EnvelopeFlags {
@@ -135,6 +153,8 @@ pub struct View {
     pub transmission_type: String,
     /// 1-based transaction index.
     pub transaction: u32,
+    /// `remotePort` (a number, or `''` after an unparsable XCLIENT PORT).
+    pub remote_port: XValue,
 }
 
 /// What the application learns about an established TLS session.
@@ -181,6 +201,10 @@ pub struct SessionSync {
     pub user_cleared: bool,
     /// `session.servername` is due: the SNI name, or `None` for none.
     pub servername: Option<Option<String>>,
+    /// The whole `session.xClient` map, when it changed.
+    pub xclient: Option<Vec<(String, XValue)>>,
+    /// The whole `session.xForward` map, when it changed.
+    pub xforward: Option<Vec<(String, XValue)>>,
 }
 
 /// A question for the application.
@@ -235,6 +259,8 @@ pub enum AuthOutcome {
     },
     /// `cb(err)`.
     Error(Option<u16>, String),
+    /// A bare `cb()` for XCLIENT LOGIN: carry on unauthenticated.
+    Skip,
 }
 
 /// The JSON of smtp-server's default XOAUTH2 challenge.
@@ -363,12 +389,20 @@ pub struct Session {
     user_cleared: bool,
     servername_due: bool,
     auth_step: Option<AuthStep>,
+    original_remote: String,
+    remote_port: XValue,
+    xclient: Vec<(String, XValue)>,
+    xforward: Vec<(String, XValue)>,
+    xclient_dirty: bool,
+    xforward_dirty: bool,
 }
 
 impl Session {
     /// A new session for a connection between `peer`'s ends.
     pub fn new(cfg: Arc<Config>, peer: Peer) -> Session {
         let secure = cfg.secure;
+        let remote = peer.remote_address.clone();
+        let remote_port = XValue::Num(f64::from(peer.remote_port));
         let view = View {
             peer: peer.clone(),
             client_hostname: String::new(),
@@ -376,6 +410,7 @@ impl Session {
             host_name_appears_as: None,
             transmission_type: String::new(),
             transaction: 1,
+            remote_port: XValue::Num(f64::from(peer.remote_port)),
         };
         Session {
             cfg,
@@ -416,6 +451,12 @@ impl Session {
             user_cleared: false,
             servername_due: false,
             auth_step: None,
+            original_remote: remote,
+            remote_port,
+            xclient: Vec::new(),
+            xforward: Vec::new(),
+            xclient_dirty: false,
+            xforward_dirty: false,
         }
     }
 
@@ -476,6 +517,18 @@ impl Session {
     /// Client address and port as the session currently sees them.
     pub fn peer(&self) -> &Peer {
         &self.peer
+    }
+
+    /// What the `connect` event reports now.
+    pub fn connect_info(&self) -> ConnectInfo {
+        ConnectInfo {
+            local_address: self.peer.local_address.clone(),
+            local_port: self.peer.local_port,
+            remote_address: self.peer.remote_address.clone(),
+            remote_port: self.remote_port.clone(),
+            host_name_appears_as: self.hello_name.clone(),
+            client_hostname: self.client_hostname.clone(),
+        }
     }
 
     /// The client's host name (`[ip]` when unknown).
@@ -649,6 +702,7 @@ impl Session {
             host_name_appears_as: self.hello_name.clone(),
             transmission_type: self.transmission_type(),
             transaction: self.transactions + 1,
+            remote_port: self.remote_port.clone(),
         };
         self.envelope = Envelope::default();
         self.generation = self.generation.wrapping_add(1);
@@ -698,7 +752,15 @@ impl Session {
         if self.tls_dirty {
             self.tls_dirty = false;
             sync.tls = self.tls.clone();
-            sync.user_cleared = std::mem::take(&mut self.user_cleared);
+        }
+        sync.user_cleared = std::mem::take(&mut self.user_cleared);
+        if self.xclient_dirty {
+            self.xclient_dirty = false;
+            sync.xclient = Some(self.xclient.clone());
+        }
+        if self.xforward_dirty {
+            self.xforward_dirty = false;
+            sync.xforward = Some(self.xforward.clone());
         }
         if self.servername_due {
             self.servername_due = false;
@@ -842,11 +904,28 @@ impl Session {
                 | "WIZ"
                 | "SHELL"
                 | "KILL"
+                | "XCLIENT"
+                | "XFORWARD"
         )
     }
 
     fn is_supported(&self, name: &str) -> bool {
         !self.is_disabled(name) && self.has_handler(name)
+    }
+
+    fn has_hello(&self) -> bool {
+        self.hello_name.as_deref().is_some_and(|h| !h.is_empty())
+    }
+
+    fn proxy_command_allowed(&self, name: &str) -> bool {
+        let trust = if name == "XCLIENT" {
+            &self.cfg.use_xclient
+        } else {
+            &self.cfg.use_xforward
+        };
+        !self.xclient.iter().any(|(k, _)| k == "ADDR")
+            && trust.allows(&self.original_remote)
+            && self.is_supported(name)
     }
 
     fn auth_required(&self) -> bool {
@@ -918,7 +997,7 @@ impl Session {
                 return;
             }
         }
-        if self.hello_name.is_none() && matches!(name, "MAIL" | "RCPT" | "DATA" | "AUTH") {
+        if !self.has_hello() && matches!(name, "MAIL" | "RCPT" | "DATA" | "AUTH") {
             let text = if self.cfg.lmtp {
                 "Error: send LHLO first"
             } else {
@@ -994,6 +1073,8 @@ impl Session {
                 }
             }
             "KILL" => self.send(500, "Can not kill Mom", Esc::Default),
+            "XCLIENT" => self.cmd_xclient(line),
+            "XFORWARD" => self.cmd_xforward(line),
             _ => self.send(500, "Error: command not recognized", Esc::Default),
         }
     }
@@ -1071,6 +1152,12 @@ impl Session {
             } else {
                 lines.push(format!("SIZE {size}"));
             }
+        }
+        if self.proxy_command_allowed("XCLIENT") {
+            lines.push("XCLIENT NAME ADDR PORT PROTO HELO LOGIN".into());
+        }
+        if self.proxy_command_allowed("XFORWARD") {
+            lines.push("XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE".into());
         }
         self.reset();
         write_multiline(&mut self.out, 250, &lines);
@@ -1220,7 +1307,7 @@ impl Session {
                 return;
             }
         }
-        if self.hello_name.is_none() && matches!(name, "MAIL" | "RCPT" | "DATA" | "AUTH") {
+        if !self.has_hello() && matches!(name, "MAIL" | "RCPT" | "DATA" | "AUTH") {
             let text = if self.cfg.lmtp {
                 "Error: send LHLO first"
             } else {
@@ -1352,7 +1439,9 @@ impl Session {
             self.queue.push_back(Step::Hook(HookCall::Auth(request)));
             return;
         }
-        let outcome = if request.method == "XOAUTH2" {
+        let outcome = if request.method == "XCLIENT" {
+            AuthOutcome::Skip
+        } else if request.method == "XOAUTH2" {
             AuthOutcome::Failure {
                 code: None,
                 message: None,
@@ -1388,6 +1477,24 @@ impl Session {
     }
 
     fn finish_auth(&mut self, request: &AuthRequest, outcome: AuthOutcome) {
+        if request.method == "XCLIENT" {
+            match outcome {
+                AuthOutcome::Error(_, message) => {
+                    self.send(550, &message, Esc::Default);
+                    self.close();
+                }
+                AuthOutcome::Failure { .. } => {
+                    self.send(550, "Authentication credentials invalid", Esc::Default);
+                    self.close();
+                }
+                AuthOutcome::Skip => self.finish_xclient(),
+                AuthOutcome::Success => {
+                    self.user = true;
+                    self.finish_xclient();
+                }
+            }
+            return;
+        }
         match outcome {
             AuthOutcome::Error(code, message) => {
                 self.send(code.unwrap_or(535), &message, Esc::Default)
@@ -1406,12 +1513,200 @@ impl Session {
                 self.user = true;
                 self.send(235, "Authentication successful", Esc::Default);
             }
+            AuthOutcome::Skip => {
+                let text = "Error: Authentication credentials invalid";
+                self.send(535, text, Esc::Default);
+            }
         }
     }
 
     /// True once a login succeeded.
     pub fn is_authenticated(&self) -> bool {
         self.user
+    }
+
+    fn cmd_xclient(&mut self, line: &str) {
+        if !self.proxy_command_allowed("XCLIENT") {
+            self.send(550, "Error: Not allowed", Esc::NOT_AUTHORIZED);
+            return;
+        }
+        if self.envelope.mail_from.is_some() {
+            self.send(503, "Error: Mail transaction in progress", Esc::Default);
+            return;
+        }
+        let params = match parse_params(
+            line,
+            &["NAME", "ADDR", "PORT", "PROTO", "HELO", "LOGIN"],
+            &["[UNAVAILABLE]", "[TEMPUNAVAIL]"],
+        ) {
+            Ok(p) => p,
+            Err(text) => {
+                self.send(501, text, Esc::Default);
+                return;
+            }
+        };
+        let mut login: Option<String> = None;
+        let mut has_addr = false;
+        for (key, raw) in params {
+            let mut value = raw.clone();
+            match key.as_str() {
+                "LOGIN" => {
+                    if let XValue::Str(v) = &raw {
+                        login = Some(v.clone());
+                    }
+                }
+                "ADDR" => {
+                    has_addr = true;
+                    if let XValue::Str(addr) = &raw {
+                        if !addr.is_empty() {
+                            if !self.xclient.iter().any(|(k, _)| k == "ADDR:DEFAULT") {
+                                let previous = self.peer.remote_address.clone();
+                                self.xclient
+                                    .push(("ADDR:DEFAULT".into(), XValue::Str(previous)));
+                            }
+                            self.peer.remote_address = addr.clone();
+                            self.hello_name = None;
+                            if self.user {
+                                self.user = false;
+                            }
+                            self.user_cleared = true;
+                        }
+                    }
+                }
+                "NAME" => {
+                    let name = raw.text();
+                    value = XValue::Str(name.clone());
+                    if !self.xclient.iter().any(|(k, _)| k == "NAME:DEFAULT") {
+                        let previous = self.client_hostname.clone();
+                        self.xclient
+                            .push(("NAME:DEFAULT".into(), XValue::Str(previous)));
+                    }
+                    self.set_client_hostname(&name);
+                }
+                "PORT" => {
+                    let n = js_number(&raw.text());
+                    value = if n != 0.0 && !n.is_nan() {
+                        XValue::Num(n)
+                    } else {
+                        XValue::Str(String::new())
+                    };
+                    if !self.xclient.iter().any(|(k, _)| k == "PORT:DEFAULT") {
+                        let previous = if self.remote_port.truthy() {
+                            self.remote_port.clone()
+                        } else {
+                            XValue::Str(String::new())
+                        };
+                        self.xclient.push(("PORT:DEFAULT".into(), previous));
+                    }
+                    self.remote_port = value.clone();
+                }
+                _ => {}
+            }
+            match self.xclient.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = value,
+                None => self.xclient.push((key, value)),
+            }
+        }
+        self.xclient_dirty = true;
+        if has_addr && self.can_emit_connect {
+            self.can_emit_connect = false;
+            self.queue.push_back(Step::EmitConnect);
+        }
+        match login {
+            Some(username) if !username.is_empty() => {
+                let request = AuthRequest {
+                    method: "XCLIENT",
+                    username,
+                    ..AuthRequest::default()
+                };
+                self.auth_ask(request);
+            }
+            Some(_) => {
+                self.user = false;
+                self.user_cleared = true;
+                self.finish_xclient();
+            }
+            None => self.finish_xclient(),
+        }
+    }
+
+    /// XCLIENT is done: the session starts over with a new greeting.
+    fn finish_xclient(&mut self) {
+        self.reset();
+        let proto = if self.cfg.lmtp { "LMTP" } else { "ESMTP" };
+        let text = match &self.cfg.banner {
+            Some(b) => format!("{} {} {}", self.cfg.name, proto, b),
+            None => format!("{} {}", self.cfg.name, proto),
+        };
+        self.send(220, &text, Esc::Never);
+    }
+
+    fn cmd_xforward(&mut self, line: &str) {
+        if !self.proxy_command_allowed("XFORWARD") {
+            self.send(550, "Error: Not allowed", Esc::NOT_AUTHORIZED);
+            return;
+        }
+        if self.envelope.mail_from.is_some() {
+            self.send(503, "Error: Mail transaction in progress", Esc::Default);
+            return;
+        }
+        let params = match parse_params(
+            line,
+            &["NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE"],
+            &["[UNAVAILABLE]"],
+        ) {
+            Ok(p) => p,
+            Err(text) => {
+                self.send(501, text, Esc::Default);
+                return;
+            }
+        };
+        let mut has_addr = false;
+        for (key, raw) in params {
+            let mut value = raw.clone();
+            match key.as_str() {
+                "ADDR" => {
+                    if let XValue::Str(addr) = &raw {
+                        if !addr.is_empty() {
+                            if !self.xforward.iter().any(|(k, _)| k == "ADDR:DEFAULT") {
+                                let previous = self.peer.remote_address.clone();
+                                self.xforward
+                                    .push(("ADDR:DEFAULT".into(), XValue::Str(previous)));
+                            }
+                            has_addr = true;
+                            self.peer.remote_address = addr.clone();
+                        }
+                    }
+                }
+                "NAME" => {
+                    let name = raw.text();
+                    value = XValue::Str(name.clone());
+                    self.set_client_hostname(&name);
+                }
+                "PORT" => {
+                    let n = js_number(&raw.text());
+                    value = XValue::Num(if n.is_nan() { 0.0 } else { n });
+                    self.remote_port = value.clone();
+                }
+                "HELO" => {
+                    let helo = raw.text().to_lowercase();
+                    value = XValue::Str(helo.clone());
+                    self.hello_name = Some(helo);
+                }
+                _ => {}
+            }
+            match self.xforward.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = value,
+                None => self.xforward.push((key, value)),
+            }
+        }
+        self.xforward_dirty = true;
+        self.reset();
+        if has_addr {
+            self.can_emit_connect = false;
+            self.queue.push_back(Step::EmitConnect);
+        }
+        self.send(250, "OK", Esc::Default);
     }
 
     fn reject_invalid_params(&mut self, parsed: &ParsedAddress, keys: &[&str]) -> bool {

@@ -307,11 +307,8 @@ where
 
     fn emit_connect(&mut self) {
         let sync = self.session.take_sync();
-        let peer = self.session.peer().clone();
-        let hostname = self.session.client_hostname().to_string();
-        let hello = self.session.hello_name().map(str::to_string);
-        self.hooks
-            .connect_event(self.id, sync, &hostname, hello.as_deref(), &peer);
+        let info = self.session.connect_info();
+        self.hooks.connect_event(self.id, sync, info);
     }
 
     /// The early-talker window is over: look the client up, then ask `onConnect`.

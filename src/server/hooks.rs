@@ -1,7 +1,9 @@
 //! The questions and notices a connection sends to the application, and the answers
 //! that come back.
 
-use crate::protocol::session::{AuthOutcome, DataReply, HookCall, HookOutcome, Peer, SessionSync};
+use crate::protocol::session::{
+    AuthOutcome, ConnectInfo, DataReply, HookCall, HookOutcome, Peer, SessionSync,
+};
 
 /// Identifies a connection of one server.
 pub type ConnId = u32;
@@ -15,14 +17,7 @@ pub trait Hooks: Send + Sync + 'static {
     /// Call `onConnect`; answered with [`ConnMsg::Hook`].
     fn on_connect(&self, conn: ConnId, sync: SessionSync);
     /// Emit the server's `connect` event.
-    fn connect_event(
-        &self,
-        conn: ConnId,
-        sync: SessionSync,
-        client_hostname: &str,
-        hello: Option<&str>,
-        peer: &Peer,
-    );
+    fn connect_event(&self, conn: ConnId, sync: SessionSync, info: ConnectInfo);
     /// Call `onSecure`; answered with [`ConnMsg::Hook`].
     fn on_secure(&self, conn: ConnId, sync: SessionSync);
     /// Call `onMailFrom` or `onRcptTo`; answered with [`ConnMsg::Hook`].
