@@ -814,6 +814,7 @@ function nativeOptions(opts) {
     secure: !!(opts.secure || opts.needsUpgrade),
     implicitTls: !!((opts.secure && !opts.secured) || opts.needsUpgrade),
     delayConnect: !!(opts.useXClient || opts.useXForward),
+    useProxy: trustList(opts.useProxy),
     useXclient: trustList(opts.useXClient),
     useXforward: trustList(opts.useXForward),
     disableReverseLookup: !!opts.disableReverseLookup

@@ -72,6 +72,8 @@ pub struct NativeOptions {
     pub implicit_tls: bool,
     /// `useXClient || useXForward`.
     pub delay_connect: bool,
+    /// `useProxy`, as `use_xclient`.
+    pub use_proxy: Option<Vec<String>>,
     /// `useXClient`: null for nobody, a list of addresses (`*` for everyone).
     pub use_xclient: Option<Vec<String>>,
     /// `useXForward`, as `use_xclient`.
@@ -147,6 +149,7 @@ impl NativeOptions {
             secure: self.secure,
             implicit_tls: self.implicit_tls,
             delay_connect: self.delay_connect,
+            use_proxy: trust(self.use_proxy),
             use_xclient: trust(self.use_xclient),
             use_xforward: trust(self.use_xforward),
             disable_reverse_lookup: self.disable_reverse_lookup,

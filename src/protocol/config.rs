@@ -100,6 +100,8 @@ pub struct Config {
     pub implicit_tls: bool,
     /// The `connect` event waits for XCLIENT/XFORWARD or MAIL.
     pub delay_connect: bool,
+    /// Peers that must send a PROXY header first.
+    pub use_proxy: Trust,
     /// Peers allowed to use XCLIENT.
     pub use_xclient: Trust,
     /// Peers allowed to use XFORWARD.
@@ -143,6 +145,7 @@ impl Default for Config {
             secure: false,
             implicit_tls: false,
             delay_connect: false,
+            use_proxy: Trust::Nobody,
             use_xclient: Trust::Nobody,
             use_xforward: Trust::Nobody,
             disable_reverse_lookup: false,

@@ -4,6 +4,7 @@ pub mod address;
 pub mod config;
 pub mod data;
 pub mod ip;
+pub mod proxy;
 pub mod punycode;
 pub mod reply;
 pub mod sasl;

@@ -11,9 +11,10 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
 use super::hooks::{ConnId, ConnMsg, Hooks, ServerState};
+use super::proxy::{read_header, Prefixed};
 use super::tls::{self, Transport};
 use super::Server;
-use crate::protocol::ip::is_valid_hostname;
+use crate::protocol::ip::{is_valid_hostname, normalize_address};
 use crate::protocol::session::{DataReply, HookCall, HookOutcome, Peer, Session, Step};
 
 /// Body pieces in flight to the application before reading pauses.
@@ -63,6 +64,65 @@ pub fn new_session_id() -> String {
         value >>= 5;
     }
     String::from_utf8_lossy(&digits).into_owned()
+}
+
+/// What happens before a session exists: the PROXY header and the implicit TLS
+/// handshake, bounded by `socketTimeout`, capped by `maxClients`, and abandoned when the
+/// server closes. `None` drops the connection.
+async fn prologue<S>(
+    server: &Server,
+    stream: S,
+    mut peer: Peer,
+    timeout: Duration,
+) -> Option<(
+    Transport<Prefixed<S>>,
+    Peer,
+    Option<crate::protocol::session::TlsInfo>,
+)>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let cfg = server.config();
+    let mut stream = Prefixed::new(stream);
+    let proxy = cfg.use_proxy.allows(&peer.remote_address);
+    if !proxy && !cfg.implicit_tls {
+        return Some((Transport::Plain(stream), peer, None));
+    }
+    if cfg.max_clients > 0 && server.pending.load(Ordering::SeqCst) >= cfg.max_clients {
+        return None;
+    }
+    server.pending.fetch_add(1, Ordering::SeqCst);
+    let mut state = server.state();
+    let work = async {
+        if proxy {
+            let header = tokio::time::timeout(timeout, read_header(&mut stream))
+                .await
+                .ok()
+                .flatten()?;
+            if let Some(source) = header.source {
+                peer.remote_address = normalize_address(&source);
+            }
+            if let Some(port) = header.source_port {
+                peer.remote_port = port;
+            }
+            if let Some((address, port)) = header.destination {
+                peer.local_address = normalize_address(&address);
+                peer.local_port = port;
+            }
+        }
+        let mut transport = Transport::Plain(stream);
+        let mut info = None;
+        if cfg.implicit_tls {
+            info = Some(handshake(server, &mut transport, timeout, &peer).await?);
+        }
+        Some((transport, peer, info))
+    };
+    let result = tokio::select! {
+        r = work => r,
+        _ = super::stopped(&mut state) => None,
+    };
+    server.pending.fetch_sub(1, Ordering::SeqCst);
+    result
 }
 
 /// Runs a server-side TLS handshake on `stream` (which must be plain), bounded by
@@ -166,18 +226,11 @@ where
     let cfg = server.config();
     let hooks = Arc::clone(server.hooks());
     let timeout = Duration::from_millis(cfg.socket_timeout_ms.max(1));
-    let mut stream = Transport::Plain(stream);
-    let mut tls_info = None;
-    if cfg.implicit_tls {
-        match handshake(&server, &mut stream, timeout, &peer).await {
-            Some(info) => tls_info = Some(info),
-            None => {
-                server.open.fetch_sub(1, Ordering::SeqCst);
-                server.report_if_closed();
-                return;
-            }
-        }
-    }
+    let Some((stream, peer, tls_info)) = prologue(&server, stream, peer, timeout).await else {
+        server.open.fetch_sub(1, Ordering::SeqCst);
+        server.report_if_closed();
+        return;
+    };
     let (id, rx) = server.register();
     let session_id = new_session_id();
     hooks.open(id, &session_id, &peer, cfg.secure);

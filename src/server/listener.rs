@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::hooks::ServerState;
 use super::{connection, Server};
 use crate::protocol::session::Peer;
 
@@ -149,15 +148,6 @@ pub fn listen(server: Arc<Server>, addr: ListenAddr) -> io::Result<Bound> {
     }
 }
 
-/// Waits until the server leaves the running state.
-async fn stopped(state: &mut tokio::sync::watch::Receiver<ServerState>) {
-    while *state.borrow_and_update() == ServerState::Running {
-        if state.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
 /// Errors of `accept()` that concern one connection or a passing resource shortage.
 async fn accept_backoff(err: &io::Error) {
     // EMFILE/ENFILE and friends: wait a little instead of spinning
@@ -191,7 +181,7 @@ async fn accept_tcp(server: Arc<Server>, listener: std::net::TcpListener) {
                 }
                 Err(e) => accept_backoff(&e).await,
             },
-            _ = stopped(&mut state) => break,
+            _ = super::stopped(&mut state) => break,
         }
     }
     drop(listener);
@@ -220,7 +210,7 @@ async fn accept_unix(
                 }
                 Err(e) => accept_backoff(&e).await,
             },
-            _ = stopped(&mut state) => break,
+            _ = super::stopped(&mut state) => break,
         }
     }
     drop(listener);

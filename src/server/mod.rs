@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod hooks;
 pub mod listener;
+pub mod proxy;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -29,6 +30,8 @@ pub struct Server {
     state: watch::Sender<ServerState>,
     closed_reported: AtomicBool,
     tls: RwLock<Option<tls::Tls>>,
+    /// Sockets still in their PROXY header or implicit TLS handshake.
+    pending: AtomicUsize,
 }
 
 impl Server {
@@ -46,6 +49,7 @@ impl Server {
             state,
             closed_reported: AtomicBool::new(false),
             tls: RwLock::new(None),
+            pending: AtomicUsize::new(0),
         })
     }
 
@@ -164,6 +168,15 @@ impl Server {
             && !self.closed_reported.swap(true, Ordering::SeqCst)
         {
             self.hooks.server_closed();
+        }
+    }
+}
+
+/// Waits until the server leaves the running state.
+pub(crate) async fn stopped(state: &mut tokio::sync::watch::Receiver<ServerState>) {
+    while *state.borrow_and_update() == ServerState::Running {
+        if state.changed().await.is_err() {
+            return;
         }
     }
 }
