@@ -90,7 +90,7 @@ impl Trust {
             Trust::Everyone => true,
             Trust::List(list) => {
                 let address = normalize_address(address);
-                list.iter().any(|entry| *entry == address)
+                list.contains(&address)
             }
         }
     }
