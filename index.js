@@ -170,10 +170,24 @@ class SMTPServer extends EventEmitter {
 
     this.logger = createLogger(opts, opts.component || 'smtp-server');
 
+    // Handlers are found at call time (instance, subclass or prototype). Assigning one on
+    // the instance later goes through these accessors, which tell the native side that
+    // it now has to call across for that handler.
     for (const [name] of HOOKS) {
-      if (typeof opts[name] === 'function') {
-        this[name] = opts[name];
-      }
+      let own = typeof opts[name] === 'function' ? opts[name] : undefined;
+      Object.defineProperty(this, name, {
+        configurable: true,
+        enumerable: false,
+        get() {
+          return own !== undefined ? own : Object.getPrototypeOf(this)[name];
+        },
+        set(value) {
+          own = value;
+          if (this._native) {
+            this._refreshHooks();
+          }
+        }
+      });
     }
 
     this._closeTimeout = false;

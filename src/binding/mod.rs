@@ -235,7 +235,7 @@ impl NativeServer {
     pub fn listen(
         &self,
         target: ListenOptions,
-        hooks: u32,
+        mask: u32,
         dispatch: Function<Raw, ()>,
     ) -> Result<AddressInfo> {
         if self.server().is_some() {
@@ -249,9 +249,9 @@ impl NativeServer {
             .callee_handled::<false>()
             .build_callback(|ctx| events::to_js(&ctx.env, ctx.value))?;
         let mut config = self.config.clone();
-        config.hooks = HookSet::from_mask(hooks);
+        config.hooks = HookSet::from_mask(mask);
         let hooks = Arc::new(JsHooks { tsfn });
-        let server = Server::new(config, Arc::clone(&hooks) as Arc<dyn Hooks>);
+        let server = Server::new(config, Arc::clone(&hooks) as Arc<dyn Hooks>, mask);
         server.set_tls(self.current_tls());
         let addr = match target.path {
             Some(path) => ListenAddr::Unix {
@@ -291,7 +291,7 @@ impl NativeServer {
     #[napi]
     pub fn set_hooks(&self, mask: u32) {
         if let Some(server) = self.server() {
-            server.set_hooks(HookSet::from_mask(mask));
+            server.set_hooks(mask);
         }
     }
 

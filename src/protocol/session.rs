@@ -7,12 +7,13 @@
 //! stops with [`Step::Hook`] until the matching `resolve_*` method is called.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use memchr::memchr;
 
 use super::address::{parse_address_command, AddressCommand, ParamValue, ParsedAddress};
-use super::config::Config;
+use super::config::{Config, HookSet};
 use super::data::DataDecoder;
 use super::reply::{write_multiline, write_reply, Esc};
 use super::sasl;
@@ -395,6 +396,7 @@ pub struct Session {
     xforward: Vec<(String, XValue)>,
     xclient_dirty: bool,
     xforward_dirty: bool,
+    hook_mask: Option<Arc<AtomicU32>>,
 }
 
 impl Session {
@@ -457,6 +459,21 @@ impl Session {
             xforward: Vec::new(),
             xclient_dirty: false,
             xforward_dirty: false,
+            hook_mask: None,
+        }
+    }
+
+    /// Follows a shared handler mask, so that handlers the application assigns while the
+    /// connection is open apply to its next command.
+    pub fn follow_hooks(&mut self, mask: Arc<AtomicU32>) {
+        self.hook_mask = Some(mask);
+    }
+
+    /// The application handlers defined right now.
+    pub fn hooks(&self) -> HookSet {
+        match &self.hook_mask {
+            Some(mask) => HookSet::from_mask(mask.load(Ordering::Relaxed)),
+            None => self.cfg.hooks,
         }
     }
 
@@ -1209,7 +1226,7 @@ impl Session {
         self.hello_name = None;
         self.opening_command = None;
         self.reset();
-        if self.cfg.hooks.secure {
+        if self.hooks().secure {
             self.waiting = Waiting::Hook(Box::new(HookCall::Secure));
             self.queue.push_back(Step::Hook(HookCall::Secure));
         }
@@ -1434,7 +1451,7 @@ impl Session {
             t.push('A');
         }
         request.transmission_type = t;
-        if self.cfg.hooks.auth {
+        if self.hooks().auth {
             self.waiting = Waiting::Hook(Box::new(HookCall::Auth(request.clone())));
             self.queue.push_back(Step::Hook(HookCall::Auth(request)));
             return;
@@ -1851,7 +1868,7 @@ impl Session {
             }
         }
         self.flags_dirty = true;
-        if self.cfg.hooks.mail_from {
+        if self.hooks().mail_from {
             self.waiting = Waiting::Hook(Box::new(HookCall::MailFrom(addr.clone())));
             self.queue.push_back(Step::Hook(HookCall::MailFrom(addr)));
         } else {
@@ -1933,7 +1950,7 @@ impl Session {
             self.send(452, "Error: too many recipients", Esc::TOO_MANY_RCPT);
             return;
         }
-        if self.cfg.hooks.rcpt_to {
+        if self.hooks().rcpt_to {
             self.waiting = Waiting::Hook(Box::new(HookCall::RcptTo(addr.clone())));
             self.queue.push_back(Step::Hook(HookCall::RcptTo(addr)));
         } else {
@@ -1999,7 +2016,7 @@ impl Session {
             self.send(503, "Error: need RCPT command", Esc::Default);
             return;
         }
-        let deliver = self.cfg.hooks.data;
+        let deliver = self.hooks().data;
         self.mode = Mode::Data(Box::new(DataState {
             decoder: DataDecoder::new(),
             handler: deliver,

@@ -236,6 +236,7 @@ where
     hooks.open(id, &session_id, &peer, cfg.secure);
     let live = server.live.fetch_add(1, Ordering::SeqCst) + 1;
     let mut session = Session::new(Arc::clone(&cfg), peer);
+    session.follow_hooks(server.hook_mask());
     if let Some(info) = tls_info {
         session.tls_established(info, false);
     }
@@ -379,7 +380,7 @@ where
         let name = name.filter(|n| is_valid_hostname(n)).unwrap_or_default();
         self.session.set_client_hostname(&name);
         self.session.reset();
-        if self.session.config().hooks.connect {
+        if self.session.hooks().connect {
             self.phase = Phase::Connecting;
             let sync = self.session.take_sync();
             self.hooks.on_connect(self.id, sync);
@@ -392,7 +393,7 @@ where
     fn after_connect(&mut self) {
         if self.session.is_secure() {
             self.session.publish_servername();
-            if self.session.config().hooks.secure {
+            if self.session.hooks().secure {
                 self.phase = Phase::Securing;
                 let sync = self.session.take_sync();
                 self.hooks.on_secure(self.id, sync);
@@ -506,6 +507,15 @@ where
             if self.session.is_closing() {
                 return;
             }
+            if self.eof {
+                if self.session.in_data() {
+                    self.hooks.data_abort(self.id);
+                    return;
+                }
+                if !self.session.is_waiting() {
+                    return;
+                }
+            }
             if !self.session.in_data() && !self.session.is_waiting() {
                 self.session.shrink();
             }
@@ -534,11 +544,8 @@ where
                 r = read_some(&mut self.stream, self.session.input(), reserve), if may_read => {
                     match r {
                         Ok(0) => {
+                            // the client is done sending: what it sent before is still served
                             self.eof = true;
-                            if self.session.in_data() {
-                                self.hooks.data_abort(self.id);
-                            }
-                            return;
                         }
                         Ok(_) => self.touch(),
                         Err(e) => {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::protocol::config::{Config, HookSet};
+use crate::protocol::config::Config;
 use hooks::{ConnId, ConnMsg, Hooks, ServerState};
 
 /// State shared by a server's listener and connections.
@@ -32,11 +32,12 @@ pub struct Server {
     tls: RwLock<Option<tls::Tls>>,
     /// Sockets still in their PROXY header or implicit TLS handshake.
     pending: AtomicUsize,
+    hook_mask: Arc<AtomicU32>,
 }
 
 impl Server {
     /// A server with these options, reporting to `hooks`.
-    pub fn new(config: Config, hooks: Arc<dyn Hooks>) -> Arc<Server> {
+    pub fn new(config: Config, hooks: Arc<dyn Hooks>, hooks_mask: u32) -> Arc<Server> {
         let (state, _) = watch::channel(ServerState::Running);
         Arc::new(Server {
             config: RwLock::new(Arc::new(config)),
@@ -50,6 +51,7 @@ impl Server {
             closed_reported: AtomicBool::new(false),
             tls: RwLock::new(None),
             pending: AtomicUsize::new(0),
+            hook_mask: Arc::new(AtomicU32::new(hooks_mask)),
         })
     }
 
@@ -77,17 +79,14 @@ impl Server {
         }
     }
 
-    /// Changes which application handlers are defined (for new connections).
-    pub fn set_hooks(&self, hooks: HookSet) {
-        let mut guard = match self.config.write() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if guard.hooks != hooks {
-            let mut cfg = (**guard).clone();
-            cfg.hooks = hooks;
-            *guard = Arc::new(cfg);
-        }
+    /// Changes which application handlers are defined; live sessions follow it.
+    pub fn set_hooks(&self, mask: u32) {
+        self.hook_mask.store(mask, Ordering::Relaxed);
+    }
+
+    /// The shared handler mask sessions follow.
+    pub fn hook_mask(&self) -> Arc<AtomicU32> {
+        Arc::clone(&self.hook_mask)
     }
 
     /// The application's side of the connections.
