@@ -24,9 +24,11 @@ let ok = true;
 
 function run(title, cmd, cmdArgs, options = {}) {
   console.log(`\n=== ${title}: ${cmd} ${cmdArgs.join(' ')}`);
-  const res = spawnSync(cmd, cmdArgs, { cwd: root, stdio: options.capture ? ['ignore', 'pipe', 'inherit'] : 'inherit', env: options.env || process.env, maxBuffer: 256 * 1024 * 1024 });
-  if (options.capture && res.stdout) {
-    process.stdout.write(res.stdout);
+  const res = spawnSync(cmd, cmdArgs, { cwd: root, stdio: options.capture ? ['ignore', 'pipe', 'pipe'] : 'inherit', env: options.env || process.env, maxBuffer: 256 * 1024 * 1024 });
+  if (options.capture) {
+    process.stdout.write(res.stdout || '');
+    process.stdout.write(res.stderr || '');
+    res.text = String(res.stdout || '') + String(res.stderr || '');
   }
   if (res.status !== 0) {
     ok = false;
@@ -37,7 +39,7 @@ function run(title, cmd, cmdArgs, options = {}) {
 
 if (!flags.has('--no-cargo')) {
   const res = run('cargo test', 'cargo', ['test', '--lib', '-j', process.env.CARGO_BUILD_JOBS || '2'], { capture: true });
-  const text = res.stdout ? res.stdout.toString() : '';
+  const text = res.text || '';
   for (const m of text.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) {
     passed += Number(m[1]);
     failed += Number(m[2]);
@@ -67,7 +69,7 @@ const bun = path.join(root, 'node_modules', '.bin', process.platform === 'win32'
 if (!flags.has('--no-bun')) {
   if (existsSync(bun)) {
     const res = run('bun test', bun, ['test', '--timeout', '60000', ...files.map(f => './' + f)], { capture: true });
-    const text = res.stdout ? res.stdout.toString() : '';
+    const text = res.text || '';
     const p = /^\s*(\d+) pass$/m.exec(text);
     const f = /^\s*(\d+) fail$/m.exec(text);
     passed += p ? Number(p[1]) : 0;
