@@ -352,6 +352,8 @@ else:
     code, _ = s.ehlo()
 out = {'hello': code, 'features': sorted(s.esmtp_features.keys())}
 opts = ['BODY=8BITMIME'] if '8bitmime' in s.esmtp_features else []
+if mode == 'smtputf8':
+    opts.append('SMTPUTF8')
 try:
     refused = s.sendmail(sender, rcpts, msg, mail_options=opts)
     out['refused'] = {k: [v[0], v[1].decode('latin1')] for k, v in refused.items()}
@@ -688,6 +690,22 @@ test('Python smtplib: sendmail delivers 8-bit and dot-leading lines byte-for-byt
         assert.ok(got[0].body.equals(msg), 'the body arrived byte-for-byte');
         assert.equal(got[0].envelope.bodyType, '8bitmime');
         assert.deepEqual(got[0].envelope.rcptTo.map(r => r.address), ['one@example.com', 'two@example.com']);
+    });
+});
+
+test('Python smtplib: SMTPUTF8 with internationalized addresses', { timeout: 30000 }, async () => {
+    const got = [];
+    await withServer({ onData: collect(got) }, async port => {
+        const msg = Buffer.from('From: =?utf-8?q?J=C3=BCrgen?= <jürgen@exämple.com>\r\nSubject: UTF-8 envelope\r\n\r\nHallo Jürgen ✓\r\n');
+        const out = await python(PY_SEND, ['127.0.0.1', port, 'smtputf8', 'jürgen@exämple.com', 'пользователь@例え.jp,plain@example.com'], msg);
+        assert.deepEqual(out.refused, {});
+        assert.equal(got.length, 1);
+        const { envelope, body } = got[0];
+        assert.equal(envelope.smtpUtf8, true);
+        assert.equal(envelope.mailFrom.address, 'jürgen@exämple.com');
+        assert.deepEqual(envelope.mailFrom.args, { BODY: '8BITMIME', SMTPUTF8: true });
+        assert.deepEqual(envelope.rcptTo.map(r => r.address), ['пользователь@例え.jp', 'plain@example.com']);
+        assert.ok(body.equals(msg), 'the UTF-8 body arrived byte-for-byte');
     });
 });
 

@@ -339,14 +339,21 @@ async function writeRepeated(socket, piece, total, ms = 20000) {
             if (socket.destroyed) {
                 return sent;
             }
-            await deadline(
-                new Promise(resolve => {
-                    socket.once('drain', resolve);
-                    socket.once('close', resolve);
-                }),
-                ms,
-                'the socket to drain'
-            );
+            let done;
+            try {
+                await deadline(
+                    new Promise(resolve => {
+                        done = resolve;
+                        socket.once('drain', resolve);
+                        socket.once('close', resolve);
+                    }),
+                    ms,
+                    'the socket to drain'
+                );
+            } finally {
+                socket.removeListener('drain', done);
+                socket.removeListener('close', done);
+            }
         }
         if (socket.destroyed) {
             return sent;
@@ -896,7 +903,17 @@ test('a client pipelining 10 MiB of commands without reading replies does not gr
             const part = command.subarray(0, Math.min(command.length, TOTAL - sent));
             sent += part.length;
             if (!socket.write(part)) {
-                const drained = await Promise.race([nextEvent(socket, 'drain', 'drain', 60000).then(() => true), sleep(1000).then(() => false)]);
+                const drained = await new Promise(resolve => {
+                    const timer = setTimeout(() => {
+                        socket.removeListener('drain', onDrain);
+                        resolve(false);
+                    }, 1000);
+                    const onDrain = () => {
+                        clearTimeout(timer);
+                        resolve(true);
+                    };
+                    socket.once('drain', onDrain);
+                });
                 if (!drained) {
                     stalled = true; // the server stopped reading: that is the point
                     break;

@@ -1,0 +1,286 @@
+//! SMTP load generator for the benchmarks: N concurrent connections sending messages of a
+//! given size, optionally pipelined, one or many messages per connection, or holding idle
+//! connections. Prints one JSON line with throughput and latency percentiles.
+//!
+//! cargo run --release --example loadgen -- --port 2525 --conns 50 --messages 20000 --size 1024
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+#[derive(Clone)]
+struct Args {
+    host: String,
+    port: u16,
+    conns: usize,
+    messages: usize,
+    size: usize,
+    per_conn: usize,
+    pipeline: bool,
+    idle: usize,
+    hold_ms: u64,
+    rcpts: usize,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        host: "127.0.0.1".into(),
+        port: 2525,
+        conns: 1,
+        messages: 1000,
+        size: 1024,
+        per_conn: 0,
+        pipeline: false,
+        idle: 0,
+        hold_ms: 2000,
+        rcpts: 1,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let key = argv[i].as_str();
+        let val = argv.get(i + 1).cloned().unwrap_or_default();
+        let num = || val.parse::<usize>().unwrap_or(0);
+        match key {
+            "--host" => a.host = val.clone(),
+            "--port" => a.port = val.parse().unwrap_or(2525),
+            "--conns" => a.conns = num().max(1),
+            "--messages" => a.messages = num(),
+            "--size" => a.size = num(),
+            "--per-conn" => a.per_conn = num(),
+            "--idle" => a.idle = num(),
+            "--hold-ms" => a.hold_ms = num() as u64,
+            "--rcpts" => a.rcpts = num().max(1),
+            "--pipeline" => {
+                a.pipeline = true;
+                i += 1;
+                continue;
+            }
+            _ => {
+                eprintln!("unknown argument {key}");
+                std::process::exit(2);
+            }
+        }
+        i += 2;
+    }
+    a
+}
+
+/// A message body of `size` bytes in 76-byte lines, already dot-stuffed, with the terminator.
+fn make_body(size: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(size + 128);
+    body.extend_from_slice(b"From: a@example.com\r\nTo: b@example.com\r\nSubject: load\r\n\r\n");
+    let line = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijkl\r\n";
+    while body.len() + line.len() <= size {
+        body.extend_from_slice(line);
+    }
+    while body.len() < size.saturating_sub(2) {
+        body.push(b'x');
+    }
+    if !body.ends_with(b"\r\n") {
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b".\r\n");
+    body
+}
+
+struct Conn {
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+    line: String,
+}
+
+impl Conn {
+    async fn open(a: &Args) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect((a.host.as_str(), a.port)).await?;
+        stream.set_nodelay(true)?;
+        let (r, w) = stream.into_split();
+        let mut c = Conn {
+            reader: BufReader::with_capacity(16 * 1024, r),
+            writer: w,
+            line: String::new(),
+        };
+        c.expect(2).await?;
+        c.writer.write_all(b"EHLO loadgen.example\r\n").await?;
+        c.expect(2).await?;
+        Ok(c)
+    }
+
+    /// Reads one reply and checks its class (2 = 2xx, 3 = 3xx).
+    async fn expect(&mut self, class: u8) -> std::io::Result<()> {
+        loop {
+            self.line.clear();
+            let n = self.reader.read_line(&mut self.line).await?;
+            if n == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "server closed"));
+            }
+            let b = self.line.as_bytes();
+            if b.len() >= 4 && b[3] == b'-' {
+                continue;
+            }
+            if b.first() != Some(&(b'0' + class)) {
+                return Err(std::io::Error::other(format!("unexpected reply: {}", self.line.trim_end())));
+            }
+            return Ok(());
+        }
+    }
+
+    async fn send_message(&mut self, a: &Args, body: &[u8]) -> std::io::Result<()> {
+        let mut envelope = Vec::with_capacity(128);
+        envelope.extend_from_slice(b"MAIL FROM:<sender@example.com>\r\n");
+        for i in 0..a.rcpts {
+            envelope.extend_from_slice(format!("RCPT TO:<rcpt{i}@example.com>\r\n").as_bytes());
+        }
+        if a.pipeline {
+            envelope.extend_from_slice(b"DATA\r\n");
+            self.writer.write_all(&envelope).await?;
+            for _ in 0..=a.rcpts {
+                self.expect(2).await?;
+            }
+            self.expect(3).await?;
+        } else {
+            self.writer.write_all(b"MAIL FROM:<sender@example.com>\r\n").await?;
+            self.expect(2).await?;
+            for i in 0..a.rcpts {
+                self.writer
+                    .write_all(format!("RCPT TO:<rcpt{i}@example.com>\r\n").as_bytes())
+                    .await?;
+                self.expect(2).await?;
+            }
+            self.writer.write_all(b"DATA\r\n").await?;
+            self.expect(3).await?;
+        }
+        self.writer.write_all(body).await?;
+        self.expect(2).await
+    }
+
+    async fn quit(mut self) {
+        let _ = self.writer.write_all(b"QUIT\r\n").await;
+        let _ = self.expect(2).await;
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+async fn run_messages(a: Args) {
+    let body = Arc::new(make_body(a.size));
+    let next = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..a.conns {
+        let (a, body, next, errors) = (a.clone(), Arc::clone(&body), Arc::clone(&next), Arc::clone(&errors));
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut conn: Option<Conn> = None;
+            let mut sent_on_conn = 0usize;
+            loop {
+                if next.fetch_add(1, Ordering::Relaxed) >= a.messages {
+                    break;
+                }
+                if conn.is_none() {
+                    match Conn::open(&a).await {
+                        Ok(c) => conn = Some(c),
+                        Err(e) => {
+                            eprintln!("connect: {e}");
+                            errors.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    }
+                    sent_on_conn = 0;
+                }
+                let Some(c) = conn.as_mut() else { continue };
+                let t0 = Instant::now();
+                match c.send_message(&a, &body).await {
+                    Ok(()) => latencies.push(t0.elapsed().as_micros() as u64),
+                    Err(e) => {
+                        eprintln!("send: {e}");
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        conn = None;
+                        continue;
+                    }
+                }
+                sent_on_conn += 1;
+                if a.per_conn > 0 && sent_on_conn >= a.per_conn {
+                    if let Some(c) = conn.take() {
+                        c.quit().await;
+                    }
+                }
+            }
+            if let Some(c) = conn.take() {
+                c.quit().await;
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        if let Ok(l) = t.await {
+            all.extend(l);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let n = all.len();
+    println!(
+        "{{\"messages\":{n},\"errors\":{},\"seconds\":{secs:.4},\"msgs_per_sec\":{:.1},\"mb_per_sec\":{:.2},\"p50_us\":{},\"p99_us\":{}}}",
+        errors.load(Ordering::Relaxed),
+        n as f64 / secs,
+        (n * a.size) as f64 / secs / 1e6,
+        percentile(&all, 0.50),
+        percentile(&all, 0.99)
+    );
+}
+
+async fn run_idle(a: Args) {
+    let mut conns = Vec::with_capacity(a.idle);
+    let mut errors = 0;
+    let start = Instant::now();
+    // open in waves: every connection waits for its greeting, so they open concurrently
+    let mut left = a.idle;
+    while left > 0 {
+        let wave = left.min(500);
+        left -= wave;
+        let mut tasks = Vec::with_capacity(wave);
+        for _ in 0..wave {
+            let a = a.clone();
+            tasks.push(tokio::spawn(async move { Conn::open(&a).await }));
+        }
+        for t in tasks {
+            match t.await {
+                Ok(Ok(c)) => conns.push(c),
+                _ => errors += 1,
+            }
+        }
+    }
+    let opened = start.elapsed().as_secs_f64();
+    println!("{{\"idle\":{},\"errors\":{errors},\"open_seconds\":{opened:.3}}}", conns.len());
+    // the driver samples the server's memory while these are held
+    tokio::time::sleep(Duration::from_millis(a.hold_ms)).await;
+    drop(conns);
+}
+
+fn main() {
+    let a = parse_args();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if a.idle > 0 {
+        rt.block_on(run_idle(a));
+    } else {
+        rt.block_on(run_messages(a));
+    }
+}
