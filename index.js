@@ -703,6 +703,10 @@ class SMTPServer extends EventEmitter {
       }
       // otherwise the reply waits for the stream to end
     });
+    if (ev.e !== undefined) {
+      // the first piece of the body (often all of it) came with the event
+      stream._piece(ev.b, ev.e, ev.n);
+    }
   }
 
   _sendDataResult(conn, err, message, discard) {

@@ -928,6 +928,60 @@ test('binary junk as the LOGIN password reaches onAuth as decoded text', { timeo
 });
 
 // ---------------------------------------------------------------------------
+// timing around the dialogue
+
+test('idle at an AUTH prompt: 421 Timeout after socketTimeout', { timeout: 20000 }, async () => {
+    await withServer({ allowInsecureAuth: true, socketTimeout: 300 }, async port => {
+        await withClient(port, async c => {
+            assert.equal(await c.cmd('AUTH LOGIN'), '334 VXNlcm5hbWU6');
+            assert.equal(await c.read('the idle timeout reply'), '421 Timeout - closing connection');
+            await c.waitClose();
+        });
+    });
+});
+
+test('a client that leaves while onAuth is pending: the late callback is harmless', { timeout: 20000 }, async () => {
+    let release;
+    const released = new Promise(resolve => {
+        release = resolve;
+    });
+    const closed = [];
+    let authCalls = 0;
+    const onAuth = (auth, session, callback) => {
+        authCalls++;
+        released.then(() => callback(null, { user: auth.username }));
+    };
+    await withServer({ allowInsecureAuth: true, onAuth, onClose: session => closed.push(session.id) }, async (port, server) => {
+        try {
+            await leaveDuringOnAuth(port, server);
+        } finally {
+            release();
+        }
+    });
+
+    async function leaveDuringOnAuth(port, server) {
+        const c = await Client.open(port);
+        c.write('AUTH PLAIN ' + b64('\0alice\0' + USERS.alice) + '\r\n');
+        const start = Date.now();
+        while (authCalls === 0) {
+            assert.ok(Date.now() - start < WAIT, 'onAuth was not called');
+            await new Promise(resolve => setTimeout(resolve, 10));
+        }
+        c.destroy();
+        // the close is noticed while onAuth is still pending (smtp-server calls onClose at once)
+        while (closed.length === 0) {
+            assert.ok(Date.now() - start < WAIT, 'onClose was not called while onAuth was pending (the client left ' + WAIT + ' ms ago)');
+            await new Promise(resolve => setTimeout(resolve, 10));
+        }
+        assert.equal(server.connections.size, 0, 'the connection left server.connections');
+        release();
+        await withClient(port, async d => {
+            assert.equal(await d.cmd('AUTH PLAIN ' + b64('\0bob\0x')), '235 Authentication successful');
+        });
+    }
+});
+
+// ---------------------------------------------------------------------------
 // deliberate differences
 
 test('AUTH XCLIENT (XCLIENT listed in authMethods) is refused with 504', { timeout: 20000, skip: IS_REF && 'smtp-server never replies to AUTH XCLIENT' }, async () => {

@@ -524,7 +524,6 @@ test('close(cb) with a live connection: its next command gets 421 and close comp
     try {
         let closed = false;
         const closing = deadline(new Promise(resolve => server.close(() => resolve((closed = true)))), WAIT, 'server.close() to call back once the client left');
-        assert.equal(await connectRefused(port), true, 'no new connections while closing');
         await sleep(50);
         assert.equal(closed, false, 'close waits for the live connection');
         assert.equal(await client.cmd('NOOP'), '421 Server shutting down');
@@ -533,6 +532,37 @@ test('close(cb) with a live connection: its next command gets 421 and close comp
     } finally {
         client.destroy();
     }
+});
+
+test('close() stops accepting at once: a connection attempted right after it is refused', { timeout: 30000 }, async () => {
+    // net.Server#close() closes the listening socket synchronously
+    const outcomes = [];
+    for (let round = 0; round < 20; round++) {
+        const server = createServer({ closeTimeout: 20000 });
+        const port = await listen(server);
+        const live = await Client.open(port, null);
+        try {
+            const closing = closeServer(server);
+            const attempt = net.connect(port, '127.0.0.1');
+            const outcome = await deadline(
+                new Promise(resolve => {
+                    let data = '';
+                    attempt.on('data', d => (data += d));
+                    attempt.once('error', err => resolve(err.code + (data ? ' after ' + JSON.stringify(data) : '')));
+                    attempt.once('connect', () => setTimeout(() => resolve('connected' + (data ? ' and got ' + JSON.stringify(data) : '')), 300));
+                }),
+                WAIT,
+                'the connection attempt'
+            );
+            attempt.destroy();
+            outcomes.push(outcome);
+            live.destroy();
+            await closing;
+        } finally {
+            live.destroy();
+        }
+    }
+    assert.deepEqual(outcomes.filter(o => o !== 'ECONNREFUSED'), [], `every attempt after close() is refused (${outcomes.length} rounds)`);
 });
 
 test('close(cb) with an idle connection: after closeTimeout it gets 421 and is closed', async () => {
@@ -1081,6 +1111,61 @@ test("DATA stream: 'data' events with live byteLength and sizeExceeded", async (
                     assert.equal(o.sizeExceeded, o.seen > SIZE, `sizeExceeded at ${o.seen} bytes`);
                 }
                 assert.deepEqual(final, { seen: 300 * 1024, byteLength: 300 * 1024, sizeExceeded: true });
+            } finally {
+                client.destroy();
+            }
+        }
+    );
+});
+
+test('DATA: the end-of-data marker and dot-stuffing split across writes', async () => {
+    const got = [];
+    await withServer({ onData: collect(got, body => [null, `got ${body.length}`]) }, async port => {
+        const client = await Client.open(port);
+        try {
+            assert.equal(await client.cmd('MAIL FROM:<a@example.com>'), '250 Accepted');
+            assert.equal(await client.cmd('RCPT TO:<b@example.com>'), '250 Accepted');
+            assert.equal(await client.cmd('DATA'), '354 End data with <CR><LF>.<CR><LF>');
+            const wire = 'line one\r\n..stuffed\r\n.\r.not the end\r\nlast\r\n.\r\n';
+            for (const ch of wire) {
+                client.write(ch);
+                await sleep(2);
+            }
+            assert.equal(await client.read('the reply'), '250 got 42');
+            assert.equal(got[0].body.toString(), 'line one\r\n.stuffed\r\n.\r.not the end\r\nlast\r\n');
+        } finally {
+            client.destroy();
+        }
+    });
+});
+
+test('DATA: two whole transactions and QUIT in a single write', async () => {
+    const got = [];
+    await withServer(
+        {
+            onData(stream, session, callback) {
+                const chunks = [];
+                stream.on('data', c => chunks.push(c));
+                // answer asynchronously so the pipelined bytes wait for the reply
+                stream.on('end', () => setTimeout(() => {
+                    got.push(Buffer.concat(chunks).toString());
+                    callback(null, `stored ${got.length}`);
+                }, 20));
+            }
+        },
+        async port => {
+            const client = await Client.open(port);
+            try {
+                const tx = (n) => `MAIL FROM:<s${n}@example.com>\r\nRCPT TO:<r${n}@example.com>\r\nDATA\r\nbody ${n}\r\nMAIL FROM:<not-a-command@example.com>\r\n.\r\n`;
+                client.write(tx(1) + tx(2) + 'QUIT\r\n');
+                const replies = await client.readN(9, 'the pipelined replies');
+                assert.deepEqual(replies, [
+                    '250 Accepted', '250 Accepted', '354 End data with <CR><LF>.<CR><LF>', '250 stored 1',
+                    '250 Accepted', '250 Accepted', '354 End data with <CR><LF>.<CR><LF>', '250 stored 2',
+                    '221 Bye'
+                ]);
+                assert.deepEqual(got, ['body 1\r\nMAIL FROM:<not-a-command@example.com>\r\n', 'body 2\r\nMAIL FROM:<not-a-command@example.com>\r\n']);
+                await client.waitClose();
             } finally {
                 client.destroy();
             }

@@ -114,7 +114,7 @@ describe('smtp-server differential AUTH transcripts', { concurrency: true }, () 
         check('PLAIN * at the prompt aborts', {
             options: INSECURE,
             handlers: RECORD,
-            steps: [G, EHLO, send('AUTH PLAIN\r\n'), send('*\r\n'), send('AUTH PLAIN\r\n'), send(' * \r\n')]
+            steps: [G, EHLO, send('AUTH PLAIN\r\n'), send('*\r\n'), send('AUTH PLAIN\r\n'), send(' * \r\n'), send('AUTH PLAIN\r\n'), send('\r\n'), send('AUTH PLAIN\r\n'), send('**\r\n')]
         });
 
         check('PLAIN initial response * is not an abort', {
@@ -490,6 +490,27 @@ describe('smtp-server differential AUTH transcripts', { concurrency: true }, () 
             steps: [G, EHLO, send(line('AUTH PLAIN ' + plain('', 'user', 'secret'))), send(line('AUTH LOGIN ' + b64('user'))), send(line(b64('secret')))]
         });
 
+        check('responseCode given as a numeric string, or 0', {
+            options: INSECURE,
+            handlers: {
+                onAuth: (auth, session, cb) =>
+                    setImmediate(() => (auth.username === 'str' ? cb(error('String code', '454')) : auth.username === 'zero' ? cb(error('Zero code', 0)) : cb(null, { message: 'String code again', responseCode: '550' })))
+            },
+            steps: [G, EHLO, send(line('AUTH PLAIN ' + plain('', 'str', 'x'))), send(line('AUTH PLAIN ' + plain('', 'zero', 'x'))), send(line('AUTH PLAIN ' + plain('', 'other', 'x')))]
+        });
+
+        check('XOAUTH2 challenge data given as a string or an array', {
+            options: { ...INSECURE, authMethods: ['XOAUTH2'] },
+            handlers: { onAuth: (auth, session, cb) => setImmediate(() => cb(null, { data: auth.username === 'str' ? 'just a string' : [1, 'two', { three: 3 }] })) },
+            steps: [G, EHLO, send(line('AUTH XOAUTH2 ' + xoauth2('str', 'tok'))), send('\r\n'), send(line('AUTH XOAUTH2 ' + xoauth2('arr', 'tok'))), send('\r\n')]
+        });
+
+        check('user: true is stored as is', {
+            options: INSECURE,
+            handlers: { onAuth: (auth, session, cb) => cb(null, { user: true }), onMailFrom: true },
+            steps: [G, EHLO, send(line('AUTH PLAIN ' + plain('', 'user', 'x'))), MAIL]
+        });
+
         check('a falsy user is a failure', {
             options: INSECURE,
             handlers: {
@@ -736,6 +757,23 @@ describe('smtp-server differential AUTH transcripts', { concurrency: true }, () 
                 onMailFrom: true
             },
             steps: [G, EHLO, send('AUTH PLAIN\r\n'), MAIL]
+        });
+
+        check('pipelined abort and a new AUTH in one write', {
+            options: INSECURE,
+            handlers: RECORD,
+            steps: [G, EHLO, send('AUTH PLAIN\r\n*\r\nAUTH LOGIN\r\n' + line(b64('user')) + line(b64('secret')) + 'MAIL FROM:<sender@example.com>\r\n', 6)]
+        });
+
+        check('the line after an XOAUTH2 challenge counts toward the unauthenticated limit', {
+            options: { ...INSECURE, authMethods: ['XOAUTH2'], maxAllowedUnauthenticatedCommands: 3 },
+            steps: [G, EHLO, send(line('AUTH XOAUTH2 ' + xoauth2('user', 'tok'))), send('\r\n'), send('NOOP\r\n'), WAIT_CLOSE]
+        });
+
+        check('whitespace inside tokens and a trailing tab after the mechanism', {
+            options: INSECURE,
+            handlers: { onAuth: true },
+            steps: [G, EHLO, send('AUTH PLAIN\t\r\n'), send('AHVz ZXIA c2Vj cmV0\r\n'), send('AUTH LOGIN\r\n'), send('dXN\tlcg==\r\n'), send('c2Vj cmV0\r\n')]
         });
 
         check('QUIT during an AUTH prompt is a token, RSET after a failure keeps no user', {

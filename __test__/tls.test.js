@@ -718,6 +718,24 @@ test('openssl s_client parses the CA names the server asks client certificates f
     });
 });
 
+test('requestCert without ca: a presented certificate is reported unverified, getPeerCertificate() works', { timeout: 20000 }, async () => {
+    const secure = [];
+    await withServer({ secure: true, ...C.alpha, requestCert: true, rejectUnauthorized: false, onSecure: recordingSecure(secure) }, async port => {
+        for (const who of ['good', 'none']) {
+            await using(Client.openTls(port, { ...CLIENTS[who], servername: 'alpha.test' }), async c => {
+                assert.equal(await c.cmd('NOOP'), '250 OK');
+            });
+        }
+    });
+    assert.equal(secure.length, 2);
+    assert.equal(secure[0].authorized, false);
+    assert.equal(secure[0].authorizationError, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+    assert.equal(secure[0].peerCN, 'client-good');
+    assert.equal(secure[0].peerIssuerCN, 'Test CA1');
+    assert.equal(secure[1].authorized, false);
+    assert.equal(secure[1].peerCN, undefined);
+});
+
 /** Connects with a client certificate and reports what happened: greeting or close. */
 async function tryClientCert(port, who, starttls) {
     let client;
@@ -768,7 +786,7 @@ for (const starttls of [false, true]) {
     });
 }
 
-test('requestCert without client certificate requirements over STARTTLS: session still works', { timeout: 20000 }, async () => {
+test('requestCert with several CAs over STARTTLS: a certificate from the second CA verifies', { timeout: 20000 }, async () => {
     const secure = [];
     await withServer({ ...C.alpha, requestCert: true, rejectUnauthorized: false, ca: [C.ca2, C.ca1], onSecure: recordingSecure(secure) }, async port => {
         await using(Client.open(port), async c => {
@@ -827,7 +845,8 @@ test('sniOptions over STARTTLS, and a Unicode name matches its punycode SNI', { 
 });
 
 test('sniOptions entries are verified as real certificates by a strict client', { timeout: 20000 }, async () => {
-    await withServer({ secure: true, ...C.fallback, sniOptions: { 'beta.test': C.beta } }, async port => {
+    await withServer({ secure: true, ...C.fallback, sniOptions: { 'beta.test': C.beta } }, async (port, server) => {
+        server.on('error', () => {}); // the refusing client aborts the handshake
         await using(Client.openTls(port, { servername: 'beta.test', ca: C.ca1, rejectUnauthorized: true }), async c => {
             assert.equal(c.socket.authorized, true);
         });
@@ -927,6 +946,7 @@ test('STARTTLS resets the session: HELO, transaction and user are gone', { timeo
             assert.match(await c.cmd('EHLO again.test'), /^250-.*\n(250-.*\n)*250[ -]AUTH LOGIN PLAIN/);
             assert.equal(await c.cmd('MAIL FROM:<a@example.com>'), '530 Error: authentication Required', 'the plaintext login does not survive STARTTLS');
             assert.equal(await c.cmd('AUTH PLAIN ' + Buffer.from('\0tls-user\0pw').toString('base64')), '235 Authentication successful');
+            assert.equal(await c.cmd('RCPT TO:<r@example.com>'), '503 Error: need MAIL command', 'the plaintext transaction is gone');
             assert.equal(await c.cmd('MAIL FROM:<after@example.com>'), '250 Accepted');
         });
     });

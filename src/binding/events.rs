@@ -94,6 +94,8 @@ pub enum Event {
         conn: u32,
         /// Session changes.
         sync: SessionSync,
+        /// The first body piece (bytes, last piece, body bytes so far), when already here.
+        first: Option<(Vec<u8>, bool, u64)>,
     },
     /// A body piece.
     Body {
@@ -361,10 +363,17 @@ pub fn to_js(env: &Env, event: Event) -> Result<Raw> {
                 obj.set("a", address_object(env, addr)?)?;
             }
         }
-        Event::DataStart { conn, sync } => {
+        Event::DataStart { conn, sync, first } => {
             obj.set("k", kind::DATA_START)?;
             obj.set("c", conn)?;
             obj.set("s", sync_object(env, &sync)?)?;
+            if let Some((chunk, end, total)) = first {
+                if !chunk.is_empty() {
+                    obj.set("b", Buffer::from(chunk))?;
+                }
+                obj.set("e", end)?;
+                obj.set("n", total as f64)?;
+            }
         }
         Event::Body {
             conn,

@@ -68,8 +68,8 @@ impl Hooks for JsHooks {
     fn on_address(&self, conn: ConnId, call: HookCall, sync: SessionSync) {
         self.emit(Event::Address { conn, call, sync });
     }
-    fn data_start(&self, conn: ConnId, sync: SessionSync) {
-        self.emit(Event::DataStart { conn, sync });
+    fn data_start(&self, conn: ConnId, sync: SessionSync, first: Option<(Vec<u8>, bool, u64)>) {
+        self.emit(Event::DataStart { conn, sync, first });
     }
     fn body(&self, conn: ConnId, chunk: Vec<u8>, end: bool, total: u64) {
         self.emit(Event::Body {
@@ -452,5 +452,25 @@ impl NativeServer {
         if let Some(server) = self.server() {
             server.deliver(conn, msg);
         }
+    }
+}
+
+/// Sizes the tokio runtime before anything uses it: one worker per core, less the one
+/// the JavaScript thread needs (at least one), or `SMTP_SERVER_RS_THREADS`.
+#[napi_derive::module_init]
+fn init_runtime() {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let workers = std::env::var("SMTP_SERVER_RS_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| cores.saturating_sub(1).max(1));
+    if let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("smtp-server-rs")
+        .enable_all()
+        .build()
+    {
+        napi::bindgen_prelude::create_custom_tokio_runtime(rt);
     }
 }

@@ -15,7 +15,7 @@ use super::proxy::{read_header, Prefixed};
 use super::tls::{self, Transport};
 use super::Server;
 use crate::protocol::ip::{is_valid_hostname, normalize_address};
-use crate::protocol::session::{DataReply, HookCall, HookOutcome, Peer, Session, Step};
+use crate::protocol::session::{DataReply, HookCall, HookOutcome, Peer, Session, SessionSync, Step};
 
 /// Body pieces in flight to the application before reading pauses.
 const WINDOW: usize = 4;
@@ -213,6 +213,8 @@ struct Conn<S> {
     deadline: Instant,
     in_flight: usize,
     early_result: Option<Vec<DataReply>>,
+    /// `onData` is due, and waits for the first body bytes to travel with it.
+    pending_start: Option<SessionSync>,
     counted: bool,
     eof: bool,
 }
@@ -255,6 +257,7 @@ where
         deadline: Instant::now() + timeout,
         in_flight: 0,
         early_result: None,
+        pending_start: None,
         counted: true,
         eof: false,
     };
@@ -338,18 +341,23 @@ where
                 Step::DataStart => {
                     self.in_flight = 0;
                     self.early_result = None;
-                    let sync = self.session.take_sync();
-                    self.hooks.data_start(self.id, sync);
+                    self.pending_start = Some(self.session.take_sync());
                 }
                 Step::Body(chunk) => {
                     self.in_flight += 1;
-                    self.hooks
-                        .body(self.id, chunk, false, self.session.body_bytes());
+                    let total = self.session.body_bytes();
+                    match self.pending_start.take() {
+                        Some(sync) => self.hooks.data_start(self.id, sync, Some((chunk, false, total))),
+                        None => self.hooks.body(self.id, chunk, false, total),
+                    }
                 }
                 Step::BodyEnd(chunk) => {
                     self.in_flight = 0;
-                    self.hooks
-                        .body(self.id, chunk, true, self.session.body_bytes());
+                    let total = self.session.body_bytes();
+                    match self.pending_start.take() {
+                        Some(sync) => self.hooks.data_start(self.id, sync, Some((chunk, true, total))),
+                        None => self.hooks.body(self.id, chunk, true, total),
+                    }
                     if let Some(replies) = self.early_result.take() {
                         self.session.resolve_data(replies);
                     }
@@ -461,6 +469,14 @@ where
         }
     }
 
+    /// The client left mid-DATA: `onData` still gets its stream, which is destroyed.
+    fn abort_data(&mut self) {
+        if let Some(sync) = self.pending_start.take() {
+            self.hooks.data_start(self.id, sync, None);
+        }
+        self.hooks.data_abort(self.id);
+    }
+
     fn report(&mut self, err: &io::Error) {
         let code = error_code(err);
         if is_quiet(code) && !self.session.in_transaction() {
@@ -509,7 +525,7 @@ where
             }
             if self.eof {
                 if self.session.in_data() {
-                    self.hooks.data_abort(self.id);
+                    self.abort_data();
                     return;
                 }
                 if !self.session.is_waiting() {
@@ -550,7 +566,7 @@ where
                         Ok(_) => self.touch(),
                         Err(e) => {
                             if self.session.in_data() {
-                                self.hooks.data_abort(self.id);
+                                self.abort_data();
                             }
                             self.report(&e);
                             return;

@@ -22,8 +22,9 @@ pub trait Hooks: Send + Sync + 'static {
     fn on_secure(&self, conn: ConnId, sync: SessionSync);
     /// Call `onMailFrom` or `onRcptTo`; answered with [`ConnMsg::Hook`].
     fn on_address(&self, conn: ConnId, call: HookCall, sync: SessionSync);
-    /// Call `onData` with a new stream.
-    fn data_start(&self, conn: ConnId, sync: SessionSync);
+    /// Call `onData` with a new stream, with the first body piece when it is already
+    /// here (`end` when it is the whole body, `total` body bytes so far).
+    fn data_start(&self, conn: ConnId, sync: SessionSync, first: Option<(Vec<u8>, bool, u64)>);
     /// A piece of the body; `end` marks the last one. Acknowledged with [`ConnMsg::Ack`]
     /// unless it was the last; the result comes as [`ConnMsg::Data`].
     fn body(&self, conn: ConnId, chunk: Vec<u8>, end: bool, total: u64);
