@@ -363,8 +363,14 @@ class SMTPServer extends EventEmitter {
 
   // ----- events from the native side -----
 
-  _dispatch(ev) {
-    const conn = this._conns.get(ev.c);
+  _dispatch(k, c, json, b) {
+    const ev = json ? JSON.parse(json) : {};
+    ev.k = k;
+    ev.c = c;
+    if (b) {
+      ev.b = b;
+    }
+    const conn = this._conns.get(c);
     switch (ev.k) {
       case EV.OPEN:
         return this._onOpen(ev);
@@ -457,6 +463,9 @@ class SMTPServer extends EventEmitter {
       session.isWizard = true;
     }
     if (s.t) {
+      if (s.t.cert) {
+        s.t.cert = Buffer.from(s.t.cert, 'base64');
+      }
       conn._tls = s.t;
       conn.secure = true;
       conn.tlsOptions = { name: s.t.name, standardName: s.t.standardName, version: s.t.version };

@@ -382,7 +382,7 @@ function makeCertificates() {
         openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${caName}.crt`, '-CAkey', `${caName}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`], dir);
     };
     const serverExt = names => [`subjectAltName=${names.map(n => (/^\d/.test(n) ? 'IP:' : 'DNS:') + n).join(',')}`, 'basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=serverAuth'];
-    const clientExt = ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth'];
+    const clientExt = ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth', 'subjectAltName=email:client@example.com,DNS:client.test'];
     ca('ca1');
     ca('ca2');
     leaf('alpha', 'ca1', 'alpha.test', serverExt(['alpha.test', '127.0.0.1']));
@@ -736,6 +736,51 @@ test('requestCert without ca: a presented certificate is reported unverified, ge
     assert.equal(secure[1].peerCN, undefined);
 });
 
+test('onSecure socket without client certificates: authorized false, authorizationError null, no peer certificate', { timeout: 20000 }, async () => {
+    const seen = [];
+    const onSecure = (socket, session, callback) => {
+        seen.push({ authorized: socket.authorized, authorizationError: socket.authorizationError, peer: socket.getPeerCertificate(), encrypted: socket.encrypted });
+        callback();
+    };
+    await withServer({ secure: true, ...C.alpha, onSecure }, async port => {
+        await using(Client.openTls(port, { servername: 'alpha.test' }), async c => {
+            assert.equal(await c.cmd('NOOP'), '250 OK');
+        });
+    });
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0].authorized, false);
+    assert.equal(seen[0].encrypted, true);
+    assert.deepEqual(seen[0].peer, {});
+    assert.equal(seen[0].authorizationError, null, 'Node leaves authorizationError null when nothing was verified');
+});
+
+test('getPeerCertificate() of a client certificate has the fields Node gives', { timeout: 20000 }, async () => {
+    let cert;
+    const onSecure = (socket, session, callback) => {
+        cert = socket.getPeerCertificate();
+        callback();
+    };
+    await withServer({ secure: true, ...C.alpha, requestCert: true, rejectUnauthorized: false, onSecure }, async port => {
+        await using(Client.openTls(port, { ...CLIENTS.good, servername: 'alpha.test' }), async c => {
+            assert.equal(await c.cmd('NOOP'), '250 OK');
+        });
+    });
+    const x509 = new crypto.X509Certificate(C.clientGood.cert);
+    assert.deepEqual({ ...cert.subject }, { CN: 'client-good' });
+    assert.deepEqual({ ...cert.issuer }, { CN: 'Test CA1' });
+    assert.equal(cert.ca, false);
+    assert.equal(cert.subjectaltname, 'email:client@example.com, DNS:client.test');
+    assert.equal(cert.fingerprint256, x509.fingerprint256);
+    assert.equal(cert.serialNumber, x509.serialNumber);
+    assert.equal(cert.valid_from, x509.validFrom);
+    assert.equal(cert.valid_to, x509.validTo);
+    assert.ok(Buffer.isBuffer(cert.raw) && cert.raw.equals(x509.raw), 'raw is the DER certificate');
+    assert.deepEqual(cert.ext_key_usage, ['1.3.6.1.5.5.7.3.2'], 'ext_key_usage lists the extended key usages');
+    assert.equal(cert.bits, 256, 'bits is the key size');
+    assert.equal(cert.nistCurve, 'P-256');
+    assert.ok(Buffer.isBuffer(cert.pubkey), 'pubkey is the public key');
+});
+
 /** Connects with a client certificate and reports what happened: greeting or close. */
 async function tryClientCert(port, who, starttls) {
     let client;
@@ -802,17 +847,18 @@ test('requestCert with several CAs over STARTTLS: a certificate from the second 
 // ---------------------------------------------------------------------------
 // SNI
 
-for (const [label, sniOptions] of [
+for (const [label, sniOptions, sent = ['alpha.test', 'beta.test']] of [
     ['an object', { 'alpha.test': C.alpha, 'beta.test': C.beta }],
     ['a Map', new Map([['alpha.test', C.alpha], ['beta.test', C.beta]])],
-    ['names needing normalization', { ' ALPHA.Test ': C.alpha, 'Beta.TEST': C.beta }]
+    ['names needing normalization', { ' ALPHA.Test ': C.alpha, 'Beta.TEST': C.beta }],
+    ['names in other case than the SNI', { 'alpha.test': C.alpha, 'beta.test': C.beta }, ['ALPHA.Test', 'Beta.test']]
 ]) {
     test(`sniOptions as ${label}: each name gets its certificate, others the default`, { timeout: 20000 }, async () => {
         const secure = [];
         await withServer({ secure: true, ...C.fallback, sniOptions, onSecure: recordingSecure(secure) }, async port => {
             for (const [servername, expected] of [
-                ['alpha.test', 'alpha.test'],
-                ['beta.test', 'beta.test'],
+                [sent[0], 'alpha.test'],
+                [sent[1], 'beta.test'],
                 ['gamma.test', 'fallback.test'],
                 [undefined, 'fallback.test']
             ]) {
@@ -821,10 +867,16 @@ for (const [label, sniOptions] of [
                 });
             }
         });
+        // Node reports the name as the client sent it, rustls in lower case: compare without case
         assert.deepEqual(
-            secure.map(s => s.session.servername),
+            secure.map(s => (typeof s.session.servername === 'string' ? s.session.servername.toLowerCase() : s.session.servername)),
             ['alpha.test', 'beta.test', 'gamma.test', false]
         );
+        assert.deepEqual(
+            secure.slice(0, 3).map(s => s.servername.toLowerCase()),
+            ['alpha.test', 'beta.test', 'gamma.test']
+        );
+        assert.ok(!secure[3].servername, 'no servername without SNI');
     });
 }
 

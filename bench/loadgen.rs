@@ -115,14 +115,20 @@ impl Conn {
             self.line.clear();
             let n = self.reader.read_line(&mut self.line).await?;
             if n == 0 {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "server closed"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "server closed",
+                ));
             }
             let b = self.line.as_bytes();
             if b.len() >= 4 && b[3] == b'-' {
                 continue;
             }
             if b.first() != Some(&(b'0' + class)) {
-                return Err(std::io::Error::other(format!("unexpected reply: {}", self.line.trim_end())));
+                return Err(std::io::Error::other(format!(
+                    "unexpected reply: {}",
+                    self.line.trim_end()
+                )));
             }
             return Ok(());
         }
@@ -142,7 +148,9 @@ impl Conn {
             }
             self.expect(3).await?;
         } else {
-            self.writer.write_all(b"MAIL FROM:<sender@example.com>\r\n").await?;
+            self.writer
+                .write_all(b"MAIL FROM:<sender@example.com>\r\n")
+                .await?;
             self.expect(2).await?;
             for i in 0..a.rcpts {
                 self.writer
@@ -178,7 +186,12 @@ async fn run_messages(a: Args) {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..a.conns {
-        let (a, body, next, errors) = (a.clone(), Arc::clone(&body), Arc::clone(&next), Arc::clone(&errors));
+        let (a, body, next, errors) = (
+            a.clone(),
+            Arc::clone(&body),
+            Arc::clone(&next),
+            Arc::clone(&errors),
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut conn: Option<Conn> = None;
@@ -263,7 +276,10 @@ async fn run_idle(a: Args) {
         }
     }
     let opened = start.elapsed().as_secs_f64();
-    println!("{{\"idle\":{},\"errors\":{errors},\"open_seconds\":{opened:.3}}}", conns.len());
+    println!(
+        "{{\"idle\":{},\"errors\":{errors},\"open_seconds\":{opened:.3}}}",
+        conns.len()
+    );
     // the driver samples the server's memory while these are held
     tokio::time::sleep(Duration::from_millis(a.hold_ms)).await;
     drop(conns);
@@ -271,7 +287,10 @@ async fn run_idle(a: Args) {
 
 fn main() {
     let a = parse_args();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("runtime: {e}");

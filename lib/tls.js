@@ -127,6 +127,34 @@ function parseName(text) {
   return out;
 }
 
+const NIST_CURVES = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+
+/** The public-key fields Node's `getPeerCertificate()` gives. */
+function addPublicKey(cert, key) {
+  if (!key) {
+    return;
+  }
+  try {
+    const details = key.asymmetricKeyDetails || {};
+    if (key.asymmetricKeyType === 'rsa') {
+      const jwk = key.export({ format: 'jwk' });
+      cert.bits = details.modulusLength;
+      cert.exponent = '0x' + BigInt(details.publicExponent).toString(16);
+      cert.modulus = Buffer.from(jwk.n, 'base64url').toString('hex').toUpperCase();
+    } else if (key.asymmetricKeyType === 'ec') {
+      const jwk = key.export({ format: 'jwk' });
+      cert.bits = Buffer.from(jwk.x, 'base64url').length * 8;
+      cert.asn1Curve = details.namedCurve;
+      if (NIST_CURVES[details.namedCurve]) {
+        cert.nistCurve = NIST_CURVES[details.namedCurve];
+      }
+    }
+    cert.pubkey = key.export({ type: 'spki', format: 'der' });
+  } catch {
+    // a key type this runtime cannot describe: leave the fields out
+  }
+}
+
 /** `getPeerCertificate()` from a DER certificate, in Node's shape. */
 function peerCertificate(der) {
   if (!der) {
@@ -154,6 +182,10 @@ function peerCertificate(der) {
     if (x.infoAccess) {
       cert.infoAccess = parseName(x.infoAccess.replace(/ - /g, '='));
     }
+    if (Array.isArray(x.keyUsage)) {
+      cert.ext_key_usage = x.keyUsage;
+    }
+    addPublicKey(cert, x.publicKey);
     return cert;
   } catch {
     return { raw: Buffer.from(der) };
@@ -173,7 +205,7 @@ class SecureSocketInfo {
       this.encrypted = true;
       this.servername = tls.servername;
       this.authorized = !!tls.authorized;
-      this.authorizationError = tls.authorizationError;
+      this.authorizationError = tls.authorizationError === undefined ? null : tls.authorizationError;
       this.alpnProtocol = false;
       this._tls = tls;
     }

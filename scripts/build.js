@@ -4,7 +4,7 @@
 //   node scripts/build.js            release build
 //   node scripts/build.js --debug    debug build
 const { spawnSync } = require('node:child_process');
-const { copyFileSync, existsSync } = require('node:fs');
+const { copyFileSync, existsSync, renameSync } = require('node:fs');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..');
@@ -45,5 +45,8 @@ if (!existsSync(built)) {
 // binding.js computes the platform name; load only that helper, not the addon
 const { platformTriple } = require('./platform.js');
 const dest = path.join(root, `smtp-server-rs.${platformTriple()}.node`);
-copyFileSync(built, dest);
+// copy then rename: a process that has the old file loaded keeps its (unchanged) mapping
+const tmp = `${dest}.${process.pid}.tmp`;
+copyFileSync(built, tmp);
+renameSync(tmp, dest);
 console.log(`smtp-server-rs: built ${path.relative(root, dest)}`);

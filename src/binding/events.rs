@@ -1,12 +1,13 @@
 //! The events a server sends to its JavaScript side, and their conversion to JS objects.
 //!
-//! Every event is one plain object with short keys (`k` kind, `c` connection), read by
-//! the dispatcher in `index.js`.
+//! Every event reaches the dispatcher in `index.js` as `(kind, connection, json, buffer)`:
+//! the JSON text carries the fields (short keys), the Buffer a message body piece.
 
-use napi::bindgen_prelude::{Array, Buffer, JsValue, Null, Object, ToNapiValue};
-use napi::{sys, Env, Result};
+use napi::bindgen_prelude::{Buffer, FnArgs};
 
+use super::json::Json;
 use crate::protocol::address::ParamValue;
+use crate::protocol::sasl::encode_base64;
 use crate::protocol::session::{Address, AuthRequest, ConnectInfo, HookCall, Peer, SessionSync};
 use crate::protocol::xclient::XValue;
 
@@ -135,56 +136,158 @@ pub enum Event {
     ServerClosed,
 }
 
-/// A JS value handed back to napi as it is.
-pub struct Raw(sys::napi_value);
+/// The arguments the dispatcher is called with.
+pub type JsArgs = FnArgs<(u32, u32, Option<String>, Option<Buffer>)>;
 
-impl ToNapiValue for Raw {
-    unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
-        Ok(val.0)
-    }
+fn peer(j: &mut Json, peer: &Peer) {
+    j.str(Some("la"), &peer.local_address)
+        .num(Some("lp"), f64::from(peer.local_port))
+        .str(Some("ra"), &peer.remote_address)
+        .num(Some("rp"), f64::from(peer.remote_port));
 }
 
-fn set_peer(obj: &mut Object, peer: &Peer) -> Result<()> {
-    obj.set("la", peer.local_address.as_str())?;
-    obj.set("lp", u32::from(peer.local_port))?;
-    obj.set("ra", peer.remote_address.as_str())?;
-    obj.set("rp", u32::from(peer.remote_port))?;
-    Ok(())
+fn xvalue(j: &mut Json, key: Option<&str>, value: &XValue) {
+    match value {
+        XValue::Str(s) => j.str(key, s),
+        XValue::Num(n) => j.num(key, *n),
+        XValue::False => j.bool(key, false),
+    };
 }
 
-fn address_object<'e>(env: &'e Env, addr: &Address) -> Result<Object<'e>> {
-    let mut obj = Object::new(env)?;
-    obj.set("address", addr.parsed.address.as_str())?;
+fn opt_str(j: &mut Json, key: &str, value: Option<&str>) {
+    match value {
+        Some(s) => j.str(Some(key), s),
+        None => j.bool(Some(key), false),
+    };
+}
+
+fn address(j: &mut Json, key: Option<&str>, addr: &Address) {
+    j.begin(key).str(Some("address"), &addr.parsed.address);
     match &addr.parsed.args {
-        None => obj.set("args", false)?,
+        None => {
+            j.bool(Some("args"), false);
+        }
         Some(args) => {
-            let mut a = Object::new(env)?;
+            j.begin(Some("args"));
             for (k, v) in args {
                 match v {
-                    ParamValue::Flag => a.set(k, true)?,
-                    ParamValue::Value(s) => a.set(k, s.as_str())?,
-                }
+                    ParamValue::Flag => j.bool(Some(k), true),
+                    ParamValue::Value(s) => j.str(Some(k), s),
+                };
             }
-            obj.set("args", a)?;
+            j.end();
         }
     }
     if let Some(dsn) = &addr.dsn {
-        let mut d = Object::new(env)?;
+        j.begin(Some("dsn"));
         if let Some(notify) = &dsn.notify {
-            d.set("notify", notify.clone())?;
+            j.begin_array(Some("notify"));
+            for n in notify {
+                j.str(None, n);
+            }
+            j.end_array();
         }
         if let Some(orcpt) = &dsn.orcpt {
-            d.set("orcpt", orcpt.as_str())?;
+            j.str(Some("orcpt"), orcpt);
         }
-        obj.set("dsn", d)?;
+        j.end();
     }
-    Ok(obj)
+    j.end();
 }
 
-fn auth_object<'e>(env: &'e Env, r: &AuthRequest) -> Result<Object<'e>> {
-    let mut obj = Object::new(env)?;
-    obj.set("method", r.method)?;
-    obj.set("username", r.username.as_str())?;
+fn xmap(j: &mut Json, key: &str, entries: &[(String, XValue)]) {
+    j.begin_array(Some(key));
+    for (k, v) in entries {
+        j.begin(None).str(Some("k"), k);
+        xvalue(j, Some("v"), v);
+        j.end();
+    }
+    j.end_array();
+}
+
+fn sync(j: &mut Json, sync: &SessionSync) {
+    j.begin(Some("s"))
+        .num(Some("g"), f64::from(sync.generation));
+    if let Some(view) = &sync.view {
+        j.begin(Some("v"));
+        peer(j, &view.peer);
+        xvalue(j, Some("rp"), &view.remote_port);
+        j.str(Some("ch"), &view.client_hostname);
+        opt_str(j, "oc", view.opening_command);
+        opt_str(j, "hn", view.host_name_appears_as.as_deref());
+        j.str(Some("tt"), &view.transmission_type)
+            .num(Some("tr"), f64::from(view.transaction));
+        j.end();
+    }
+    if let Some(flags) = &sync.envelope_flags {
+        j.begin(Some("f"))
+            .bool(Some("requireTLS"), flags.require_tls)
+            .str(Some("bodyType"), &flags.body_type)
+            .bool(Some("smtpUtf8"), flags.smtp_utf8);
+        match &flags.dsn_ret {
+            Some(r) => j.str(Some("ret"), r),
+            None => j.null(Some("ret")),
+        };
+        match &flags.dsn_envid {
+            Some(e) => j.str(Some("envid"), e),
+            None => j.null(Some("envid")),
+        };
+        j.end();
+    }
+    if let Some(mail) = &sync.mail_from {
+        address(j, Some("m"), mail);
+    }
+    if !sync.rcpts.is_empty() {
+        j.num(Some("rf"), sync.rcpt_from as f64);
+        j.begin_array(Some("r"));
+        for r in &sync.rcpts {
+            address(j, None, r);
+        }
+        j.end_array();
+    }
+    if let Some(err) = &sync.error {
+        j.str(Some("err"), err);
+    }
+    if sync.wizard {
+        j.bool(Some("wiz"), true);
+    }
+    if let Some(tls) = &sync.tls {
+        j.begin(Some("t"))
+            .str(Some("name"), &tls.name)
+            .str(Some("standardName"), &tls.standard_name)
+            .str(Some("version"), &tls.version);
+        opt_str(j, "servername", tls.servername.as_deref());
+        j.bool(Some("authorized"), tls.authorized);
+        if let Some(err) = &tls.authorization_error {
+            j.str(Some("authorizationError"), err);
+        }
+        if let Some(cert) = &tls.peer_certificate {
+            j.str(Some("cert"), &encode_base64(cert));
+        }
+        j.end();
+    }
+    if let Some(entries) = &sync.xclient {
+        xmap(j, "xc", entries);
+    }
+    if let Some(entries) = &sync.xforward {
+        xmap(j, "xf", entries);
+    }
+    if sync.user_cleared {
+        j.bool(Some("uc"), true);
+    }
+    if let Some(name) = &sync.servername {
+        match name {
+            Some(n) => j.str(Some("sn"), n),
+            None => j.null(Some("sn")),
+        };
+    }
+    j.end();
+}
+
+fn auth(j: &mut Json, r: &AuthRequest) {
+    j.begin(Some("auth"))
+        .str(Some("method"), r.method)
+        .str(Some("username"), &r.username);
     for (key, value) in [
         ("authcid", &r.authcid),
         ("authzid", &r.authzid),
@@ -194,186 +297,98 @@ fn auth_object<'e>(env: &'e Env, r: &AuthRequest) -> Result<Object<'e>> {
         ("challengeResponse", &r.challenge_response),
     ] {
         if let Some(v) = value {
-            obj.set(key, v.as_str())?;
+            j.str(Some(key), v);
         }
     }
-    obj.set("tt", r.transmission_type.as_str())?;
-    Ok(obj)
+    j.str(Some("tt"), &r.transmission_type);
+    j.end();
 }
 
-fn set_xvalue(obj: &mut Object, key: &str, value: &XValue) -> Result<()> {
-    match value {
-        XValue::Str(s) => obj.set(key, s.as_str()),
-        XValue::Num(n) => obj.set(key, *n),
-        XValue::False => obj.set(key, false),
-    }
+fn body_fields(j: &mut Json, end: bool, total: u64) {
+    j.bool(Some("e"), end).num(Some("n"), total as f64);
 }
 
-fn xmap<'e>(env: &'e Env, entries: &[(String, XValue)]) -> Result<Array<'e>> {
-    let mut arr = env.create_array(entries.len() as u32)?;
-    for (i, (k, v)) in entries.iter().enumerate() {
-        let mut pair = Object::new(env)?;
-        pair.set("k", k.as_str())?;
-        set_xvalue(&mut pair, "v", v)?;
-        arr.set(i as u32, pair)?;
-    }
-    Ok(arr)
-}
-
-fn opt_str(obj: &mut Object, key: &str, v: Option<&str>) -> Result<()> {
-    match v {
-        Some(s) => obj.set(key, s),
-        None => obj.set(key, false),
+fn buffer(chunk: Vec<u8>) -> Option<Buffer> {
+    if chunk.is_empty() {
+        None
+    } else {
+        Some(Buffer::from(chunk))
     }
 }
 
-fn sync_object<'e>(env: &'e Env, sync: &SessionSync) -> Result<Object<'e>> {
-    let mut obj = Object::new(env)?;
-    obj.set("g", sync.generation)?;
-    if let Some(view) = &sync.view {
-        let mut v = Object::new(env)?;
-        set_peer(&mut v, &view.peer)?;
-        v.set("ch", view.client_hostname.as_str())?;
-        opt_str(&mut v, "oc", view.opening_command)?;
-        opt_str(&mut v, "hn", view.host_name_appears_as.as_deref())?;
-        v.set("tt", view.transmission_type.as_str())?;
-        v.set("tr", view.transaction)?;
-        set_xvalue(&mut v, "rp", &view.remote_port)?;
-        obj.set("v", v)?;
-    }
-    if let Some(flags) = &sync.envelope_flags {
-        let mut f = Object::new(env)?;
-        f.set("requireTLS", flags.require_tls)?;
-        f.set("bodyType", flags.body_type.as_str())?;
-        f.set("smtpUtf8", flags.smtp_utf8)?;
-        match &flags.dsn_ret {
-            Some(r) => f.set("ret", r.as_str())?,
-            None => f.set("ret", Null)?,
-        }
-        match &flags.dsn_envid {
-            Some(e) => f.set("envid", e.as_str())?,
-            None => f.set("envid", Null)?,
-        }
-        obj.set("f", f)?;
-    }
-    if let Some(mail) = &sync.mail_from {
-        obj.set("m", address_object(env, mail)?)?;
-    }
-    if !sync.rcpts.is_empty() {
-        obj.set("rf", sync.rcpt_from as u32)?;
-        let mut arr: Array = env.create_array(sync.rcpts.len() as u32)?;
-        for (i, r) in sync.rcpts.iter().enumerate() {
-            arr.set(i as u32, address_object(env, r)?)?;
-        }
-        obj.set("r", arr)?;
-    }
-    if let Some(err) = &sync.error {
-        obj.set("err", err.as_str())?;
-    }
-    if sync.wizard {
-        obj.set("wiz", true)?;
-    }
-    if let Some(tls) = &sync.tls {
-        let mut t = Object::new(env)?;
-        t.set("name", tls.name.as_str())?;
-        t.set("standardName", tls.standard_name.as_str())?;
-        t.set("version", tls.version.as_str())?;
-        match &tls.servername {
-            Some(n) => t.set("servername", n.as_str())?,
-            None => t.set("servername", false)?,
-        }
-        t.set("authorized", tls.authorized)?;
-        if let Some(err) = &tls.authorization_error {
-            t.set("authorizationError", err.as_str())?;
-        }
-        if let Some(cert) = &tls.peer_certificate {
-            t.set("cert", Buffer::from(cert.clone()))?;
-        }
-        obj.set("t", t)?;
-    }
-    if let Some(entries) = &sync.xclient {
-        obj.set("xc", xmap(env, entries)?)?;
-    }
-    if let Some(entries) = &sync.xforward {
-        obj.set("xf", xmap(env, entries)?)?;
-    }
-    if sync.user_cleared {
-        obj.set("uc", true)?;
-    }
-    if let Some(name) = &sync.servername {
-        match name {
-            Some(n) => obj.set("sn", n.as_str())?,
-            None => obj.set("sn", Null)?,
-        }
-    }
-    Ok(obj)
-}
-
-/// Builds the JS object of an event.
-pub fn to_js(env: &Env, event: Event) -> Result<Raw> {
-    let mut obj = Object::new(env)?;
-    match event {
+/// Turns an event into the dispatcher's arguments.
+pub fn to_js(event: Event) -> JsArgs {
+    let mut j = Json::new();
+    j.begin(None);
+    let mut buf = None;
+    let (k, c) = match event {
         Event::Open {
             conn,
             id,
-            peer,
+            peer: p,
             secure,
         } => {
-            obj.set("k", kind::OPEN)?;
-            obj.set("c", conn)?;
-            obj.set("id", id)?;
-            set_peer(&mut obj, &peer)?;
-            obj.set("secure", secure)?;
+            j.str(Some("id"), &id);
+            peer(&mut j, &p);
+            j.bool(Some("secure"), secure);
+            (kind::OPEN, conn)
         }
         Event::Reverse { conn, ip } => {
-            obj.set("k", kind::REVERSE)?;
-            obj.set("c", conn)?;
-            obj.set("ip", ip)?;
+            j.str(Some("ip"), &ip);
+            (kind::REVERSE, conn)
         }
-        Event::OnConnect { conn, sync } => {
-            obj.set("k", kind::ON_CONNECT)?;
-            obj.set("c", conn)?;
-            obj.set("s", sync_object(env, &sync)?)?;
+        Event::OnConnect { conn, sync: s } => {
+            sync(&mut j, &s);
+            (kind::ON_CONNECT, conn)
         }
-        Event::ConnectEvent { conn, sync, info } => {
-            obj.set("k", kind::CONNECT_EVENT)?;
-            obj.set("c", conn)?;
-            obj.set("s", sync_object(env, &sync)?)?;
-            obj.set("ch", info.client_hostname)?;
-            opt_str(&mut obj, "hn", info.host_name_appears_as.as_deref())?;
-            obj.set("la", info.local_address)?;
-            obj.set("lp", u32::from(info.local_port))?;
-            obj.set("ra", info.remote_address)?;
-            set_xvalue(&mut obj, "rp", &info.remote_port)?;
+        Event::ConnectEvent {
+            conn,
+            sync: s,
+            info,
+        } => {
+            sync(&mut j, &s);
+            j.str(Some("ch"), &info.client_hostname);
+            opt_str(&mut j, "hn", info.host_name_appears_as.as_deref());
+            j.str(Some("la"), &info.local_address)
+                .num(Some("lp"), f64::from(info.local_port))
+                .str(Some("ra"), &info.remote_address);
+            xvalue(&mut j, Some("rp"), &info.remote_port);
+            (kind::CONNECT_EVENT, conn)
         }
-        Event::Address { conn, call, sync } => {
-            let (k, addr) = match &call {
-                HookCall::MailFrom(a) => (kind::MAIL_FROM, Some(a)),
-                HookCall::RcptTo(a) => (kind::RCPT_TO, Some(a)),
-                HookCall::Secure => (kind::ON_SECURE, None),
+        Event::Address {
+            conn,
+            call,
+            sync: s,
+        } => {
+            sync(&mut j, &s);
+            let k = match &call {
+                HookCall::MailFrom(a) => {
+                    address(&mut j, Some("a"), a);
+                    kind::MAIL_FROM
+                }
+                HookCall::RcptTo(a) => {
+                    address(&mut j, Some("a"), a);
+                    kind::RCPT_TO
+                }
+                HookCall::Secure => kind::ON_SECURE,
                 HookCall::Auth(request) => {
-                    obj.set("auth", auth_object(env, request)?)?;
-                    (kind::ON_AUTH, None)
+                    auth(&mut j, request);
+                    kind::ON_AUTH
                 }
             };
-            obj.set("k", k)?;
-            obj.set("c", conn)?;
-            obj.set("s", sync_object(env, &sync)?)?;
-            if let Some(addr) = addr {
-                obj.set("a", address_object(env, addr)?)?;
-            }
+            (k, conn)
         }
-        Event::DataStart { conn, sync, first } => {
-            obj.set("k", kind::DATA_START)?;
-            obj.set("c", conn)?;
-            obj.set("s", sync_object(env, &sync)?)?;
+        Event::DataStart {
+            conn,
+            sync: s,
+            first,
+        } => {
+            sync(&mut j, &s);
             if let Some((chunk, end, total)) = first {
-                if !chunk.is_empty() {
-                    obj.set("b", Buffer::from(chunk))?;
-                }
-                obj.set("e", end)?;
-                obj.set("n", total as f64)?;
+                body_fields(&mut j, end, total);
+                buf = buffer(chunk);
             }
+            (kind::DATA_START, conn)
         }
         Event::Body {
             conn,
@@ -381,38 +396,28 @@ pub fn to_js(env: &Env, event: Event) -> Result<Raw> {
             end,
             total,
         } => {
-            obj.set("k", kind::BODY)?;
-            obj.set("c", conn)?;
-            if !chunk.is_empty() {
-                obj.set("b", Buffer::from(chunk))?;
-            }
-            obj.set("e", end)?;
-            obj.set("n", total as f64)?;
+            body_fields(&mut j, end, total);
+            buf = buffer(chunk);
+            (kind::BODY, conn)
         }
-        Event::DataAbort { conn } => {
-            obj.set("k", kind::DATA_ABORT)?;
-            obj.set("c", conn)?;
-        }
+        Event::DataAbort { conn } => (kind::DATA_ABORT, conn),
         Event::Error {
             conn,
             code,
             message,
             remote_address,
         } => {
-            obj.set("k", kind::ERROR)?;
-            obj.set("c", conn)?;
-            obj.set("code", code)?;
-            obj.set("msg", message)?;
-            obj.set("ra", remote_address)?;
+            j.str(Some("code"), &code)
+                .str(Some("msg"), &message)
+                .str(Some("ra"), &remote_address);
+            (kind::ERROR, conn)
         }
-        Event::Close { conn, sync } => {
-            obj.set("k", kind::CLOSE)?;
-            obj.set("c", conn)?;
-            obj.set("s", sync_object(env, &sync)?)?;
+        Event::Close { conn, sync: s } => {
+            sync(&mut j, &s);
+            (kind::CLOSE, conn)
         }
-        Event::ServerClosed => {
-            obj.set("k", kind::SERVER_CLOSED)?;
-        }
-    }
-    Ok(Raw(obj.raw()))
+        Event::ServerClosed => (kind::SERVER_CLOSED, 0),
+    };
+    j.end();
+    FnArgs::from((k, c, Some(j.finish()), buf))
 }

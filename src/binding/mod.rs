@@ -2,6 +2,7 @@
 //! the [`Hooks`] implementation that sends events to JavaScript.
 
 pub mod events;
+pub mod json;
 pub mod options;
 
 use std::sync::{Arc, Mutex};
@@ -20,10 +21,10 @@ use crate::server::hooks::{ConnId, ConnMsg, Hooks, ServerState};
 use crate::server::listener::{self, Bound, ListenAddr};
 use crate::server::tls::{self, Tls};
 use crate::server::Server;
-use events::{Event, Raw};
+use events::{Event, JsArgs};
 use options::{NativeOptions, NativeTls};
 
-type Dispatch = ThreadsafeFunction<Event, (), Raw, Status, false, false, 0>;
+type Dispatch = ThreadsafeFunction<Event, (), JsArgs, Status, false, false, 0>;
 
 /// Sends events to the JavaScript dispatcher.
 struct JsHooks {
@@ -236,7 +237,7 @@ impl NativeServer {
         &self,
         target: ListenOptions,
         mask: u32,
-        dispatch: Function<Raw, ()>,
+        dispatch: Function<JsArgs, ()>,
     ) -> Result<AddressInfo> {
         if self.server().is_some() {
             return Err(napi::Error::new(
@@ -247,7 +248,7 @@ impl NativeServer {
         let tsfn: Dispatch = dispatch
             .build_threadsafe_function::<Event>()
             .callee_handled::<false>()
-            .build_callback(|ctx| events::to_js(&ctx.env, ctx.value))?;
+            .build_callback(|ctx| Ok(events::to_js(ctx.value)))?;
         let mut config = self.config.clone();
         config.hooks = HookSet::from_mask(mask);
         let hooks = Arc::new(JsHooks { tsfn });
@@ -402,6 +403,7 @@ impl NativeServer {
     pub fn close(&self) {
         if let Some(server) = self.server() {
             server.set_state(ServerState::Closing);
+            server.stop_listening();
         }
     }
 
@@ -459,7 +461,9 @@ impl NativeServer {
 /// the JavaScript thread needs (at least one), or `SMTP_SERVER_RS_THREADS`.
 #[napi_derive::module_init]
 fn init_runtime() {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let workers = std::env::var("SMTP_SERVER_RS_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())

@@ -15,7 +15,9 @@ use super::proxy::{read_header, Prefixed};
 use super::tls::{self, Transport};
 use super::Server;
 use crate::protocol::ip::{is_valid_hostname, normalize_address};
-use crate::protocol::session::{DataReply, HookCall, HookOutcome, Peer, Session, SessionSync, Step};
+use crate::protocol::session::{
+    DataReply, HookCall, HookOutcome, Peer, Session, SessionSync, Step,
+};
 
 /// Body pieces in flight to the application before reading pauses.
 const WINDOW: usize = 4;
@@ -25,6 +27,8 @@ const EARLY_TALKER: Duration = Duration::from_millis(100);
 const REVERSE_LOOKUP_CAP: Duration = Duration::from_millis(1500);
 /// Longest wait for a client to close its side after the server closed.
 const HALF_CLOSE_CAP: Duration = Duration::from_secs(5);
+/// How long a client that closed its side is still served (its pipelined commands).
+const EOF_GRACE: Duration = Duration::from_secs(1);
 /// Buffered input beyond which reading pauses while the application decides.
 const READ_AHEAD: usize = 64 * 1024;
 
@@ -217,6 +221,8 @@ struct Conn<S> {
     pending_start: Option<SessionSync>,
     counted: bool,
     eof: bool,
+    /// When a client that closed its side stops being served.
+    eof_deadline: Option<Instant>,
 }
 
 /// Serves one accepted connection until it closes.
@@ -260,6 +266,7 @@ where
         pending_start: None,
         counted: true,
         eof: false,
+        eof_deadline: None,
     };
     conn.serve().await;
     conn.finish().await;
@@ -347,7 +354,10 @@ where
                     self.in_flight += 1;
                     let total = self.session.body_bytes();
                     match self.pending_start.take() {
-                        Some(sync) => self.hooks.data_start(self.id, sync, Some((chunk, false, total))),
+                        Some(sync) => {
+                            self.hooks
+                                .data_start(self.id, sync, Some((chunk, false, total)))
+                        }
                         None => self.hooks.body(self.id, chunk, false, total),
                     }
                 }
@@ -355,7 +365,10 @@ where
                     self.in_flight = 0;
                     let total = self.session.body_bytes();
                     match self.pending_start.take() {
-                        Some(sync) => self.hooks.data_start(self.id, sync, Some((chunk, true, total))),
+                        Some(sync) => {
+                            self.hooks
+                                .data_start(self.id, sync, Some((chunk, true, total)))
+                        }
                         None => self.hooks.body(self.id, chunk, true, total),
                     }
                     if let Some(replies) = self.early_result.take() {
@@ -560,8 +573,10 @@ where
                 r = read_some(&mut self.stream, self.session.input(), reserve), if may_read => {
                     match r {
                         Ok(0) => {
-                            // the client is done sending: what it sent before is still served
+                            // the client is done sending: what it sent before is still served,
+                            // for a short while
                             self.eof = true;
+                            self.eof_deadline = Some(Instant::now() + EOF_GRACE.min(self.timeout));
                         }
                         Ok(_) => self.touch(),
                         Err(e) => {
@@ -579,6 +594,9 @@ where
                         Phase::Reverse(_) => self.after_reverse(None),
                         _ => {}
                     }
+                }
+                _ = sleep_until(self.eof_deadline.unwrap_or_else(Instant::now)), if self.eof_deadline.is_some() => {
+                    return;
                 }
                 _ = sleep_until(self.deadline) => {
                     if !self.session.on_timeout() {

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
+use super::hooks::ServerState;
 use super::{connection, Server};
 use crate::protocol::session::Peer;
 
@@ -118,6 +121,7 @@ pub fn listen(server: Arc<Server>, addr: ListenAddr) -> io::Result<Bound> {
                 match bind_tcp(candidate, backlog, ipv6_only, reuse_port) {
                     Ok(listener) => {
                         let bound = listener.local_addr()?;
+                        server.keep_listener(Socket::from(listener.try_clone()?), None);
                         server.listening.store(true, Ordering::SeqCst);
                         napi::bindgen_prelude::spawn(accept_tcp(server, listener));
                         return Ok(Bound::Tcp(bound));
@@ -135,9 +139,10 @@ pub fn listen(server: Arc<Server>, addr: ListenAddr) -> io::Result<Bound> {
             socket.set_nonblocking(true)?;
             socket.bind(&socket2::SockAddr::unix(&path)?)?;
             socket.listen(backlog)?;
+            server.keep_listener(socket.try_clone()?, Some(path.clone()));
             let listener: std::os::unix::net::UnixListener = socket.into();
             server.listening.store(true, Ordering::SeqCst);
-            napi::bindgen_prelude::spawn(accept_unix(server, listener, path.clone()));
+            napi::bindgen_prelude::spawn(accept_unix(server, listener));
             Ok(Bound::Unix(path))
         }
         #[cfg(not(unix))]
@@ -148,17 +153,37 @@ pub fn listen(server: Arc<Server>, addr: ListenAddr) -> io::Result<Bound> {
     }
 }
 
-/// Errors of `accept()` that concern one connection or a passing resource shortage.
-async fn accept_backoff(err: &io::Error) {
-    // EMFILE/ENFILE and friends: wait a little instead of spinning
-    if err.raw_os_error().is_some() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+/// After a failed `accept()`: false when the listener is gone for good (it was shut
+/// down by `close()`), true after a short pause for a passing shortage (EMFILE, ...).
+async fn accept_failed(server: &Server, err: &io::Error) -> bool {
+    if *server.state.borrow() != ServerState::Running || err.kind() == io::ErrorKind::InvalidInput {
+        return false;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    true
+}
+
+/// Waits for a connection. Built on `AsyncFd` so that every wake-up goes back through the
+/// caller's `select!`: a listening socket shut down by `close()` keeps reporting
+/// readiness, and the caller must get to see the server state to stop.
+async fn accept_one<L, S>(fd: &AsyncFd<L>, accept: impl Fn(&L) -> io::Result<S>) -> io::Result<S>
+where
+    L: std::os::fd::AsRawFd,
+{
+    let mut guard = fd.readable().await?;
+    match guard.try_io(|inner| accept(inner.get_ref())) {
+        Ok(result) => result,
+        Err(_would_block) => Err(io::Error::from(io::ErrorKind::WouldBlock)),
     }
 }
 
 async fn accept_tcp(server: Arc<Server>, listener: std::net::TcpListener) {
-    let listener = match tokio::net::TcpListener::from_std(listener) {
-        Ok(l) => l,
+    // SAFETY: a std listener owns its file descriptor until it is dropped, and
+    // `as_raw_fd()` always returns that same descriptor, which is what `register`
+    // requires; the AsyncFd takes ownership of the listener.
+    let registered = unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) };
+    let fd = match registered {
+        Ok(fd) => fd,
         Err(_) => {
             finish(&server);
             return;
@@ -166,36 +191,50 @@ async fn accept_tcp(server: Arc<Server>, listener: std::net::TcpListener) {
     };
     let mut state = server.state();
     loop {
-        tokio::select! {
-            r = listener.accept() => match r {
-                Ok((stream, remote)) => {
-                    let _ = stream.set_nodelay(true);
-                    let local = stream.local_addr().ok();
-                    let peer = Peer {
-                        local_address: local.map(|a| normalize_ip(a.ip())).unwrap_or_default(),
-                        local_port: local.map(|a| a.port()).unwrap_or(0),
-                        remote_address: normalize_ip(remote.ip()),
-                        remote_port: remote.port(),
-                    };
-                    tokio::spawn(connection::run(Arc::clone(&server), stream, peer));
-                }
-                Err(e) => accept_backoff(&e).await,
-            },
+        let accepted = tokio::select! {
+            biased;
             _ = super::stopped(&mut state) => break,
+            r = accept_one(&fd, |l: &std::net::TcpListener| l.accept()) => r,
+        };
+        match accepted {
+            Ok((stream, remote)) => {
+                let stream = match stream
+                    .set_nonblocking(true)
+                    .and_then(|()| tokio::net::TcpStream::from_std(stream))
+                {
+                    Ok(s) => s,
+                    Err(_) => continue,
+                };
+                let _ = stream.set_nodelay(true);
+                let local = stream.local_addr().ok();
+                let peer = Peer {
+                    local_address: local.map(|a| normalize_ip(a.ip())).unwrap_or_default(),
+                    local_port: local.map(|a| a.port()).unwrap_or(0),
+                    remote_address: normalize_ip(remote.ip()),
+                    remote_port: remote.port(),
+                };
+                tokio::spawn(connection::run(Arc::clone(&server), stream, peer));
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => {
+                if !accept_failed(&server, &e).await {
+                    break;
+                }
+            }
         }
     }
-    drop(listener);
+    drop(fd);
     finish(&server);
 }
 
 #[cfg(unix)]
-async fn accept_unix(
-    server: Arc<Server>,
-    listener: std::os::unix::net::UnixListener,
-    path: String,
-) {
-    let listener = match tokio::net::UnixListener::from_std(listener) {
-        Ok(l) => l,
+async fn accept_unix(server: Arc<Server>, listener: std::os::unix::net::UnixListener) {
+    // SAFETY: a std listener owns its file descriptor until it is dropped, and
+    // `as_raw_fd()` always returns that same descriptor, which is what `register`
+    // requires; the AsyncFd takes ownership of the listener.
+    let registered = unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) };
+    let fd = match registered {
+        Ok(fd) => fd,
         Err(_) => {
             finish(&server);
             return;
@@ -203,18 +242,35 @@ async fn accept_unix(
     };
     let mut state = server.state();
     loop {
-        tokio::select! {
-            r = listener.accept() => match r {
-                Ok((stream, _)) => {
-                    tokio::spawn(connection::run(Arc::clone(&server), stream, Peer::default()));
-                }
-                Err(e) => accept_backoff(&e).await,
-            },
+        let accepted = tokio::select! {
+            biased;
             _ = super::stopped(&mut state) => break,
+            r = accept_one(&fd, |l: &std::os::unix::net::UnixListener| l.accept()) => r,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let stream = match stream
+                    .set_nonblocking(true)
+                    .and_then(|()| tokio::net::UnixStream::from_std(stream))
+                {
+                    Ok(s) => s,
+                    Err(_) => continue,
+                };
+                tokio::spawn(connection::run(
+                    Arc::clone(&server),
+                    stream,
+                    Peer::default(),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => {
+                if !accept_failed(&server, &e).await {
+                    break;
+                }
+            }
         }
     }
-    drop(listener);
-    let _ = std::fs::remove_file(&path);
+    drop(fd);
     finish(&server);
 }
 

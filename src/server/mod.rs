@@ -33,6 +33,8 @@ pub struct Server {
     /// Sockets still in their PROXY header or implicit TLS handshake.
     pending: AtomicUsize,
     hook_mask: Arc<AtomicU32>,
+    /// A handle on the listening socket, to stop listening synchronously in `close()`.
+    listener: Mutex<Option<(socket2::Socket, Option<String>)>>,
 }
 
 impl Server {
@@ -52,6 +54,7 @@ impl Server {
             tls: RwLock::new(None),
             pending: AtomicUsize::new(0),
             hook_mask: Arc::new(AtomicU32::new(hooks_mask)),
+            listener: Mutex::new(None),
         })
     }
 
@@ -144,6 +147,27 @@ impl Server {
     /// Follows the server state (running, closing, terminating).
     pub fn state(&self) -> watch::Receiver<ServerState> {
         self.state.subscribe()
+    }
+
+    fn keep_listener(&self, socket: socket2::Socket, unix_path: Option<String>) {
+        match self.listener.lock() {
+            Ok(mut l) => *l = Some((socket, unix_path)),
+            Err(poisoned) => *poisoned.into_inner() = Some((socket, unix_path)),
+        }
+    }
+
+    /// Stops listening right away: new connection attempts are refused from now on.
+    pub fn stop_listening(&self) {
+        let socket = match self.listener.lock() {
+            Ok(mut l) => l.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some((socket, unix_path)) = socket {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+            if let Some(path) = unix_path {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 
     /// Moves the server to a later state; connections react to it.

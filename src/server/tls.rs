@@ -260,7 +260,7 @@ pub fn build(settings: &TlsSettings) -> Result<Tls, String> {
         let hints = roots
             .iter()
             .filter_map(|der| webpki::anchor_from_trusted_cert(der).ok())
-            .map(|anchor| DistinguishedName::from(anchor.subject.as_ref().to_vec()))
+            .map(|anchor| DistinguishedName::in_sequence(anchor.subject.as_ref()))
             .collect();
         let verifier = Arc::new(RecordingVerifier {
             provider: Arc::clone(&provider),
