@@ -26,7 +26,8 @@ const EV = {
   CLOSE: 11,
   SERVER_CLOSED: 12,
   ON_SECURE: 13,
-  ON_AUTH: 14
+  ON_AUTH: 14,
+  SNI: 15
 };
 
 /** The application handlers a server can cross into, with their bit in the native mask. */
@@ -399,6 +400,8 @@ class SMTPServer extends EventEmitter {
         return conn && this._onSecureHook(conn, ev);
       case EV.ON_AUTH:
         return conn && this._onAuthHook(conn, ev);
+      case EV.SNI:
+        return this._onSni(c, ev.name);
     }
   }
 
@@ -489,6 +492,52 @@ class SMTPServer extends EventEmitter {
     }
     if (s.sn !== undefined) {
       session.servername = s.sn !== null ? s.sn : conn._tls ? false : undefined;
+    }
+  }
+
+  /**
+   * `SNICallback(servername, cb)`: `cb(err, options)` with TLS options (`key`, `cert`,
+   * ...) for that name; an error, or nothing, falls back to the default certificate.
+   */
+  _onSni(id, servername) {
+    let answered = false;
+    const answer = settings => {
+      if (answered) {
+        return;
+      }
+      answered = true;
+      try {
+        this._native.sniResult(id, settings);
+      } catch (err) {
+        this.logger.error({ tnx: 'sni', servername, err }, 'Invalid SNI certificate for %s: %s', servername, err.message);
+      }
+    };
+    const callback = (err, ctx) => {
+      if (err) {
+        this.logger.error({ tnx: 'sni', servername, err }, 'Failed to fetch SNI context for servername %s', servername);
+        return answer(null);
+      }
+      if (!ctx || typeof ctx !== 'object') {
+        return answer(null);
+      }
+      if (ctx.context && !ctx.key && !ctx.cert && !ctx.pfx) {
+        this.logger.error({ tnx: 'sni', servername }, 'SNICallback for %s returned a SecureContext; smtp-server-rs needs TLS options ({key, cert})', servername);
+        return answer(null);
+      }
+      let settings;
+      try {
+        settings = nativeTls(Object.assign({}, this.options, ctx, { sniOptions: undefined, SNICallback: undefined }), name => String(name || '').trim());
+      } catch (e) {
+        this.logger.error({ tnx: 'sni', servername, err: e }, 'Invalid SNI options for %s: %s', servername, e.message);
+        return answer(null);
+      }
+      answer(settings);
+    };
+    try {
+      this.options.SNICallback(servername, callback);
+    } catch (err) {
+      this.logger.error({ tnx: 'sni', servername, err }, 'SNICallback failed for %s: %s', servername, err && err.message);
+      answer(null);
     }
   }
 
@@ -841,6 +890,7 @@ function nativeOptions(opts) {
     secure: !!(opts.secure || opts.needsUpgrade),
     implicitTls: !!((opts.secure && !opts.secured) || opts.needsUpgrade),
     delayConnect: !!(opts.useXClient || opts.useXForward),
+    sniCallback: typeof opts.SNICallback === 'function',
     useProxy: trustList(opts.useProxy),
     useXclient: trustList(opts.useXClient),
     useXforward: trustList(opts.useXForward),

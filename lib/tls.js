@@ -76,9 +76,6 @@ function identities(opts) {
  * only, as smtp-server does), trusted CAs, the client certificate policy and versions.
  */
 function nativeTls(options, normalizeName) {
-  if (typeof options.SNICallback === 'function') {
-    throw configError('SNICallback is not supported yet: use sniOptions (and updateSecureContext() to change certificates at run time)');
-  }
   const base = tlsOptions(options);
   for (const [name, bad] of [
     ['maxVersion', v => v && !['TLSv1.2', 'TLSv1.3'].includes(v)],

@@ -41,6 +41,8 @@ pub mod kind {
     pub const ON_SECURE: u32 = 13;
     /// `onAuth`.
     pub const ON_AUTH: u32 = 14;
+    /// `SNICallback`.
+    pub const SNI: u32 = 15;
 }
 
 /// One event for JavaScript.
@@ -131,6 +133,13 @@ pub enum Event {
         conn: u32,
         /// Session changes.
         sync: SessionSync,
+    },
+    /// Ask `SNICallback`.
+    Sni {
+        /// Question id.
+        id: u32,
+        /// Normalized server name.
+        servername: String,
     },
     /// The server is closed.
     ServerClosed,
@@ -415,6 +424,10 @@ pub fn to_js(event: Event) -> JsArgs {
         Event::Close { conn, sync: s } => {
             sync(&mut j, &s);
             (kind::CLOSE, conn)
+        }
+        Event::Sni { id, servername } => {
+            j.str(Some("name"), &servername);
+            (kind::SNI, id)
         }
         Event::ServerClosed => (kind::SERVER_CLOSED, 0),
     };

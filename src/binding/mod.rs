@@ -94,6 +94,12 @@ impl Hooks for JsHooks {
     fn close(&self, conn: ConnId, sync: SessionSync) {
         self.emit(Event::Close { conn, sync });
     }
+    fn sni(&self, id: u32, servername: &str) {
+        self.emit(Event::Sni {
+            id,
+            servername: servername.to_string(),
+        });
+    }
     fn server_closed(&self) {
         self.emit(Event::ServerClosed);
     }
@@ -363,6 +369,24 @@ impl NativeServer {
                 discard,
             },
         );
+    }
+
+    /// The answer of `SNICallback`: TLS settings for that name, or null for the default.
+    #[napi]
+    pub fn sni_result(&self, id: u32, tls: Option<NativeTls>) -> Result<()> {
+        let built = match build_tls(tls) {
+            Ok(t) => t,
+            Err(e) => {
+                if let Some(server) = self.server() {
+                    server.sni_answer(id, None);
+                }
+                return Err(e);
+            }
+        };
+        if let Some(server) = self.server() {
+            server.sni_answer(id, built);
+        }
+        Ok(())
     }
 
     /// Result of a reverse lookup.

@@ -70,6 +70,8 @@ pub struct NativeOptions {
     pub secure: bool,
     /// A TLS handshake precedes every session.
     pub implicit_tls: bool,
+    /// `SNICallback` is a function.
+    pub sni_callback: bool,
     /// `useXClient || useXForward`.
     pub delay_connect: bool,
     /// `useProxy`, as `use_xclient`.
@@ -148,6 +150,7 @@ impl NativeOptions {
             lenient_address_parsing: self.lenient_address_parsing,
             secure: self.secure,
             implicit_tls: self.implicit_tls,
+            sni_callback: self.sni_callback,
             delay_connect: self.delay_connect,
             use_proxy: trust(self.use_proxy),
             use_xclient: trust(self.use_xclient),

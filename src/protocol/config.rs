@@ -98,6 +98,8 @@ pub struct Config {
     /// Every accepted socket does a TLS handshake before the session (`secure` without
     /// `needsUpgrade` or `secured`, or `needsUpgrade`).
     pub implicit_tls: bool,
+    /// Certificates are chosen by the application's `SNICallback`.
+    pub sni_callback: bool,
     /// The `connect` event waits for XCLIENT/XFORWARD or MAIL.
     pub delay_connect: bool,
     /// Peers that must send a PROXY header first.
@@ -144,6 +146,7 @@ impl Default for Config {
             lenient_address_parsing: false,
             secure: false,
             implicit_tls: false,
+            sni_callback: false,
             delay_connect: false,
             use_proxy: Trust::Nobody,
             use_xclient: Trust::Nobody,

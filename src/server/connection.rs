@@ -18,6 +18,7 @@ use crate::protocol::ip::{is_valid_hostname, normalize_address};
 use crate::protocol::session::{
     DataReply, HookCall, HookOutcome, Peer, Session, SessionSync, Step,
 };
+use tokio_rustls::rustls;
 
 /// Body pieces in flight to the application before reading pauses.
 const WINDOW: usize = 4;
@@ -149,11 +150,36 @@ where
             .error(0, "TLSError", "TLS is not configured", &peer.remote_address);
         return None;
     };
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config));
-    let result = tokio::time::timeout(timeout, acceptor.accept(plain)).await;
+    let sni_callback = server.config().sni_callback;
+    let accept = async {
+        if !sni_callback {
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config));
+            return acceptor.accept(plain).await.map(|s| (s, None));
+        }
+        // read the ClientHello first, ask the application for the name's certificate
+        let lazy =
+            tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), plain);
+        let start = lazy.await?;
+        let name = start
+            .client_hello()
+            .server_name()
+            .map(tls::normalize_servername);
+        let chosen = match name {
+            Some(n) => server.sni_lookup(&n).await,
+            None => None,
+        };
+        let config = chosen
+            .as_ref()
+            .map_or_else(|| Arc::clone(&tls.config), |t| Arc::clone(&t.config));
+        start.into_stream(config).await.map(|s| (s, chosen))
+    };
+    let result = tokio::time::timeout(timeout, accept).await;
     let (code, message) = match result {
-        Ok(Ok(established)) => {
-            let verdict = tls::inspect(established.get_ref().1, tls.client_auth.as_deref());
+        Ok(Ok((established, chosen))) => {
+            let auth = chosen
+                .as_ref()
+                .map_or(tls.client_auth.as_deref(), |t| t.client_auth.as_deref());
+            let verdict = tls::inspect(established.get_ref().1, auth);
             match verdict {
                 Ok(info) => {
                     *stream = Transport::Tls(Box::new(established));

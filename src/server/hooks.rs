@@ -34,6 +34,8 @@ pub trait Hooks: Send + Sync + 'static {
     fn error(&self, conn: ConnId, code: &str, message: &str, remote_address: &str);
     /// The connection is closed (`onClose`).
     fn close(&self, conn: ConnId, sync: SessionSync);
+    /// Ask `SNICallback` for `servername`; answered with `Server::sni_answer(id, ..)`.
+    fn sni(&self, id: u32, servername: &str);
     /// The server stopped listening and its last connection ended.
     fn server_closed(&self);
 }

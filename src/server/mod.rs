@@ -35,6 +35,9 @@ pub struct Server {
     hook_mask: Arc<AtomicU32>,
     /// A handle on the listening socket, to stop listening synchronously in `close()`.
     listener: Mutex<Option<(socket2::Socket, Option<String>)>>,
+    /// `SNICallback` questions waiting for their answer.
+    sni_waiters: Mutex<HashMap<u32, tokio::sync::oneshot::Sender<Option<tls::Tls>>>>,
+    next_sni: AtomicU32,
 }
 
 impl Server {
@@ -55,6 +58,8 @@ impl Server {
             pending: AtomicUsize::new(0),
             hook_mask: Arc::new(AtomicU32::new(hooks_mask)),
             listener: Mutex::new(None),
+            sni_waiters: Mutex::new(HashMap::new()),
+            next_sni: AtomicU32::new(1),
         })
     }
 
@@ -147,6 +152,29 @@ impl Server {
     /// Follows the server state (running, closing, terminating).
     pub fn state(&self) -> watch::Receiver<ServerState> {
         self.state.subscribe()
+    }
+
+    /// Asks the application's `SNICallback` for the certificate of `servername`.
+    pub async fn sni_lookup(&self, servername: &str) -> Option<tls::Tls> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let id = self.next_sni.fetch_add(1, Ordering::Relaxed);
+        match self.sni_waiters.lock() {
+            Ok(mut w) => w.insert(id, tx),
+            Err(poisoned) => poisoned.into_inner().insert(id, tx),
+        };
+        self.hooks.sni(id, servername);
+        rx.await.ok().flatten()
+    }
+
+    /// The application answered an `SNICallback` question.
+    pub fn sni_answer(&self, id: u32, tls: Option<tls::Tls>) {
+        let waiter = match self.sni_waiters.lock() {
+            Ok(mut w) => w.remove(&id),
+            Err(poisoned) => poisoned.into_inner().remove(&id),
+        };
+        if let Some(tx) = waiter {
+            let _ = tx.send(tls);
+        }
     }
 
     fn keep_listener(&self, socket: socket2::Socket, unix_path: Option<String>) {
