@@ -195,6 +195,14 @@ class SMTPServer extends EventEmitter {
     this.connections = new Set();
     this._conns = new Map();
     this._native = new native.NativeServer(nativeOptions(opts), this._tlsSettings());
+    // 'connect' listeners make the greeting wait for them (the native side must know)
+    const listenersChanged = name => {
+      if (name === 'connect') {
+        process.nextTick(() => this._refreshHooks());
+      }
+    };
+    this.on('newListener', listenersChanged);
+    this.on('removeListener', listenersChanged);
     this._applyTlsDefaults();
     this._dispatch = this._dispatch.bind(this);
     this.server = new NetServerFacade(this);
@@ -242,7 +250,7 @@ class SMTPServer extends EventEmitter {
 
   /** The bit mask of the handlers this server defines (an undefined one is never called). */
   _hookMask() {
-    let mask = 0;
+    let mask = this.listenerCount('connect') ? 128 : 0;
     for (const [name, bit] of HOOKS) {
       if (typeof this[name] === 'function' && this[name] !== SMTPServer.prototype[name]) {
         mask |= bit;
@@ -684,6 +692,10 @@ class SMTPServer extends EventEmitter {
 
   _onConnectEvent(conn, ev) {
     this._applySync(conn, ev.s);
+    if (ev.w) {
+      // the greeting waits for the listeners
+      process.nextTick(() => this._native.complete(conn.cid, 0, null));
+    }
     this.emit('connect', {
       id: conn.id,
       localAddress: ev.la,

@@ -8,8 +8,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf,
+};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls;
 
 #[derive(Clone)]
 struct Args {
@@ -23,6 +26,8 @@ struct Args {
     idle: usize,
     hold_ms: u64,
     rcpts: usize,
+    starttls: bool,
+    tls: Option<tokio_rustls::TlsConnector>,
 }
 
 fn parse_args() -> Args {
@@ -37,6 +42,8 @@ fn parse_args() -> Args {
         idle: 0,
         hold_ms: 2000,
         rcpts: 1,
+        starttls: false,
+        tls: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -56,6 +63,11 @@ fn parse_args() -> Args {
             "--rcpts" => a.rcpts = num().max(1),
             "--pipeline" => {
                 a.pipeline = true;
+                i += 1;
+                continue;
+            }
+            "--starttls" => {
+                a.starttls = true;
                 i += 1;
                 continue;
             }
@@ -87,25 +99,90 @@ fn make_body(size: usize) -> Vec<u8> {
     body
 }
 
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 struct Conn {
-    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    writer: tokio::net::tcp::OwnedWriteHalf,
+    reader: BufReader<ReadHalf<Box<dyn Stream>>>,
+    writer: WriteHalf<Box<dyn Stream>>,
     line: String,
 }
 
+/// Accepts any server certificate: the benchmark talks to its own test servers.
+#[derive(Debug)]
+struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_connector() -> Option<tokio_rustls::TlsConnector> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    Some(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
 impl Conn {
-    async fn open(a: &Args) -> std::io::Result<Conn> {
-        let stream = TcpStream::connect((a.host.as_str(), a.port)).await?;
-        stream.set_nodelay(true)?;
-        let (r, w) = stream.into_split();
-        let mut c = Conn {
+    fn new(stream: Box<dyn Stream>) -> Conn {
+        let (r, w) = tokio::io::split(stream);
+        Conn {
             reader: BufReader::with_capacity(16 * 1024, r),
             writer: w,
             line: String::new(),
-        };
+        }
+    }
+
+    async fn open(a: &Args) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect((a.host.as_str(), a.port)).await?;
+        stream.set_nodelay(true)?;
+        let mut c = Conn::new(Box::new(stream));
         c.expect(2).await?;
         c.writer.write_all(b"EHLO loadgen.example\r\n").await?;
         c.expect(2).await?;
+        if let (true, Some(connector)) = (a.starttls, a.tls.as_ref()) {
+            c.writer.write_all(b"STARTTLS\r\n").await?;
+            c.expect(2).await?;
+            let plain = c.reader.into_inner().unsplit(c.writer);
+            let name = rustls::pki_types::ServerName::try_from("localhost")
+                .map_err(std::io::Error::other)?;
+            let secure = connector.connect(name, plain).await?;
+            c = Conn::new(Box::new(secure));
+            c.writer.write_all(b"EHLO loadgen.example\r\n").await?;
+            c.expect(2).await?;
+        }
         Ok(c)
     }
 
@@ -286,7 +363,10 @@ async fn run_idle(a: Args) {
 }
 
 fn main() {
-    let a = parse_args();
+    let mut a = parse_args();
+    if a.starttls {
+        a.tls = tls_connector();
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -10,7 +10,7 @@ const { SMTPServer } = impl === 'ref' ? require('smtp-server') : require(path.jo
 const options = {
   authOptional: true,
   disableReverseLookup: true,
-  disabledCommands: ['STARTTLS'],
+  disabledCommands: process.env.TLS ? [] : ['STARTTLS'],
   logger: false,
   maxClients: 0,
   socketTimeout: 120000

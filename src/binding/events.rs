@@ -362,6 +362,7 @@ pub fn to_js(event: Event) -> JsArgs {
                 .num(Some("lp"), f64::from(info.local_port))
                 .str(Some("ra"), &info.remote_address);
             xvalue(&mut j, Some("rp"), &info.remote_port);
+            j.bool(Some("w"), info.wait);
             (kind::CONNECT_EVENT, conn)
         }
         Event::Address {

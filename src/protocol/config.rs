@@ -19,10 +19,12 @@ pub struct HookSet {
     pub secure: bool,
     /// `onAuth` is defined.
     pub auth: bool,
+    /// The server has `connect` listeners: the greeting waits until they ran.
+    pub connect_event: bool,
 }
 
 impl HookSet {
-    /// Builds the set from a bit mask (bit 0 connect, 1 mail, 2 rcpt, 3 data, 4 close, 5 secure, 6 auth).
+    /// Builds the set from a bit mask (bit 0 connect, 1 mail, 2 rcpt, 3 data, 4 close, 5 secure, 6 auth, 7 `connect` listeners).
     pub fn from_mask(mask: u32) -> HookSet {
         HookSet {
             connect: mask & 1 != 0,
@@ -32,6 +34,7 @@ impl HookSet {
             close: mask & 16 != 0,
             secure: mask & 32 != 0,
             auth: mask & 64 != 0,
+            connect_event: mask & 128 != 0,
         }
     }
 }

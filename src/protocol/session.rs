@@ -109,6 +109,8 @@ pub struct ConnectInfo {
     pub host_name_appears_as: Option<String>,
     /// Client host name.
     pub client_hostname: String,
+    /// The application is asked to acknowledge the event (the greeting waits).
+    pub wait: bool,
 }
 
 /// The envelope fields MAIL FROM parameters set.
@@ -545,6 +547,7 @@ impl Session {
             remote_port: self.remote_port.clone(),
             host_name_appears_as: self.hello_name.clone(),
             client_hostname: self.client_hostname.clone(),
+            wait: false,
         }
     }
 

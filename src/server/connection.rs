@@ -44,6 +44,8 @@ enum Phase {
     Connecting,
     /// Waiting for `onSecure` before the greeting.
     Securing,
+    /// Waiting for the `connect` listeners before the greeting.
+    Announcing,
     /// Greeted.
     Ready,
 }
@@ -408,7 +410,8 @@ where
 
     fn emit_connect(&mut self) {
         let sync = self.session.take_sync();
-        let info = self.session.connect_info();
+        let mut info = self.session.connect_info();
+        info.wait = self.phase != Phase::Ready && self.session.hooks().connect_event;
         self.hooks.connect_event(self.id, sync, info);
     }
 
@@ -451,10 +454,15 @@ where
     }
 
     fn greet(&mut self) {
-        self.phase = Phase::Ready;
         if self.session.take_connect_at_greeting() {
             self.emit_connect();
+            if self.session.hooks().connect_event {
+                // the listeners run before the client sees the greeting, as in smtp-server
+                self.phase = Phase::Announcing;
+                return;
+            }
         }
+        self.phase = Phase::Ready;
         self.session.greet();
     }
 
@@ -466,7 +474,10 @@ where
                 }
             }
             ConnMsg::Hook(outcome) => {
-                if self.phase == Phase::Connecting || self.phase == Phase::Securing {
+                if self.phase == Phase::Announcing {
+                    self.phase = Phase::Ready;
+                    self.session.greet();
+                } else if self.phase == Phase::Connecting || self.phase == Phase::Securing {
                     match outcome {
                         HookOutcome::Accept if self.phase == Phase::Connecting => {
                             self.after_connect()
