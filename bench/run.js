@@ -168,6 +168,11 @@ function fmt(x, digits = 0) {
 }
 
 async function main() {
+  // always measure the release build of the addon
+  const addon = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.js')], { cwd: root, stdio: 'inherit' });
+  if (addon.status !== 0) {
+    process.exit(1);
+  }
   if (!fs.existsSync(loadgen)) {
     const b = spawnSync('cargo', ['build', '--release', '--example', 'loadgen', '-j', '2'], { cwd: root, stdio: 'inherit' });
     if (b.status !== 0) {
