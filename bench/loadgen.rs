@@ -188,6 +188,8 @@ impl Conn {
 
     /// Reads one reply and checks its class (2 = 2xx, 3 = 3xx).
     async fn expect(&mut self, class: u8) -> std::io::Result<()> {
+        // what was written may still sit in a TLS buffer
+        self.writer.flush().await?;
         loop {
             self.line.clear();
             let n = self.reader.read_line(&mut self.line).await?;
@@ -239,6 +241,7 @@ impl Conn {
             self.expect(3).await?;
         }
         self.writer.write_all(body).await?;
+        self.writer.flush().await?;
         self.expect(2).await
     }
 

@@ -25,6 +25,12 @@ if (variant === 'handlers') {
   options.onMailFrom = (address, session, callback) => callback();
   options.onRcptTo = (address, session, callback) => callback();
 }
+if (process.env.TLS) {
+  // the same (X.509 v3) certificate for both packages
+  const tlsOptions = require(path.join(__dirname, '..', 'lib', 'tls-options.js'));
+  options.key = tlsOptions.DEFAULT_KEY;
+  options.cert = tlsOptions.DEFAULT_CERT;
+}
 const server = new SMTPServer(options);
 server.on('error', err => console.error('server error', err.message));
 server.listen(Number(process.env.PORT) || 0, '127.0.0.1', () => {

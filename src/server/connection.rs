@@ -326,15 +326,24 @@ where
             return Ok(());
         }
         let out = std::mem::take(self.session.output());
-        let res = tokio::time::timeout(self.timeout, self.stream.write_all(&out)).await;
-        let mut out = out;
-        out.clear();
-        if out.capacity() <= 4096 {
-            *self.session.output() = out;
-        }
+        // TLS buffers records: flush so the reply leaves now, not with the next write
+        let stream = &mut self.stream;
+        let res = tokio::time::timeout(self.timeout, async move {
+            stream.write_all(&out).await?;
+            stream.flush().await?;
+            Ok::<_, io::Error>(out)
+        })
+        .await;
         self.touch();
         match res {
-            Ok(r) => r,
+            Ok(Ok(mut out)) => {
+                out.clear();
+                if out.capacity() <= 4096 {
+                    *self.session.output() = out;
+                }
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timeout")),
         }
     }
