@@ -262,7 +262,9 @@ where
     let cfg = server.config();
     let hooks = Arc::clone(server.hooks());
     let timeout = Duration::from_millis(cfg.socket_timeout_ms.max(1));
-    let Some((stream, peer, tls_info)) = prologue(&server, stream, peer, timeout).await else {
+    // boxed: the TLS and PROXY states are large and only live until the session starts
+    let Some((stream, peer, tls_info)) = Box::pin(prologue(&server, stream, peer, timeout)).await
+    else {
         server.open.fetch_sub(1, Ordering::SeqCst);
         server.report_if_closed();
         return;
@@ -371,7 +373,14 @@ where
                 Step::StartTls => {
                     self.flush().await?;
                     let peer = self.session.peer().clone();
-                    match handshake(&self.server, &mut self.stream, self.timeout, &peer).await {
+                    match Box::pin(handshake(
+                        &self.server,
+                        &mut self.stream,
+                        self.timeout,
+                        &peer,
+                    ))
+                    .await
+                    {
                         Some(info) => {
                             self.touch();
                             self.session.tls_established(info, true);
