@@ -1006,33 +1006,7 @@ impl Session {
             }
             return;
         }
-        if self.auth_required() && name != "AUTH" {
-            self.unauthenticated += 1;
-            if self.unauthenticated >= self.cfg.max_unauthenticated {
-                self.send(
-                    421,
-                    "Error: too many unauthenticated commands",
-                    Esc::for_command(name),
-                );
-                return;
-            }
-        }
-        if !self.has_hello() && matches!(name, "MAIL" | "RCPT" | "DATA" | "AUTH") {
-            let text = if self.cfg.lmtp {
-                "Error: send LHLO first"
-            } else {
-                "Error: send HELO/EHLO first"
-            };
-            self.send(503, text, Esc::Default);
-            return;
-        }
-        if self.auth_required() && matches!(name, "MAIL" | "RCPT" | "DATA") {
-            let text = self
-                .cfg
-                .auth_required_message
-                .clone()
-                .unwrap_or_else(|| "Error: authentication Required".into());
-            self.send(530, &text, Esc::Default);
+        if !self.admit(name) {
             return;
         }
         match name {
@@ -1097,6 +1071,42 @@ impl Session {
             "XFORWARD" => self.cmd_xforward(line),
             _ => self.send(500, "Error: command not recognized", Esc::Default),
         }
+    }
+
+    /// The checks every command line passes before its handler (and an AUTH
+    /// continuation line too, as in smtp-server): the unauthenticated-command limit,
+    /// HELO first, AUTH first. False when the line was answered here.
+    fn admit(&mut self, name: &str) -> bool {
+        if self.auth_required() && name != "AUTH" {
+            self.unauthenticated += 1;
+            if self.unauthenticated >= self.cfg.max_unauthenticated {
+                self.send(
+                    421,
+                    "Error: too many unauthenticated commands",
+                    Esc::for_command(name),
+                );
+                return false;
+            }
+        }
+        if !self.has_hello() && matches!(name, "MAIL" | "RCPT" | "DATA" | "AUTH") {
+            let text = if self.cfg.lmtp {
+                "Error: send LHLO first"
+            } else {
+                "Error: send HELO/EHLO first"
+            };
+            self.send(503, text, Esc::Default);
+            return false;
+        }
+        if self.auth_required() && matches!(name, "MAIL" | "RCPT" | "DATA") {
+            let text = self
+                .cfg
+                .auth_required_message
+                .clone()
+                .unwrap_or_else(|| "Error: authentication Required".into());
+            self.send(530, &text, Esc::Default);
+            return false;
+        }
+        true
     }
 
     fn helo_argument(&mut self, line: &str, syntax_error: &str) -> Option<String> {
@@ -1316,33 +1326,7 @@ impl Session {
 
     /// A line of an AUTH exchange, with smtp-server's checks for an ordinary command line.
     fn auth_continuation(&mut self, step: AuthStep, line: &str, name: &str) {
-        if self.auth_required() && name != "AUTH" {
-            self.unauthenticated += 1;
-            if self.unauthenticated >= self.cfg.max_unauthenticated {
-                self.send(
-                    421,
-                    "Error: too many unauthenticated commands",
-                    Esc::for_command(name),
-                );
-                return;
-            }
-        }
-        if !self.has_hello() && matches!(name, "MAIL" | "RCPT" | "DATA" | "AUTH") {
-            let text = if self.cfg.lmtp {
-                "Error: send LHLO first"
-            } else {
-                "Error: send HELO/EHLO first"
-            };
-            self.send(503, text, Esc::Default);
-            return;
-        }
-        if self.auth_required() && matches!(name, "MAIL" | "RCPT" | "DATA") {
-            let text = self
-                .cfg
-                .auth_required_message
-                .clone()
-                .unwrap_or_else(|| "Error: authentication Required".into());
-            self.send(530, &text, Esc::Default);
+        if !self.admit(name) {
             return;
         }
         match step {

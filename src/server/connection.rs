@@ -611,7 +611,7 @@ where
             let reserve = if self.session.in_data() {
                 64 * 1024
             } else {
-                1024
+                512
             };
             tokio::select! {
                 biased;
