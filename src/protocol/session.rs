@@ -528,11 +528,6 @@ impl Session {
         }
     }
 
-    /// The current envelope.
-    pub fn envelope(&self) -> &Envelope {
-        &self.envelope
-    }
-
     /// Client address and port as the session currently sees them.
     pub fn peer(&self) -> &Peer {
         &self.peer
@@ -549,16 +544,6 @@ impl Session {
             client_hostname: self.client_hostname.clone(),
             wait: false,
         }
-    }
-
-    /// The client's host name (`[ip]` when unknown).
-    pub fn client_hostname(&self) -> &str {
-        &self.client_hostname
-    }
-
-    /// The HELO/EHLO name, lower-cased.
-    pub fn hello_name(&self) -> Option<&str> {
-        self.hello_name.as_deref()
     }
 
     fn compact(&mut self) {
@@ -1524,11 +1509,6 @@ impl Session {
         }
     }
 
-    /// True once a login succeeded.
-    pub fn is_authenticated(&self) -> bool {
-        self.user
-    }
-
     fn cmd_xclient(&mut self, line: &str) {
         if !self.proxy_command_allowed("XCLIENT") {
             self.send(550, "Error: Not allowed", Esc::NOT_AUTHORIZED);
@@ -2056,7 +2036,8 @@ impl Session {
     }
 
     /// Number of replies a DATA result must have (one per recipient under LMTP).
-    pub fn data_reply_count(&self) -> usize {
+    #[cfg(test)]
+    fn data_reply_count(&self) -> usize {
         if self.cfg.lmtp {
             self.envelope.rcpt_to.len()
         } else {

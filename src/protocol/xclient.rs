@@ -94,11 +94,6 @@ impl Trust {
             }
         }
     }
-
-    /// True when the option was set at all (smtp-server delays `connect` then).
-    pub fn is_set(&self) -> bool {
-        !matches!(self, Trust::Nobody)
-    }
 }
 
 /// Parses `KEY=value ...` arguments; every argument is checked before any is used.

@@ -422,16 +422,6 @@ pub enum Transport<S> {
     Switching,
 }
 
-impl<S> Transport<S> {
-    /// The TLS session, once established.
-    pub fn tls(&self) -> Option<&ServerConnection> {
-        match self {
-            Transport::Tls(s) => Some(s.get_ref().1),
-            _ => None,
-        }
-    }
-}
-
 fn switching() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "TLS handshake in progress")
 }
