@@ -114,3 +114,35 @@ describe('PROXY protocol v1', { concurrency: true }, () => {
         steps: [send('PROXY TCP4 192.0.2.7 198.51.100.1 5678 25\r\n'), send('EHLO a.example\r\nNOOP\r\nQUIT\r\n', 3)]
     });
 });
+
+describe('reverse DNS through a custom resolver', { concurrency: true }, () => {
+    const resolver = answer => ({
+        reverse(ip, callback) {
+            setImmediate(() => answer(ip, callback));
+        }
+    });
+
+    check('the first PTR name, lower-cased, without the trailing dot', {
+        options: { authOptional: true, disableReverseLookup: false, resolver: resolver((ip, cb) => cb(null, ['Mail.Example.COM.', 'other.example'])) },
+        handlers: { onConnect: true },
+        steps: [{ replies: 1 }, send('EHLO client.example\r\n'), send('QUIT\r\n')]
+    });
+
+    check('an invalid PTR name falls back to [ip]', {
+        options: { authOptional: true, disableReverseLookup: false, resolver: resolver((ip, cb) => cb(null, ['bad\r\nname.example'])) },
+        handlers: { onConnect: true },
+        steps: [{ replies: 1 }, send('EHLO client.example\r\n'), send('QUIT\r\n')]
+    });
+
+    check('a resolver error falls back to [ip]', {
+        options: { authOptional: true, disableReverseLookup: false, resolver: resolver((ip, cb) => cb(new Error('ENOTFOUND'))) },
+        handlers: { onConnect: true },
+        steps: [{ replies: 1 }, send('EHLO client.example\r\n'), send('QUIT\r\n')]
+    });
+
+    check('a resolver that never answers: the greeting comes after the 1500 ms cap', {
+        options: { authOptional: true, disableReverseLookup: false, resolver: { reverse() {} } },
+        handlers: { onConnect: true },
+        steps: [{ replies: 1 }, send('EHLO client.example\r\n'), send('QUIT\r\n')]
+    });
+});
