@@ -1318,11 +1318,9 @@ impl Session {
             AuthStep::Plain => self.auth_plain(true, line),
             AuthStep::LoginUsername => self.auth_login_username(true, line),
             AuthStep::LoginPassword(username) => {
-                let token = trim_js(line);
-                if token == "*" {
-                    self.send(501, "Authentication aborted", Esc::Default);
+                let Some(token) = self.sasl_token(line, true) else {
                     return;
-                }
+                };
                 let request = AuthRequest {
                     method: "LOGIN",
                     username,
@@ -1338,11 +1336,9 @@ impl Session {
                 Esc::Default,
             ),
             AuthStep::CramMd5(challenge) => {
-                let token = trim_js(line);
-                if token == "*" {
-                    self.send(501, "Authentication aborted", Esc::Default);
+                let Some(token) = self.sasl_token(line, true) else {
                     return;
-                }
+                };
                 let Some((username, response)) = sasl::parse_cram_md5(token) else {
                     self.send(501, "Error: invalid userdata", Esc::Default);
                     return;
@@ -1359,12 +1355,21 @@ impl Session {
         }
     }
 
-    fn auth_plain(&mut self, can_abort: bool, line: &str) {
+    /// The token of a SASL line, trimmed; `None` when the client cancelled with `*`
+    /// (answered here). An initial response (`can_abort` false) cannot cancel.
+    fn sasl_token<'l>(&mut self, line: &'l str, can_abort: bool) -> Option<&'l str> {
         let token = trim_js(line);
         if can_abort && token == "*" {
             self.send(501, "Authentication aborted", Esc::Default);
-            return;
+            return None;
         }
+        Some(token)
+    }
+
+    fn auth_plain(&mut self, can_abort: bool, line: &str) {
+        let Some(token) = self.sasl_token(line, can_abort) else {
+            return;
+        };
         let Some(plain) = sasl::parse_plain(token) else {
             self.send(501, "Error: invalid userdata", Esc::Default);
             return;
@@ -1381,11 +1386,9 @@ impl Session {
     }
 
     fn auth_login_username(&mut self, can_abort: bool, line: &str) {
-        let token = trim_js(line);
-        if can_abort && token == "*" {
-            self.send(501, "Authentication aborted", Esc::Default);
+        let Some(token) = self.sasl_token(line, can_abort) else {
             return;
-        }
+        };
         match sasl::parse_login_username(token) {
             Ok(username) => self.auth_prompt(AuthStep::LoginPassword(username), "UGFzc3dvcmQ6"),
             Err(sasl::LoginError::Missing) => {
@@ -1398,11 +1401,9 @@ impl Session {
     }
 
     fn auth_xoauth2(&mut self, can_abort: bool, line: &str) {
-        let token = trim_js(line);
-        if can_abort && token == "*" {
-            self.send(501, "Authentication aborted", Esc::Default);
+        let Some(token) = self.sasl_token(line, can_abort) else {
             return;
-        }
+        };
         let Some((username, access_token)) = sasl::parse_xoauth2(token) else {
             self.send(501, "Error: invalid userdata", Esc::Default);
             return;
