@@ -16,6 +16,7 @@ const tls = require('node:tls');
 const crypto = require('node:crypto');
 const { spawn, spawnSync } = require('node:child_process');
 const nodemailer = require('nodemailer');
+const { deadline, smtpError, run, python } = require('./helpers/smtp-client.js');
 
 // ---------------------------------------------------------------------------
 // helpers (each test file carries its own copy, so files run on their own)
@@ -25,16 +26,6 @@ const IS_REF = IMPL === 'ref';
 const { SMTPServer } = IS_REF ? require('smtp-server') : require('..');
 const WAIT = 5000;
 const NAME = 'mx.test.example';
-
-function deadline(promise, ms, what) {
-    let timer;
-    return Promise.race([
-        promise,
-        new Promise((resolve, reject) => {
-            timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-        })
-    ]).finally(() => clearTimeout(timer));
-}
 
 function createServer(options = {}) {
     return new SMTPServer({ name: NAME, disableReverseLookup: true, logger: false, closeTimeout: 1000, ...options });
@@ -229,14 +220,6 @@ const b64 = text => Buffer.from(text, 'utf8').toString('base64');
 const unb64 = text => Buffer.from(text, 'base64').toString('utf8');
 const hmacMd5 = (key, text) => crypto.createHmac('md5', key).update(text).digest('hex');
 
-function smtpError(message, responseCode) {
-    const err = new Error(message);
-    if (responseCode !== undefined) {
-        err.responseCode = responseCode;
-    }
-    return err;
-}
-
 const USERS = { alice: 'wonderland', 'bob@example.com': 'b0b-p4ss ✓' };
 const TOKENS = { alice: 'ya29.good-token' };
 
@@ -299,41 +282,6 @@ function transport(port, extra = {}) {
 }
 
 const MESSAGE = { from: 'sender@example.com', to: 'rcpt@example.com', subject: 'auth test', text: 'hello' };
-
-/** Runs a child process with a bounded time; resolves { code, stdout, stderr }. */
-function run(cmd, args, input = '', ms = 20000) {
-    return deadline(
-        new Promise((resolve, reject) => {
-            const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-            const out = [];
-            const err = [];
-            const killer = setTimeout(() => child.kill('SIGKILL'), ms);
-            child.stdout.on('data', d => out.push(d));
-            child.stderr.on('data', d => err.push(d));
-            child.on('error', reject);
-            child.on('close', code => {
-                clearTimeout(killer);
-                resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
-            });
-            child.stdin.on('error', () => {});
-            child.stdin.end(input);
-        }),
-        ms + 2000,
-        `${cmd} to finish`
-    );
-}
-
-async function python(script, args) {
-    const res = await run('python3', ['-c', script, ...args.map(String)]);
-    if (res.code !== 0) {
-        throw new Error(`python3 exited with ${res.code}: ${res.stderr || res.stdout}`);
-    }
-    try {
-        return JSON.parse(res.stdout);
-    } catch {
-        throw new Error(`python3 printed no JSON: ${res.stdout} ${res.stderr}`);
-    }
-}
 
 function which(bin) {
     const res = spawnSync('sh', ['-c', `command -v ${bin}`]);

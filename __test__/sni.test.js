@@ -9,6 +9,7 @@ const path = require('node:path');
 const tls = require('node:tls');
 const { execFileSync } = require('node:child_process');
 const { SMTPServer } = require('..');
+const { deadline, listen } = require('./helpers/smtp-client.js');
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smtp-rs-sni-'));
 function makeCert(cn) {
@@ -19,21 +20,9 @@ function makeCert(cn) {
 }
 const alpha = makeCert('alpha.test');
 
-function listen(server) {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve(server.server.address().port));
-  });
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([promise, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)))]).finally(() => clearTimeout(timer));
-}
-
 /** The CN of the certificate the server presents for `servername` (implicit TLS). */
 function servedCN(port, servername) {
-  return withTimeout(
+  return deadline(
     new Promise((resolve, reject) => {
       const socket = tls.connect({ port, host: '127.0.0.1', servername, rejectUnauthorized: false }, () => {
         const cn = socket.getPeerCertificate().subject.CN;
@@ -89,7 +78,7 @@ test('SNICallback over STARTTLS', async () => {
   });
   const port = await listen(server);
   try {
-    const cn = await withTimeout(
+    const cn = await deadline(
       new Promise((resolve, reject) => {
         const plain = net.connect(port, '127.0.0.1');
         let buffer = '';

@@ -7,18 +7,7 @@ const net = require('node:net');
 const tls = require('node:tls');
 const nodemailer = require('nodemailer');
 const { SMTPServer } = require('..');
-
-function listen(server) {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve(server.server.address().port));
-  });
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([promise, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)))]).finally(() => clearTimeout(timer));
-}
+const { deadline, listen } = require('./helpers/smtp-client.js');
 
 test('nodemailer delivers over STARTTLS; the session is secure', async () => {
   const seen = [];
@@ -38,7 +27,7 @@ test('nodemailer delivers over STARTTLS; the session is secure', async () => {
   const port = await listen(server);
   try {
     const transport = nodemailer.createTransport({ host: '127.0.0.1', port, requireTLS: true, tls: { rejectUnauthorized: false } });
-    const info = await withTimeout(transport.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 'tls', text: 'over TLS' }), 10000, 'sendMail');
+    const info = await deadline(transport.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 'tls', text: 'over TLS' }), 10000, 'sendMail');
     assert.match(info.response, /^250 /);
     assert.equal(seen.length, 1);
     assert.equal(seen[0].secure, true);
@@ -63,7 +52,7 @@ test('plaintext pipelined after STARTTLS is never run inside the TLS session', a
   });
   const port = await listen(server);
   try {
-    const replies = await withTimeout(
+    const replies = await deadline(
       new Promise((resolve, reject) => {
         const plain = net.connect(port, '127.0.0.1');
         let buffer = '';

@@ -20,6 +20,7 @@ const path = require('node:path');
 const crypto = require('node:crypto');
 const { spawn, spawnSync } = require('node:child_process');
 const nodemailer = require('nodemailer');
+const { deadline, smtpError, run, python } = require('./helpers/smtp-client.js');
 
 // ---------------------------------------------------------------------------
 // helpers (each test file carries its own copy, so files run on their own)
@@ -30,16 +31,6 @@ const IS_BUN = !!process.versions.bun;
 const { SMTPServer } = IS_REF ? require('smtp-server') : require('..');
 const WAIT = 5000;
 const NAME = 'mx.test.example';
-
-function deadline(promise, ms, what) {
-    let timer;
-    return Promise.race([
-        promise,
-        new Promise((resolve, reject) => {
-            timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-        })
-    ]).finally(() => clearTimeout(timer));
-}
 
 async function until(predicate, what, ms = WAIT) {
     const end = Date.now() + ms;
@@ -261,49 +252,6 @@ async function using(clientPromise, fn) {
         return await fn(client);
     } finally {
         client.destroy();
-    }
-}
-
-function smtpError(message, responseCode) {
-    const err = new Error(message);
-    if (responseCode !== undefined) {
-        err.responseCode = responseCode;
-    }
-    return err;
-}
-
-/** Runs a child process with a bounded time; resolves { code, stdout, stderr }. */
-function run(cmd, args, input = '', ms = 20000) {
-    return deadline(
-        new Promise((resolve, reject) => {
-            const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-            const out = [];
-            const err = [];
-            const killer = setTimeout(() => child.kill('SIGKILL'), ms);
-            child.stdout.on('data', d => out.push(d));
-            child.stderr.on('data', d => err.push(d));
-            child.on('error', reject);
-            child.on('close', code => {
-                clearTimeout(killer);
-                resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
-            });
-            child.stdin.on('error', () => {});
-            child.stdin.end(input);
-        }),
-        ms + 2000,
-        `${cmd} to finish`
-    );
-}
-
-async function python(script, args) {
-    const res = await run('python3', ['-c', script, ...args.map(String)]);
-    if (res.code !== 0) {
-        throw new Error(`python3 exited with ${res.code}: ${res.stderr || res.stdout}`);
-    }
-    try {
-        return JSON.parse(res.stdout);
-    } catch {
-        throw new Error(`python3 printed no JSON: ${res.stdout} ${res.stderr}`);
     }
 }
 

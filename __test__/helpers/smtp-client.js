@@ -7,6 +7,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const crypto = require('node:crypto');
+const { spawn } = require('node:child_process');
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -287,4 +288,40 @@ function tmpSocketPath(tag) {
     return p;
 }
 
-module.exports = { IMPL, SMTPServer, IS_REF, IS_BUN, WAIT, deadline, nextEvent, until, sleep, createServer, listen, closeServer, withServer, Client, transaction, dotStuff, sha256, collect, smtpError, tmpSocketPath };
+/** Runs a child process with a bounded time; resolves { code, stdout, stderr }. */
+function run(cmd, args, input = '', ms = 20000) {
+    return deadline(
+        new Promise((resolve, reject) => {
+            const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+            const out = [];
+            const err = [];
+            const killer = setTimeout(() => child.kill('SIGKILL'), ms);
+            child.stdout.on('data', d => out.push(d));
+            child.stderr.on('data', d => err.push(d));
+            child.on('error', reject);
+            child.on('close', code => {
+                clearTimeout(killer);
+                resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+            });
+            child.stdin.on('error', () => {});
+            child.stdin.end(input);
+        }),
+        ms + 2000,
+        `${cmd} to finish`
+    );
+}
+
+/** Runs a Python script that prints JSON; resolves with the parsed output. */
+async function python(script, args) {
+    const res = await run('python3', ['-c', script, ...args.map(String)]);
+    if (res.code !== 0) {
+        throw new Error(`python3 exited with ${res.code}: ${res.stderr || res.stdout}`);
+    }
+    try {
+        return JSON.parse(res.stdout);
+    } catch {
+        throw new Error(`python3 printed no JSON: ${res.stdout} ${res.stderr}`);
+    }
+}
+
+module.exports = { run, python, IMPL, SMTPServer, IS_REF, IS_BUN, WAIT, deadline, nextEvent, until, sleep, createServer, listen, closeServer, withServer, Client, transaction, dotStuff, sha256, collect, smtpError, tmpSocketPath };
