@@ -27,7 +27,8 @@ const EV = {
   SERVER_CLOSED: 12,
   ON_SECURE: 13,
   ON_AUTH: 14,
-  SNI: 15
+  SNI: 15,
+  TRACE: 16
 };
 
 /** The application handlers a server can cross into, with their bit in the native mask. */
@@ -410,6 +411,72 @@ class SMTPServer extends EventEmitter {
         return conn && this._onAuthHook(conn, ev);
       case EV.SNI:
         return this._onSni(c, ev.name);
+      case EV.TRACE:
+        return conn && this._onTrace(conn, ev.t);
+    }
+  }
+
+  /** Writes the protocol traffic the native side recorded to the logger, as smtp-server logs it. */
+  _onTrace(conn, entries) {
+    const log = this.logger;
+    const cid = conn.id;
+    for (const e of entries) {
+      const user = logUser(conn.session);
+      switch (e.k) {
+        case 'c':
+          log.debug({ tnx: 'command', cid, command: e.n, user }, 'C:', e.l);
+          break;
+        case 's':
+          log.debug({ tnx: 'send', cid, user }, 'S:', e.l);
+          break;
+        case 'd':
+          log.debug({ tnx: 'data', cid, bytes: e.b, user }, 'C: <%s bytes of DATA>', e.b);
+          break;
+        case 'big':
+          log.info({ tnx: 'data', cid, bytes: e.b, size: this.options.size }, 'Rejected message of %s bytes, the limit is %s bytes', e.b, this.options.size);
+          break;
+        case 'shell':
+          log.info({ tnx: 'shell', cid, user }, 'Client tried to invoke SHELL');
+          break;
+        case 'kill':
+          log.info({ tnx: 'kill', cid, user }, 'Client tried to invoke KILL');
+          break;
+        case 'deauth':
+          log.info({ tnx: 'deauth', cid, user }, 'User deauthenticated using %s', 'XCLIENT');
+          break;
+        case 'tls':
+          log.info({ tnx: 'starttls', cid, user, cipher: e.cipher }, 'Connection upgraded to TLS using', e.cipher || 'N/A');
+          break;
+        case 'x':
+          this._logProxied(conn, e, user);
+          break;
+        case 'nouser':
+          conn.session.user = false;
+          break;
+        case 'conn':
+          log.info({ tnx: 'connection', cid, host: conn.remoteAddress, hostname: e.h }, 'Connection from %s', e.h);
+          break;
+        case 'badptr':
+          log.info({ tnx: 'connection', cid, host: conn.remoteAddress, hostname: e.h }, 'Discarded invalid reverse resolved hostname %s for %s', JSON.stringify(e.h), conn.remoteAddress);
+          break;
+      }
+    }
+  }
+
+  /** Logs a field XCLIENT or XFORWARD changed. */
+  _logProxied(conn, e, user) {
+    const cmd = e.f ? 'XFORWARD' : 'XCLIENT';
+    const tnx = e.f ? 'xforward' : 'xclient';
+    const entry = { tnx, cid: conn.id, [tnx + 'Key']: e.key, [tnx]: e.v, user };
+    switch (e.key) {
+      case 'ADDR':
+        return this.logger.info(entry, '%s from %s through %s', cmd, e.v, e.ra);
+      case 'NAME':
+        return this.logger.info(entry, '%s hostname resolved as "%s"', cmd, e.v);
+      case 'PORT':
+        return this.logger.info(entry, e.f ? 'XFORWARD port resolved as "%s"' : 'XCLIENT remote port resolved as "%s"', e.v);
+      case 'HELO':
+        return this.logger.info(entry, 'XFORWARD HELO name resolved as "%s"', e.v);
     }
   }
 
@@ -830,7 +897,10 @@ class SMTPServer extends EventEmitter {
     const err = new Error(ev.msg);
     err.code = ev.code;
     err.remoteAddress = ev.ra;
-    this.logger.error({ err, tnx: 'error', user: conn && conn.session.user }, '%s %s %s', conn ? conn.id : '', ev.ra, err.message);
+    if (conn) {
+      conn._hadError = true;
+    }
+    this.logger.error({ err, tnx: 'error', user: conn && logUser(conn.session) }, '%s %s %s', conn ? conn.id : '', ev.ra, err.message);
     // a client's misbehaviour must not take the process down
     if (this.listenerCount('error')) {
       this.emit('error', err);
@@ -845,7 +915,12 @@ class SMTPServer extends EventEmitter {
     this._conns.delete(conn.cid);
     this.connections.delete(conn);
     this.server._connectionsChanged();
-    this.logger.info({ tnx: 'close', cid: conn.id, host: conn.remoteAddress }, 'Connection closed to %s', conn.clientHostname || conn.remoteAddress);
+    if (this.options.logger) {
+      const user = logUser(conn.session);
+      const hadError = !!conn._hadError;
+      this.logger.info({ tnx: 'close', cid: conn.id, host: conn.remoteAddress, user, hadError }, '%s received "close" event from %s' + (hadError ? ' after error' : ''), conn.id, conn.remoteAddress);
+      this.logger.info({ tnx: 'close', cid: conn.id, host: conn.remoteAddress, user }, 'Connection closed to %s', conn.clientHostname || conn.remoteAddress);
+    }
     if (this._mask & 16) {
       setImmediate(() => {
         try {
@@ -856,6 +931,11 @@ class SMTPServer extends EventEmitter {
       });
     }
   }
+}
+
+/** The `user` field of smtp-server's log entries. */
+function logUser(session) {
+  return (session.user && session.user.username) || session.user;
 }
 
 /** A trust option (`true`, or a list of addresses) as the native side takes it. */
@@ -906,7 +986,8 @@ function nativeOptions(opts) {
     useProxy: trustList(opts.useProxy),
     useXclient: trustList(opts.useXClient),
     useXforward: trustList(opts.useXForward),
-    disableReverseLookup: !!opts.disableReverseLookup
+    disableReverseLookup: !!opts.disableReverseLookup,
+    trace: !!opts.logger
   };
 }
 

@@ -8,7 +8,9 @@ use napi::bindgen_prelude::{Buffer, FnArgs};
 use super::json::Json;
 use crate::protocol::address::ParamValue;
 use crate::protocol::sasl::encode_base64;
-use crate::protocol::session::{Address, AuthRequest, ConnectInfo, HookCall, Peer, SessionSync};
+use crate::protocol::session::{
+    Address, AuthRequest, ConnectInfo, HookCall, Peer, SessionSync, Trace,
+};
 use crate::protocol::xclient::XValue;
 
 /// Event kinds, as the `k` field.
@@ -43,6 +45,8 @@ pub mod kind {
     pub const ON_AUTH: u32 = 14;
     /// `SNICallback`.
     pub const SNI: u32 = 15;
+    /// Logger entries.
+    pub const TRACE: u32 = 16;
 }
 
 /// One event for JavaScript.
@@ -126,6 +130,13 @@ pub enum Event {
         message: String,
         /// Client address.
         remote_address: String,
+    },
+    /// Logger entries.
+    Trace {
+        /// Connection.
+        conn: u32,
+        /// What happened, in order.
+        entries: Vec<Trace>,
     },
     /// The connection closed.
     Close {
@@ -313,6 +324,68 @@ fn auth(j: &mut Json, r: &AuthRequest) {
     j.end();
 }
 
+/// Logger entries as `[{k, ...}]`: `c` command (`n` name, `l` line), `s` reply (`l`),
+/// `d` message bytes (`b`), `big` refused size (`b`), `shell`, `kill`, `x` XCLIENT/XFORWARD
+/// (`f` forward, `key`, `v` value, `ra` previous address), `deauth`, `tls` (`cipher`), `nouser` (`session.user` is
+/// false now), `conn` and `badptr` (`h` host name).
+fn trace(j: &mut Json, entries: &[Trace]) {
+    j.begin_array(Some("t"));
+    for entry in entries {
+        j.begin(None);
+        match entry {
+            Trace::Command { name, line } => {
+                j.str(Some("k"), "c")
+                    .str(Some("n"), name)
+                    .str(Some("l"), line);
+            }
+            Trace::Reply(line) => {
+                j.str(Some("k"), "s").str(Some("l"), line);
+            }
+            Trace::Data(bytes) => {
+                j.str(Some("k"), "d").num(Some("b"), *bytes as f64);
+            }
+            Trace::Oversized(bytes) => {
+                j.str(Some("k"), "big").num(Some("b"), *bytes as f64);
+            }
+            Trace::Shell => {
+                j.str(Some("k"), "shell");
+            }
+            Trace::Kill => {
+                j.str(Some("k"), "kill");
+            }
+            Trace::Proxied {
+                forward,
+                key,
+                value,
+                through,
+            } => {
+                j.str(Some("k"), "x")
+                    .bool(Some("f"), *forward)
+                    .str(Some("key"), key);
+                xvalue(j, Some("v"), value);
+                j.str(Some("ra"), through);
+            }
+            Trace::Deauth => {
+                j.str(Some("k"), "deauth");
+            }
+            Trace::UserCleared => {
+                j.str(Some("k"), "nouser");
+            }
+            Trace::Connected(hostname) => {
+                j.str(Some("k"), "conn").str(Some("h"), hostname);
+            }
+            Trace::InvalidHostname(name) => {
+                j.str(Some("k"), "badptr").str(Some("h"), name);
+            }
+            Trace::StartTls(cipher) => {
+                j.str(Some("k"), "tls").str(Some("cipher"), cipher);
+            }
+        }
+        j.end();
+    }
+    j.end_array();
+}
+
 fn body_fields(j: &mut Json, end: bool, total: u64) {
     j.bool(Some("e"), end).num(Some("n"), total as f64);
 }
@@ -421,6 +494,10 @@ pub fn to_js(event: Event) -> JsArgs {
                 .str(Some("msg"), &message)
                 .str(Some("ra"), &remote_address);
             (kind::ERROR, conn)
+        }
+        Event::Trace { conn, entries } => {
+            trace(&mut j, &entries);
+            (kind::TRACE, conn)
         }
         Event::Close { conn, sync: s } => {
             sync(&mut j, &s);

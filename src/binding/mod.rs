@@ -15,7 +15,7 @@ use napi_derive::napi;
 use crate::protocol::config::{Config, HookSet};
 use crate::protocol::reply::Esc;
 use crate::protocol::session::{
-    AuthOutcome, ConnectInfo, DataReply, HookCall, HookOutcome, Peer, SessionSync,
+    AuthOutcome, ConnectInfo, DataReply, HookCall, HookOutcome, Peer, SessionSync, Trace,
 };
 use crate::server::hooks::{ConnId, ConnMsg, Hooks, ServerState};
 use crate::server::listener::{self, Bound, ListenAddr};
@@ -90,6 +90,9 @@ impl Hooks for JsHooks {
             message: message.to_string(),
             remote_address: remote_address.to_string(),
         });
+    }
+    fn trace(&self, conn: ConnId, entries: Vec<Trace>) {
+        self.emit(Event::Trace { conn, entries });
     }
     fn close(&self, conn: ConnId, sync: SessionSync) {
         self.emit(Event::Close { conn, sync });

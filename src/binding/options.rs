@@ -82,6 +82,8 @@ pub struct NativeOptions {
     pub use_xforward: Option<Vec<String>>,
     /// `disableReverseLookup`.
     pub disable_reverse_lookup: bool,
+    /// A logger is set: protocol traffic is reported for it.
+    pub trace: bool,
 }
 
 /// A trust option: `None` nobody, a list with `*` everyone, otherwise the listed peers.
@@ -156,6 +158,7 @@ impl NativeOptions {
             use_xclient: trust(self.use_xclient),
             use_xforward: trust(self.use_xforward),
             disable_reverse_lookup: self.disable_reverse_lookup,
+            trace: self.trace,
             hooks: Default::default(),
         }
     }

@@ -113,6 +113,8 @@ pub struct Config {
     pub use_xforward: Trust,
     /// Skip the reverse DNS lookup.
     pub disable_reverse_lookup: bool,
+    /// A logger is set: the session records [`super::session::Trace`] entries for it.
+    pub trace: bool,
     /// Which handlers the application defined.
     pub hooks: HookSet,
 }
@@ -155,6 +157,7 @@ impl Default for Config {
             use_xclient: Trust::Nobody,
             use_xforward: Trust::Nobody,
             disable_reverse_lookup: false,
+            trace: false,
             hooks: HookSet::default(),
         }
     }

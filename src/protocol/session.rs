@@ -349,6 +349,50 @@ enum Waiting {
     Tls,
 }
 
+/// What the application's logger hears about a session (recorded only when a logger is
+/// set, see [`Config::trace`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trace {
+    /// A line from the client, with credentials replaced by `/* secured */`.
+    Command {
+        /// Upper-cased command name (`AUTH` for a continuation line).
+        name: String,
+        /// The line as logged.
+        line: String,
+    },
+    /// A reply as written, without its last line break.
+    Reply(String),
+    /// A message body of this many bytes ended.
+    Data(u64),
+    /// A message over the size limit was refused after its body.
+    Oversized(u64),
+    /// The client tried SHELL.
+    Shell,
+    /// The client tried KILL.
+    Kill,
+    /// XCLIENT or XFORWARD set a field.
+    Proxied {
+        /// XFORWARD rather than XCLIENT.
+        forward: bool,
+        /// `ADDR`, `NAME`, `PORT` or `HELO`.
+        key: &'static str,
+        /// The value the session took.
+        value: XValue,
+        /// The connection's address before the change.
+        through: String,
+    },
+    /// XCLIENT LOGIN with an empty value logged the user out.
+    Deauth,
+    /// `session.user` became `false` (STARTTLS, XCLIENT ADDR or LOGIN=).
+    UserCleared,
+    /// The session started without an `onConnect` handler (client host name).
+    Connected(String),
+    /// A reverse lookup gave a name that is not a valid host name.
+    InvalidHostname(String),
+    /// STARTTLS finished with this cipher.
+    StartTls(String),
+}
+
 /// One SMTP/LMTP session.
 #[derive(Debug)]
 pub struct Session {
@@ -399,6 +443,7 @@ pub struct Session {
     xclient_dirty: bool,
     xforward_dirty: bool,
     hook_mask: Option<Arc<AtomicU32>>,
+    trace: Vec<Trace>,
 }
 
 impl Session {
@@ -462,6 +507,7 @@ impl Session {
             xclient_dirty: false,
             xforward_dirty: false,
             hook_mask: None,
+            trace: Vec::new(),
         }
     }
 
@@ -579,6 +625,10 @@ impl Session {
     fn send(&mut self, code: u16, text: &str, esc: Esc) {
         let on = self.esc_on();
         let range = write_reply(&mut self.out, code, text, esc, on);
+        if self.cfg.trace {
+            let line = String::from_utf8_lossy(&self.out[range.clone()]).into_owned();
+            self.trace.push(Trace::Reply(line));
+        }
         if code >= 400 {
             self.error = Some(String::from_utf8_lossy(&self.out[range]).into_owned());
             self.error_dirty = true;
@@ -586,6 +636,41 @@ impl Session {
         if code == 421 {
             self.close();
         }
+    }
+
+    /// Records `entry` for the logger when one is set.
+    fn record(&mut self, entry: impl FnOnce() -> Trace) {
+        if self.cfg.trace {
+            self.trace.push(entry());
+        }
+    }
+
+    /// Records an XCLIENT/XFORWARD field for the logger.
+    fn record_proxied(&mut self, forward: bool, key: &'static str, value: &XValue) {
+        if self.cfg.trace {
+            self.trace.push(Trace::Proxied {
+                forward,
+                key,
+                value: value.clone(),
+                through: self.peer.remote_address.clone(),
+            });
+        }
+    }
+
+    /// Notes for the logger that the session starts (no `onConnect` handler to ask).
+    pub fn record_connected(&mut self) {
+        let name = self.client_hostname.clone();
+        self.record(|| Trace::Connected(name));
+    }
+
+    /// Notes for the logger that a reverse lookup answer was discarded.
+    pub fn record_invalid_hostname(&mut self, name: &str) {
+        self.record(|| Trace::InvalidHostname(name.to_string()));
+    }
+
+    /// The logger entries recorded since the last call.
+    pub fn take_trace(&mut self) -> Vec<Trace> {
+        std::mem::take(&mut self.trace)
     }
 
     /// Writes a reply on behalf of the application (`connection.send(code, text)`).
@@ -800,6 +885,29 @@ impl Session {
         }
     }
 
+    /// The logger's view of a command line: AUTH credentials and continuation lines
+    /// are hidden.
+    fn redacted(&self, name: &str, line: &str) -> Trace {
+        const SECURED: &str = "/* secured */";
+        if self.auth_step.is_some() {
+            return Trace::Command {
+                name: "AUTH".into(),
+                line: SECURED.into(),
+            };
+        }
+        let mut line = line.to_string();
+        if name == "AUTH" {
+            let parts = js_split_ws(&line);
+            if parts.len() > 2 {
+                line = format!("{} {} {SECURED}", parts[0], parts[1]);
+            }
+        }
+        Trace::Command {
+            name: name.to_string(),
+            line,
+        }
+    }
+
     /// Handles the next complete command line; false when none is buffered.
     fn next_command(&mut self) -> bool {
         let rest = &self.input[self.pos..];
@@ -939,6 +1047,10 @@ impl Session {
 
     fn on_command(&mut self, line: &str) {
         let raw_name = command_name(line);
+        if self.cfg.trace {
+            let entry = self.redacted(&raw_name, line);
+            self.trace.push(entry);
+        }
         if self.server_closing {
             self.send(421, "Server shutting down", Esc::for_command(&raw_name));
             return;
@@ -1037,6 +1149,7 @@ impl Session {
                 }
             }
             "SHELL" => {
+                self.record(|| Trace::Shell);
                 if self.wizard {
                     self.send(
                         500,
@@ -1051,7 +1164,10 @@ impl Session {
                     );
                 }
             }
-            "KILL" => self.send(500, "Can not kill Mom", Esc::Default),
+            "KILL" => {
+                self.record(|| Trace::Kill);
+                self.send(500, "Can not kill Mom", Esc::Default);
+            }
             "XCLIENT" => self.cmd_xclient(line),
             "XFORWARD" => self.cmd_xforward(line),
             _ => self.send(500, "Error: command not recognized", Esc::Default),
@@ -1175,7 +1291,13 @@ impl Session {
             lines.push("XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE".into());
         }
         self.reset();
+        let start = self.out.len();
         write_multiline(&mut self.out, 250, &lines);
+        if self.cfg.trace {
+            let text = String::from_utf8_lossy(&self.out[start..]);
+            let text = text.strip_suffix("\r\n").unwrap_or(&text).to_string();
+            self.trace.push(Trace::Reply(text));
+        }
     }
 
     fn cmd_helo(&mut self, line: &str) {
@@ -1208,6 +1330,10 @@ impl Session {
     /// STARTTLS, which also forgets the identity and HELO name and resets the session,
     /// then asks `onSecure` if the application defined it.
     pub fn tls_established(&mut self, info: TlsInfo, starttls: bool) {
+        if starttls {
+            self.record(|| Trace::UserCleared);
+            self.record(|| Trace::StartTls(info.name.clone()));
+        }
         self.secure = true;
         self.tls = Some(Box::new(info));
         self.tls_dirty = true;
@@ -1544,6 +1670,7 @@ impl Session {
                     has_addr = true;
                     if let XValue::Str(addr) = &raw {
                         if !addr.is_empty() {
+                            self.record_proxied(false, "ADDR", &raw);
                             if !self.xclient.iter().any(|(k, _)| k == "ADDR:DEFAULT") {
                                 let previous = self.peer.remote_address.clone();
                                 self.xclient
@@ -1555,12 +1682,14 @@ impl Session {
                                 self.user = false;
                             }
                             self.user_cleared = true;
+                            self.record(|| Trace::UserCleared);
                         }
                     }
                 }
                 "NAME" => {
                     let name = raw.text();
                     value = XValue::Str(name.clone());
+                    self.record_proxied(false, "NAME", &value);
                     if !self.xclient.iter().any(|(k, _)| k == "NAME:DEFAULT") {
                         let previous = self.client_hostname.clone();
                         self.xclient
@@ -1575,6 +1704,7 @@ impl Session {
                     } else {
                         XValue::Str(String::new())
                     };
+                    self.record_proxied(false, "PORT", &value);
                     if !self.xclient.iter().any(|(k, _)| k == "PORT:DEFAULT") {
                         let previous = if self.remote_port.truthy() {
                             self.remote_port.clone()
@@ -1607,8 +1737,10 @@ impl Session {
                 self.auth_ask(request);
             }
             Some(_) => {
+                self.record(|| Trace::Deauth);
                 self.user = false;
                 self.user_cleared = true;
+                self.record(|| Trace::UserCleared);
                 self.finish_xclient();
             }
             None => self.finish_xclient(),
@@ -1653,6 +1785,7 @@ impl Session {
                 "ADDR" => {
                     if let XValue::Str(addr) = &raw {
                         if !addr.is_empty() {
+                            self.record_proxied(true, "ADDR", &raw);
                             if !self.xforward.iter().any(|(k, _)| k == "ADDR:DEFAULT") {
                                 let previous = self.peer.remote_address.clone();
                                 self.xforward
@@ -1666,16 +1799,19 @@ impl Session {
                 "NAME" => {
                     let name = raw.text();
                     value = XValue::Str(name.clone());
+                    self.record_proxied(true, "NAME", &value);
                     self.set_client_hostname(&name);
                 }
                 "PORT" => {
                     let n = js_number(&raw.text());
                     value = XValue::Num(if n.is_nan() { 0.0 } else { n });
+                    self.record_proxied(true, "PORT", &value);
                     self.remote_port = value.clone();
                 }
                 "HELO" => {
                     let helo = raw.text().to_lowercase();
                     value = XValue::Str(helo.clone());
+                    self.record_proxied(true, "HELO", &value);
                     self.hello_name = Some(helo);
                 }
                 _ => {}
@@ -2013,10 +2149,13 @@ impl Session {
             return;
         }
         self.waiting = Waiting::Nothing;
+        let bytes = self.body_bytes;
+        self.record(|| Trace::Data(bytes));
         let oversized = self.cfg.reject_oversized
             && self.cfg.size > 0.0
             && (self.body_bytes as f64) > self.cfg.size;
         if oversized {
+            self.record(|| Trace::Oversized(bytes));
             let count = if self.cfg.lmtp {
                 self.envelope.rcpt_to.len()
             } else {

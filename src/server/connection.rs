@@ -300,6 +300,7 @@ where
     };
     conn.serve().await;
     conn.finish().await;
+    conn.send_trace();
     server.unregister(id);
     let sync = conn.session.take_sync();
     conn.hooks.close(id, sync);
@@ -356,7 +357,9 @@ where
             if self.session.in_data() && self.in_flight >= WINDOW {
                 return Ok(self.session.is_closing());
             }
-            match self.session.step(self.in_flight == 0) {
+            let step = self.session.step(self.in_flight == 0);
+            self.send_trace();
+            match step {
                 Step::Idle => return Ok(self.session.is_closing()),
                 Step::Flush => self.flush().await?,
                 Step::Close => {
@@ -426,6 +429,16 @@ where
         }
     }
 
+    /// Hands what the session recorded for the logger to the application.
+    fn send_trace(&mut self) {
+        if self.session.config().trace {
+            let entries = self.session.take_trace();
+            if !entries.is_empty() {
+                self.hooks.trace(self.id, entries);
+            }
+        }
+    }
+
     fn emit_connect(&mut self) {
         let sync = self.session.take_sync();
         let mut info = self.session.connect_info();
@@ -445,7 +458,13 @@ where
     }
 
     fn after_reverse(&mut self, name: Option<String>) {
-        let name = name.filter(|n| is_valid_hostname(n)).unwrap_or_default();
+        let name = match name {
+            Some(n) if !n.is_empty() && !is_valid_hostname(&n) => {
+                self.session.record_invalid_hostname(&n);
+                String::new()
+            }
+            n => n.unwrap_or_default(),
+        };
         self.session.set_client_hostname(&name);
         self.session.reset();
         if self.session.hooks().connect {
@@ -453,6 +472,7 @@ where
             let sync = self.session.take_sync();
             self.hooks.on_connect(self.id, sync);
         } else {
+            self.session.record_connected();
             self.after_connect();
         }
     }

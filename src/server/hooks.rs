@@ -2,7 +2,7 @@
 //! that come back.
 
 use crate::protocol::session::{
-    AuthOutcome, ConnectInfo, DataReply, HookCall, HookOutcome, Peer, SessionSync,
+    AuthOutcome, ConnectInfo, DataReply, HookCall, HookOutcome, Peer, SessionSync, Trace,
 };
 
 /// Identifies a connection of one server.
@@ -32,6 +32,8 @@ pub trait Hooks: Send + Sync + 'static {
     fn data_abort(&self, conn: ConnId);
     /// An error worth reporting on the server (`error` event).
     fn error(&self, conn: ConnId, code: &str, message: &str, remote_address: &str);
+    /// Entries for the application's logger (only sent when one is set).
+    fn trace(&self, conn: ConnId, entries: Vec<Trace>);
     /// The connection is closed (`onClose`).
     fn close(&self, conn: ConnId, sync: SessionSync);
     /// Ask `SNICallback` for `servername`; answered with `Server::sni_answer(id, ..)`.
