@@ -129,7 +129,7 @@ pub fn parse_params(
         if key == "ADDR" {
             if let XValue::Str(v) = &value {
                 if !v.is_empty() {
-                    let stripped = if v.len() >= 5 && v[..5].eq_ignore_ascii_case("IPV6:") {
+                    let stripped = if v.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("IPV6:")) {
                         &v[5..]
                     } else {
                         v.as_str()
@@ -195,6 +195,11 @@ mod tests {
         );
         assert_eq!(
             parse_params("XCLIENT ADDR=x", KEYS, &[]),
+            Err("Error: Bad command parameter syntax. Invalid address")
+        );
+        // a multi-byte character across the fifth byte (found by the session fuzz target)
+        assert_eq!(
+            parse_params("XCLIENT ADDR=1.2\u{fffd}3.4", KEYS, &[]),
             Err("Error: Bad command parameter syntax. Invalid address")
         );
         assert_eq!(
