@@ -482,6 +482,9 @@ class SMTPServer extends EventEmitter {
 
   _onOpen(ev) {
     const conn = new SMTPConnection(this, ev.c, ev);
+    if (ev.px && this.options.logger && !(this.options.ignoredHosts && this.options.ignoredHosts.includes(conn.remoteAddress))) {
+      this.logger.info({ tnx: 'proxy', cid: conn.id, proxy: conn.remoteAddress }, '[%s] PROXY from %s through %s (%s)', conn.id, conn.remoteAddress, String(ev.px[2]).trim().toLowerCase(), JSON.stringify(ev.px));
+    }
     this._conns.set(ev.c, conn);
     this.connections.add(conn);
     this.server._connectionsChanged();

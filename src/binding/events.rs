@@ -62,6 +62,8 @@ pub enum Event {
         peer: Peer,
         /// Session starts secure.
         secure: bool,
+        /// The PROXY header's words, if one was read.
+        proxy: Vec<String>,
     },
     /// Reverse-resolve `ip`.
     Reverse {
@@ -409,10 +411,18 @@ pub fn to_js(event: Event) -> JsArgs {
             id,
             peer: p,
             secure,
+            proxy,
         } => {
             j.str(Some("id"), &id);
             peer(&mut j, &p);
             j.bool(Some("secure"), secure);
+            if !proxy.is_empty() {
+                j.begin_array(Some("px"));
+                for word in &proxy {
+                    j.str(None, word);
+                }
+                j.end_array();
+            }
             (kind::OPEN, conn)
         }
         Event::Reverse { conn, ip } => {

@@ -39,12 +39,13 @@ impl JsHooks {
 }
 
 impl Hooks for JsHooks {
-    fn open(&self, conn: ConnId, session_id: &str, peer: &Peer, secure: bool) {
+    fn open(&self, conn: ConnId, session_id: &str, peer: &Peer, secure: bool, proxy: Vec<String>) {
         self.emit(Event::Open {
             conn,
             id: session_id.to_string(),
             peer: peer.clone(),
             secure,
+            proxy,
         });
     }
     fn reverse(&self, conn: ConnId, ip: &str) {

@@ -21,6 +21,9 @@ pub struct ProxyHeader {
     pub source_port: Option<u16>,
     /// Server address and port (version 2 only; version 1 ignores them like smtp-server).
     pub destination: Option<(String, u16)>,
+    /// The words after `PROXY` (version 1, for the logger); version 2 gives the same
+    /// five words (`TCP4`/`TCP6`, addresses, ports) for an address block.
+    pub params: Vec<String>,
 }
 
 /// The outcome of looking at the bytes received so far.
@@ -79,6 +82,7 @@ fn parse_v1(buf: &[u8]) -> ProxyParse {
             return ProxyParse::Invalid("Invalid PROXY header");
         }
         header.source = Some(source);
+        header.params = params.iter().map(|p| p.to_string()).collect();
         if let Some(port) = params.get(3).filter(|s| !s.is_empty()) {
             let n = js_number(trim_js(port));
             if n.is_finite() && n >= 1.0 && n.fract() == 0.0 && n <= 65535.0 {
@@ -154,6 +158,17 @@ fn parse_v2(buf: &[u8]) -> ProxyParse {
         }
         _ => return ProxyParse::Invalid("Unsupported PROXY command"),
     }
+    if let (Some(source), Some((destination, dport))) = (&header.source, &header.destination) {
+        let family = if family >> 4 == 1 { "TCP4" } else { "TCP6" };
+        let sport = header.source_port.unwrap_or(0);
+        header.params = vec![
+            family.to_string(),
+            source.clone(),
+            destination.clone(),
+            sport.to_string(),
+            dport.to_string(),
+        ];
+    }
     ProxyParse::Complete { len: total, header }
 }
 
@@ -180,7 +195,10 @@ mod tests {
                 header: ProxyHeader {
                     source: Some("192.0.2.1".into()),
                     source_port: Some(5678),
-                    destination: None
+                    destination: None,
+                    params: ["TCP4", "192.0.2.1", "198.51.100.1", "5678", "25"]
+                        .map(String::from)
+                        .to_vec(),
                 }
             }
         );
@@ -229,7 +247,10 @@ mod tests {
                 header: ProxyHeader {
                     source: Some("192.0.2.1".into()),
                     source_port: Some(5678),
-                    destination: Some(("198.51.100.1".into(), 25))
+                    destination: Some(("198.51.100.1".into(), 25)),
+                    params: ["TCP4", "192.0.2.1", "198.51.100.1", "5678", "25"]
+                        .map(String::from)
+                        .to_vec(),
                 }
             }
         );

@@ -85,6 +85,7 @@ async fn prologue<S>(
     Transport<Prefixed<S>>,
     Peer,
     Option<crate::protocol::session::TlsInfo>,
+    Vec<String>,
 )>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -93,7 +94,7 @@ where
     let mut stream = Prefixed::new(stream);
     let proxy = cfg.use_proxy.allows(&peer.remote_address);
     if !proxy && !cfg.implicit_tls {
-        return Some((Transport::Plain(stream), peer, None));
+        return Some((Transport::Plain(stream), peer, None, Vec::new()));
     }
     if cfg.max_clients > 0 && server.pending.load(Ordering::SeqCst) >= cfg.max_clients {
         return None;
@@ -101,6 +102,7 @@ where
     server.pending.fetch_add(1, Ordering::SeqCst);
     let mut state = server.state();
     let work = async {
+        let mut params = Vec::new();
         if proxy {
             let header = tokio::time::timeout(timeout, read_header(&mut stream))
                 .await
@@ -116,13 +118,14 @@ where
                 peer.local_address = normalize_address(&address);
                 peer.local_port = port;
             }
+            params = header.params;
         }
         let mut transport = Transport::Plain(stream);
         let mut info = None;
         if cfg.implicit_tls {
             info = Some(handshake(server, &mut transport, timeout, &peer).await?);
         }
-        Some((transport, peer, info))
+        Some((transport, peer, info, params))
     };
     let result = tokio::select! {
         r = work => r,
@@ -263,7 +266,8 @@ where
     let hooks = Arc::clone(server.hooks());
     let timeout = Duration::from_millis(cfg.socket_timeout_ms.max(1));
     // boxed: the TLS and PROXY states are large and only live until the session starts
-    let Some((stream, peer, tls_info)) = Box::pin(prologue(&server, stream, peer, timeout)).await
+    let Some((stream, peer, tls_info, proxy_params)) =
+        Box::pin(prologue(&server, stream, peer, timeout)).await
     else {
         server.open.fetch_sub(1, Ordering::SeqCst);
         server.report_if_closed();
@@ -271,7 +275,7 @@ where
     };
     let (id, rx) = server.register();
     let session_id = new_session_id();
-    hooks.open(id, &session_id, &peer, cfg.secure);
+    hooks.open(id, &session_id, &peer, cfg.secure, proxy_params);
     let live = server.live.fetch_add(1, Ordering::SeqCst) + 1;
     let mut session = Session::new(Arc::clone(&cfg), peer);
     session.follow_hooks(server.hook_mask());
@@ -469,6 +473,7 @@ where
         self.session.reset();
         if self.session.hooks().connect {
             self.phase = Phase::Connecting;
+            self.send_trace();
             let sync = self.session.take_sync();
             self.hooks.on_connect(self.id, sync);
         } else {

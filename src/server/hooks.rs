@@ -11,7 +11,8 @@ pub type ConnId = u32;
 /// What a connection tells the application. Answers arrive as [`ConnMsg`]s.
 pub trait Hooks: Send + Sync + 'static {
     /// A connection was accepted; the application creates its session object.
-    fn open(&self, conn: ConnId, session_id: &str, peer: &Peer, secure: bool);
+    /// `proxy` holds the PROXY header's words when one was read (for the logger).
+    fn open(&self, conn: ConnId, session_id: &str, peer: &Peer, secure: bool, proxy: Vec<String>);
     /// Reverse-resolve `ip`; answered with [`ConnMsg::Reverse`].
     fn reverse(&self, conn: ConnId, ip: &str);
     /// Call `onConnect`; answered with [`ConnMsg::Hook`].
