@@ -541,6 +541,40 @@ test('--auth accepts any credentials and shows the user', async () => {
     }
 });
 
+test('a client that disconnects in the middle of DATA leaves no file behind', async () => {
+    for (const format of ['eml', 'maildir']) {
+        const dir = tmpDir();
+        const proc = await startCli(['-p', '0', '-o', dir, '-f', format, '-n', '1']);
+        try {
+            const c = await Client.open(proc.port);
+            assert.equal(await c.cmd('MAIL FROM:<a@example.com>'), '250 Accepted');
+            assert.equal(await c.cmd('RCPT TO:<b@example.com>'), '250 Accepted');
+            assert.match(await c.cmd('DATA'), /^354 /);
+            c.write('Subject: cut short\r\n\r\n' + 'z'.repeat(100000) + '\r\n');
+            await new Promise(resolve => setTimeout(resolve, 100));
+            c.destroy();
+            // the catcher carries on: the next message is message #2 and is stored
+            const raw = rawMessage('after the cut');
+            const t = transport(proc.port, { ignoreTLS: true });
+            await t.sendMail({ envelope: { from: 'a@example.com', to: 'b@example.com' }, raw });
+            t.close();
+            assert.equal((await proc.exit()).code, 0);
+            const stored = format === 'eml' ? fs.readdirSync(dir).map(name => path.join(dir, name)) : fs.readdirSync(path.join(dir, 'new')).map(name => path.join(dir, 'new', name));
+            assert.equal(stored.length, 1, `${format}: only the complete message is there`);
+            assert.ok(fs.readFileSync(stored[0]).equals(raw));
+            if (format === 'maildir') {
+                assert.deepEqual(fs.readdirSync(path.join(dir, 'tmp')), [], 'tmp/ is empty');
+            }
+            const lines = proc.lines.filter(l => / -> /.test(l));
+            assert.equal(lines.length, 1);
+            assert.match(lines[0], /  #2  .*subject="after the cut"/);
+        } finally {
+            proc.kill();
+            removeDir(dir);
+        }
+    }
+});
+
 // ---------------------------------------------------------------------------
 // process life
 
@@ -573,7 +607,7 @@ test('SIGTERM and SIGINT stop the server and exit 0, also with a client connecte
     }
 });
 
-test('a port in use is a runtime error: exit 1', async () => {
+test('runtime errors exit 1: a port in use, an output directory that cannot be made', async () => {
     const dir = tmpDir();
     const first = await startCli(['-p', '0', '-o', dir]);
     try {
@@ -581,6 +615,13 @@ test('a port in use is a runtime error: exit 1', async () => {
         assert.equal(second.code, 1);
         assert.equal(second.stdout, '');
         assert.equal(second.stderr, `smtp-server-rs: cannot listen on 127.0.0.1:${first.port}: address already in use\n`);
+
+        const notADir = path.join(dir, 'plain-file');
+        fs.writeFileSync(notADir, 'x');
+        const third = await runCli(['-p', '0', '-o', path.join(notADir, 'mail')]);
+        assert.equal(third.code, 1);
+        assert.equal(third.stdout, '');
+        assert.equal(third.stderr, `smtp-server-rs: cannot write to ${path.join(notADir, 'mail')}: ENOTDIR\n`);
     } finally {
         first.child.kill('SIGTERM');
         await first.exit().catch(() => first.kill());

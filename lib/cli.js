@@ -392,13 +392,17 @@ function describeAddress(address) {
 /** Makes the output directory (and the Maildir subdirectories); throws when it cannot. */
 function prepareDirectory(opts) {
   const dir = path.resolve(opts.out);
-  fs.mkdirSync(dir, { recursive: true });
-  if (opts.format === 'maildir') {
-    for (const sub of ['tmp', 'new', 'cur']) {
-      fs.mkdirSync(path.join(dir, sub), { recursive: true });
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    if (opts.format === 'maildir') {
+      for (const sub of ['tmp', 'new', 'cur']) {
+        fs.mkdirSync(path.join(dir, sub), { recursive: true });
+      }
     }
+    fs.accessSync(opts.format === 'maildir' ? path.join(dir, 'tmp') : dir, fs.constants.W_OK);
+  } catch (err) {
+    throw new Error(`cannot write to ${dir}: ${err.code || err.message}`);
   }
-  fs.accessSync(dir, fs.constants.W_OK);
   return dir;
 }
 
