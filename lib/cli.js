@@ -2,7 +2,7 @@
 // `smtp-server-rs` on the command line: a development mail catcher. It listens for
 // SMTP (or LMTP), takes every message and writes it unchanged to a directory, as .eml
 // files or as a Maildir, printing one line per message. See docs/cli.md.
-//   const { main } = require('smtp-server-rs/lib/cli');
+//   const { main } = require('./lib/cli.js');   (from the package root)
 //   main(['--port', '0', '--max-messages', '1']).then(code => ...)
 const fs = require('node:fs');
 const net = require('node:net');
