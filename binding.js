@@ -1,28 +1,70 @@
 'use strict';
-// Loads the native addon: a local build first, then the prebuilt package for this platform.
-const { existsSync } = require('node:fs');
+// Loads the native addon, first match wins:
+//   1. SMTP_SERVER_RS_BINARY=/path/to/file.node (a build of your own)
+//   2. smtp-server-rs.<platform>.node in the package root (a source build: scripts/build.js)
+//   3. the prebuilt package smtp-server-rs-<platform> (an optionalDependency, see npm/)
+// and otherwise throws ERR_SMTP_SERVER_RS_NO_BINARY, saying what to do.
+const { existsSync, readFileSync } = require('node:fs');
 const path = require('node:path');
 const { platformTriple } = require('./scripts/platform.js');
 
+function ownVersion() {
+  try {
+    return JSON.parse(readFileSync(path.join(__dirname, 'package.json'), 'utf8')).version;
+  } catch {
+    return undefined;
+  }
+}
+
 function load() {
   const triple = platformTriple();
+  const pkg = `smtp-server-rs-${triple}`;
+  const tried = [];
+
+  const custom = process.env.SMTP_SERVER_RS_BINARY;
+  if (custom) {
+    // an explicit choice: its failure is the answer, not a reason to look elsewhere
+    return require(path.resolve(custom));
+  }
+
   const local = path.join(__dirname, `smtp-server-rs.${triple}.node`);
-  const errors = [];
   if (existsSync(local)) {
     try {
       return require(local);
     } catch (err) {
-      errors.push(err);
+      tried.push(`${local}: ${err.message}`);
     }
   }
+
+  let pkgDir = null;
   try {
-    return require(`smtp-server-rs-${triple}`);
-  } catch (err) {
-    errors.push(err);
+    pkgDir = path.dirname(require.resolve(`${pkg}/package.json`));
+  } catch {
+    tried.push(`${pkg} is not installed`);
   }
+  if (pkgDir) {
+    try {
+      const addon = require(pkg);
+      const version = JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).version;
+      const own = ownVersion();
+      if (own && version !== own) {
+        process.emitWarning(`smtp-server-rs ${own} is using the native binary of ${pkg} ${version}; reinstall so that both versions match`, {
+          code: 'SMTP_SERVER_RS_VERSION_MISMATCH'
+        });
+      }
+      return addon;
+    } catch (err) {
+      tried.push(`${pkg}: ${err.message}`);
+    }
+  }
+
   const err = new Error(
-    `smtp-server-rs: no prebuilt binary for ${triple}; install Rust (https://rustup.rs) and run "npm rebuild smtp-server-rs"` +
-      (errors.length ? ` (${errors.map(e => e.message).join('; ')})` : '')
+    `smtp-server-rs: no prebuilt binary for ${triple} could be loaded (${tried.join('; ')}).\n` +
+      `Fix it in one of these ways:\n` +
+      `  - reinstall without --omit=optional / --no-optional, so that npm installs ${pkg}\n` +
+      `    (prebuilt packages exist for linux x64/arm64 gnu and musl, darwin x64/arm64 and win32 x64);\n` +
+      `  - or build from source: install Rust (https://rustup.rs) and run "npm rebuild smtp-server-rs"\n` +
+      `    (with Bun or when install scripts are disabled: node node_modules/smtp-server-rs/scripts/build.js)`
   );
   err.code = 'ERR_SMTP_SERVER_RS_NO_BINARY';
   throw err;
