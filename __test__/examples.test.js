@@ -142,6 +142,45 @@ function proxyV2(src, srcPort, dst, dstPort) {
   return header;
 }
 
+/** GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes, repeats numbered. */
+function anchors(markdown) {
+  const seen = new Map();
+  const out = new Set();
+  const text = markdown.replace(/```[\s\S]*?```/g, '');
+  for (const m of text.matchAll(/^#{1,6} +(.+?) *$/gm)) {
+    const base = m[1]
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\p{M} _-]/gu, '')
+      .replace(/ /g, '-');
+    const n = seen.get(base) || 0;
+    seen.set(base, n + 1);
+    out.add(n ? `${base}-${n}` : base);
+  }
+  return out;
+}
+
+test('README and docs: relative links point to files and headings that exist', () => {
+  let checked = 0;
+  for (const doc of ['README.md', 'docs/api.md', 'docs/migration.md']) {
+    const file = path.join(root, doc);
+    const text = fs.readFileSync(file, 'utf8').replace(/```[\s\S]*?```/g, '');
+    for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const link = m[1];
+      if (/^[a-z]+:/i.test(link)) {
+        continue;
+      }
+      const [target, anchor] = link.split('#');
+      const resolved = target ? path.resolve(path.dirname(file), target) : file;
+      assert.ok(fs.existsSync(resolved), `${doc}: ${link} points to a missing file`);
+      if (anchor) {
+        assert.ok(anchors(fs.readFileSync(resolved, 'utf8')).has(anchor), `${doc}: ${link} points to a missing heading`);
+      }
+      checked++;
+    }
+  }
+  assert.ok(checked > 20, `links checked: ${checked}`);
+});
+
 // ---------------------------------------------------------------------------
 
 test('README: `npm start` runs the basic server, which saves a sent message under ./mail/', { timeout: 40000 }, async () => {
