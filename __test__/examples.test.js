@@ -217,7 +217,7 @@ test('README: `npm start` runs the basic server, which saves a sent message unde
   }
 });
 
-test('README: the quick-start example runs as written (but on a free port)', { timeout: 30000 }, async () => {
+test('README: the quick-start example runs as written (but on a free port), and the import form loads', { timeout: 30000 }, async () => {
   const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
   const m = /<!-- quick-start -->\s*```js\n([\s\S]*?)```/.exec(readme);
   assert.ok(m, 'the README has a quick-start block');
@@ -232,6 +232,13 @@ test('README: the quick-start example runs as written (but on a free port)', { t
     fs.mkdirSync(path.join(dir, 'node_modules'));
     fs.symlinkSync(root, path.join(dir, 'node_modules', 'smtp-server-rs'), 'dir');
     fs.writeFileSync(path.join(dir, 'quick-start.js'), code.replace(`.listen(${listen[1]}`, `.listen(Number(process.env.PORT), '127.0.0.1'`) + "\nconsole.log('listening on 127.0.0.1:' + process.env.PORT);\n");
+    // the ES module form the README gives
+    const esm = /`(import \{ SMTPServer \} from 'smtp-server-rs';)`/.exec(readme);
+    assert.ok(esm, 'the README shows the import form');
+    fs.writeFileSync(path.join(dir, 'esm.mjs'), `${esm[1]}\nconsole.log(typeof SMTPServer, typeof new SMTPServer({ logger: false }).listen);\n`);
+    const imported = await run(process.execPath, [path.join(dir, 'esm.mjs')]);
+    assert.equal(imported.stdout.trim(), 'function function', imported.stderr);
+
     const port = await freePort();
     const server = await start(process.execPath, [path.join(dir, 'quick-start.js')], { PORT: String(port) }, { cwd: dir });
     try {
