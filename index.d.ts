@@ -1,245 +1,643 @@
 /// <reference types="node" />
-// Types of smtp-server-rs: the same shapes as smtp-server 3.21.
+// Type declarations of smtp-server-rs.
+//
+// The shapes follow smtp-server 3.21 so that code typed against `@types/smtp-server`
+// or against smtp-server's own declarations keeps compiling after the import is
+// switched to 'smtp-server-rs'. Where this package differs at runtime (the TLS stack,
+// the listener facade, the onSecure socket) the comment of the item says so.
 
 import { EventEmitter } from 'node:events';
-import { Readable } from 'node:stream';
+import type * as net from 'node:net';
+import type { Readable } from 'node:stream';
+import type * as tls from 'node:tls';
 
-/** A MAIL FROM / RCPT TO address with its parameters. */
-export interface SMTPServerAddress {
-  /** The address ('' for the null sender), with the domain in Unicode. */
-  address: string;
-  /** Upper-cased parameter names; `true` for a bare keyword. `false` when there are none. */
-  args: SMTPServerAddressArgs | false;
-  /** DSN details of a recipient (with `hideDSN: false`). */
-  dsn?: SMTPServerRecipientDSN;
-}
+/** A duration in milliseconds. */
+export type ms = number;
 
-/** MAIL/RCPT parameters. */
-export interface SMTPServerAddressArgs {
-  [key: string]: string | boolean;
-}
+// ---------------------------------------------------------------------------
+// Addresses and the envelope
+// ---------------------------------------------------------------------------
 
-/** DSN details of a recipient. */
+/**
+ * The parameters that followed the address of a MAIL FROM or RCPT TO command,
+ * e.g. `{ SIZE: '1024', BODY: '8BITMIME', SMTPUTF8: true }`. Names are upper-cased;
+ * a parameter sent without `=value` maps to `true`.
+ */
+export type SMTPServerAddressArgs = Record<string, string | true>;
+
+/** The DSN parameters (RFC 3461) of one RCPT TO command. Only filled in when `hideDSN` is `false`. */
 export interface SMTPServerRecipientDSN {
-  notify?: string[];
-  orcpt?: string;
+  /** The NOTIFY keywords in upper case, e.g. `['SUCCESS', 'FAILURE']` or `['NEVER']`. */
+  notify?: string[] | undefined;
+  /** The ORCPT parameter as the client sent it, e.g. `'rfc822;user@example.com'`. */
+  orcpt?: string | undefined;
 }
 
-/** DSN details of the envelope. */
+/** The address of a MAIL FROM or RCPT TO command, as `onMailFrom`/`onRcptTo` and the envelope see it. */
+export interface SMTPServerAddress {
+  /** The mailbox between the angle brackets; `''` for the null sender `<>`. A punycode domain is given in Unicode. */
+  address: string;
+  /** The command's parameters, or `false` when it had none. */
+  args: SMTPServerAddressArgs | false;
+  /** DSN details of a recipient (RCPT TO only, and only with `hideDSN: false`). */
+  dsn?: SMTPServerRecipientDSN | undefined;
+}
+
+/** The DSN parameters (RFC 3461) of the MAIL FROM command. */
 export interface SMTPServerEnvelopeDSN {
+  /** RET: `'FULL'`, `'HDRS'`, or `null` when the client did not send it. */
   ret: string | null;
+  /** ENVID as sent by the client, or `null`. */
   envid: string | null;
 }
 
-/** The current transaction. */
+/** The mail transaction in progress (reset by RSET, HELO/EHLO and after each message). */
 export interface SMTPServerEnvelope {
+  /** The accepted sender, or `false` until MAIL FROM has been accepted. */
   mailFrom: SMTPServerAddress | false;
+  /** The accepted recipients in the order they were given (a repeated address replaces the earlier entry). */
   rcptTo: SMTPServerAddress[];
-  requireTLS?: boolean;
-  bodyType?: string;
-  smtpUtf8?: boolean;
-  dsn?: SMTPServerEnvelopeDSN;
+  /** `true` when MAIL FROM carried the REQUIRETLS parameter (RFC 8689). */
+  requireTLS?: boolean | undefined;
+  /** The BODY parameter in lower case: `'7bit'` (the default) or `'8bitmime'`. */
+  bodyType?: string | undefined;
+  /** `true` when MAIL FROM carried the SMTPUTF8 parameter (RFC 6531). */
+  smtpUtf8?: boolean | undefined;
+  /** RET and ENVID of MAIL FROM; the property exists only when `hideDSN` is `false`. */
+  dsn?: SMTPServerEnvelopeDSN | undefined;
 }
 
-/** One object per connection, the same for its whole life. */
+// ---------------------------------------------------------------------------
+// The session
+// ---------------------------------------------------------------------------
+
+/**
+ * The state of one client connection. Every handler of a connection gets the same
+ * object, so properties an application sets on it in one handler are visible in the
+ * next ones.
+ */
 export interface SMTPServerSession {
+  /** A random identifier of the connection, also used in log entries. */
   id: string;
+  /** `true` once the connection is encrypted (implicit TLS, STARTTLS, or `secured`). */
   secure: boolean;
+  /** The server side IP address of the connection. */
   localAddress: string;
+  /** The server side port of the connection. */
   localPort: number;
+  /** The client's IP address (replaced by a PROXY header or by XCLIENT ADDR). */
   remoteAddress: string;
+  /** The client's port (replaced by a PROXY header or XCLIENT PORT; an unparsable XCLIENT PORT leaves `''`). */
   remotePort: number;
+  /** The reverse DNS name of the client, or its address as a literal (`'[192.0.2.1]'`) when there is none. */
   clientHostname: string;
-  openingCommand: string | false;
-  hostNameAppearsAs: string | false;
+  /**
+   * The greeting command the client used: `'HELO'`, `'EHLO'` or `'LHLO'`.
+   * It is `false` at runtime until the client has sent one; typed as a string like
+   * smtp-server's declarations so existing code keeps compiling.
+   */
+  openingCommand: string;
+  /**
+   * The name the client gave with HELO/EHLO/LHLO. `false` at runtime until the client
+   * has greeted; typed as a string like smtp-server's declarations.
+   */
+  hostNameAppearsAs: string;
+  /** The protocol name for a Received header: `'SMTP'`, `'ESMTP'`, `'ESMTPS'`, `'ESMTPSA'`, `'LMTP'`... */
   transmissionType: string;
-  tlsOptions: { name: string; standardName: string; version: string } | false | any;
+  /** The negotiated cipher of an encrypted connection, `false` for a cleartext one. */
+  tlsOptions: tls.CipherNameAndProtocol | false;
+  /** The current mail transaction. */
   envelope: SMTPServerEnvelope;
+  /** The number of the current mail transaction on this connection, starting at 1. */
   transaction: number;
+  /** Whatever `onAuth` passed as `response.user`; set once the client has authenticated. */
   user?: any;
-  servername?: string | false;
-  xClient: Map<string, any>;
-  xForward: Map<string, any>;
-  error?: string;
-  isWizard?: boolean;
-  disabledCommands?: string[];
-  [key: string]: any;
+  /**
+   * The host name the client asked for with SNI (lower-cased), `false` on a TLS
+   * connection without SNI, and absent before TLS.
+   */
+  servername?: string | false | null | undefined;
+  /** The attributes an XCLIENT command set, by upper-case name; `NAME:DEFAULT` etc. keep the values they replaced. */
+  xClient: Map<string, string | number | false>;
+  /** The attributes an XFORWARD command set, by upper-case name. */
+  xForward: Map<string, string | number | false>;
+  /** The text of the last error reply sent to the client. */
+  error?: string | undefined;
+  /** `true` after the client sent the sendmail `WIZ` command. */
+  isWizard?: boolean | undefined;
+  /**
+   * Set by the application (e.g. in `onConnect`) to replace the server-wide
+   * `disabledCommands` for this connection only: commands in the list are refused and
+   * left out of the EHLO reply. Names are case-insensitive.
+   */
+  disabledCommands?: string[] | undefined;
 }
 
-/** The `auth` object of `onAuth`. */
+// ---------------------------------------------------------------------------
+// Authentication
+// ---------------------------------------------------------------------------
+
+/** The SASL mechanisms (and XCLIENT LOGIN) that reach `onAuth`. */
+export type SMTPServerAuthenticationMethod = 'PLAIN' | 'LOGIN' | 'XOAUTH2' | 'CRAM-MD5' | 'XCLIENT';
+
+/** The credentials `onAuth` is asked to check. Which fields are set depends on `method`. */
 export interface SMTPServerAuthentication {
-  method: 'PLAIN' | 'LOGIN' | 'XOAUTH2' | 'CRAM-MD5' | 'XCLIENT' | string;
-  username?: string;
-  password?: string | null;
-  authcid?: string;
-  authzid?: string;
-  accessToken?: string;
-  challenge?: string;
-  challengeResponse?: string;
-  validatePassword?(password: string): boolean;
+  /** The mechanism the client used; `'XCLIENT'` when an XCLIENT command carried LOGIN. */
+  method: SMTPServerAuthenticationMethod;
+  /** The user name (for PLAIN the authorization identity when given, otherwise the authentication identity). */
+  username?: string | undefined;
+  /** The password for PLAIN and LOGIN; `null` for XCLIENT; absent for XOAUTH2 and CRAM-MD5. */
+  password?: string | null | undefined;
+  /** PLAIN: the authentication identity of the token (RFC 4616). */
+  authcid?: string | undefined;
+  /** PLAIN: the authorization identity of the token, `''` when the client sent none. */
+  authzid?: string | undefined;
+  /** XOAUTH2: the bearer token. */
+  accessToken?: string | undefined;
+  /** CRAM-MD5: the challenge the server sent. */
+  challenge?: string | undefined;
+  /** CRAM-MD5: the hex digest the client answered with. */
+  challengeResponse?: string | undefined;
+  /**
+   * CRAM-MD5: returns `true` when the client's answer was computed from `password`.
+   * Only CRAM-MD5 attempts carry this function; declared as always present, like in
+   * smtp-server's declarations, so check `method` before calling it.
+   */
+  validatePassword(password: string): boolean;
 }
 
-/** What `onAuth` answers. */
+/** What `onAuth` passes to its callback. Without a truthy `user` the attempt fails. */
 export interface SMTPServerAuthenticationResponse {
+  /** Any truthy value marks the client as authenticated and is stored as `session.user`. */
   user?: any;
-  data?: Record<string, string>;
-  message?: string;
-  responseCode?: number;
+  /**
+   * XOAUTH2 failures: an object (e.g. `{ status: '401', schemes: 'bearer', scope: '...' }`)
+   * the server sends to the client JSON-encoded and base64-encoded.
+   */
+  data?: object | undefined;
+  /** The reply text of a failed attempt (instead of `Invalid username or password`). */
+  message?: string | undefined;
+  /** The reply code of a failed attempt (instead of 535). */
+  responseCode?: number | undefined;
 }
 
-/** An error whose `responseCode` becomes the SMTP reply code. */
+// ---------------------------------------------------------------------------
+// Errors, the DATA stream, connection info
+// ---------------------------------------------------------------------------
+
+/**
+ * An error given to a handler callback. Its `responseCode` becomes the SMTP reply
+ * code and its `message` the reply text; without a code the server uses the default
+ * of the command (e.g. 550 for MAIL/RCPT, 450 for DATA). Errors of the `error` event
+ * also carry a Node-style `code` and the client's `remoteAddress`.
+ */
 export interface SMTPServerError extends Error {
-  responseCode?: number;
-  remoteAddress?: string;
+  /** The SMTP reply code to answer with (100-999). */
+  responseCode?: number | undefined;
+  /** `error` event: a Node-style error code such as `'ECONNRESET'` or `'ETIMEDOUT'`. */
+  code?: string | undefined;
+  /** `error` event: the address of the client the error is about. */
+  remoteAddress?: string | undefined;
 }
 
-/** The message stream `onData` receives. */
+/**
+ * The message body `onData` receives, dot-unstuffed, up to (not including) the final
+ * `.` line. It must be read to the end (pipe it somewhere, or call `resume()`) unless
+ * the handler answers right away.
+ */
 export interface SMTPServerDataStream extends Readable {
-  /** Bytes received so far (after dot-unstuffing). */
+  /** The number of body bytes received so far; the full size once the stream has ended. */
   byteLength: number;
-  /** `byteLength > size`. */
+  /**
+   * `true` once `byteLength` went over the `size` option. The message is still
+   * delivered to the stream; answer with an error (code 552) to refuse it, or set
+   * `rejectOversized`.
+   */
   sizeExceeded: boolean;
 }
 
-/** The `socket` argument of `onSecure`. */
-export interface SMTPServerSecureSocket {
-  remoteAddress: string;
-  remotePort: number;
-  localAddress: string;
-  localPort: number;
-  encrypted?: boolean;
-  servername?: string | false;
-  authorized?: boolean;
-  authorizationError?: string | null;
-  getPeerCertificate(detailed?: boolean): any;
-  getCipher(): { name: string; standardName: string; version: string } | undefined;
-  getProtocol(): string | null;
-}
+/** One entry of the `onData` result list: a reply text for success or an `Error` for failure. */
+export type SMTPServerDataResult = string | Error;
 
-/** The payload of the `connect` event. */
+/** What the `connect` event reports about a new client. */
 export interface SMTPServerConnectionInfo {
+  /** The connection's id (the same as `session.id`). */
   id: string;
+  /** The server side IP address. */
   localAddress: string;
+  /** The server side port. */
   localPort: number;
+  /** The client's IP address. */
   remoteAddress: string;
-  remotePort: number | string;
+  /** The client's port. */
+  remotePort: number;
+  /** The client's reverse DNS name or address literal. */
   clientHostname: string;
+  /** The name the client greeted with, `false` before HELO/EHLO (always so at connect time unless XCLIENT set it). */
   hostNameAppearsAs: string | false;
 }
 
-/** A custom reverse resolver. */
+/**
+ * What `onSecure` gets instead of a `tls.TLSSocket`: the TLS layer is rustls inside
+ * the native core, so this object offers the parts of a TLS socket applications read.
+ * It is not an instance of `tls.TLSSocket` (its members carry the same types, so code
+ * that casts it to one keeps compiling).
+ */
+export interface SMTPServerSecureSocket {
+  /** The client's IP address. */
+  readonly remoteAddress?: string | undefined;
+  /** The client's port. */
+  readonly remotePort?: number | undefined;
+  /** The server side IP address. */
+  readonly localAddress?: string | undefined;
+  /** The server side port. */
+  readonly localPort?: number | undefined;
+  /** Always `true`: the handler runs once the handshake has completed. */
+  encrypted: true;
+  /** The SNI host name the client asked for (lower-cased), or `false` without SNI. */
+  servername: string | false | null;
+  /** `true` when a client certificate was requested (`requestCert`) and it verified against `ca`. */
+  authorized: boolean;
+  /** Why the client certificate did not verify (a message string at runtime), or `null`. */
+  authorizationError: Error | string | null;
+  /** No ALPN is negotiated: always `false`. */
+  alpnProtocol: string | false | null;
+  /** The client's certificate in Node's format (built with `crypto.X509Certificate`); an empty object when there is none. */
+  getPeerCertificate(detailed?: boolean): tls.PeerCertificate | tls.DetailedPeerCertificate;
+  /** The negotiated cipher suite and TLS version. */
+  getCipher(): tls.CipherNameAndProtocol;
+  /** The TLS version, `'TLSv1.2'` or `'TLSv1.3'`. */
+  getProtocol(): string | null;
+}
+
+/** A reverse DNS resolver (the shape of `dns.reverse`), for the `resolver` option. */
 export interface SMTPServerResolver {
+  /**
+   * Looks up the names of `ip`; the server uses the first one as `session.clientHostname`.
+   * An error, or no names, leaves the address literal.
+   */
   reverse(ip: string, callback: (err: Error | null, hostnames?: string[]) => void): void;
 }
 
-/** TLS options (Node-shaped; see the README for what rustls honours). */
-export interface SMTPServerTLSOptions {
-  key?: string | Buffer | Array<string | Buffer | { pem: string | Buffer; passphrase?: string }>;
-  cert?: string | Buffer | Array<string | Buffer>;
-  ca?: string | Buffer | Array<string | Buffer>;
-  passphrase?: string;
-  pfx?: string | Buffer;
-  minVersion?: string;
-  maxVersion?: string;
-  requestCert?: boolean;
-  rejectUnauthorized?: boolean;
-  [key: string]: any;
+/**
+ * A bunyan/pino style logger for the `logger` option. Each level is called as
+ * `logger[level](entry, format, ...args)`; missing levels fall back to another
+ * method the object has (`info`, `debug`, `log`, ...).
+ */
+export interface SMTPServerLogger {
+  /** Receives trace entries (protocol details). */
+  trace?(...args: any[]): any;
+  /** Receives debug entries. */
+  debug?(...args: any[]): any;
+  /** Receives info entries (connections, authentication, messages). */
+  info?(...args: any[]): any;
+  /** Receives warnings. */
+  warn?(...args: any[]): any;
+  /** Receives errors (failed connections, handler exceptions). */
+  error?(...args: any[]): any;
+  /** Receives fatal entries. */
+  fatal?(...args: any[]): any;
+  /** Used for the levels the object lacks when it has no `info`/`debug`. */
+  log?(...args: any[]): any;
+  /** Other members of the logger object are left alone. */
+  [member: string]: any;
 }
 
-export interface SMTPServerOptions extends SMTPServerTLSOptions {
-  secure?: boolean;
-  secured?: boolean;
-  needsUpgrade?: boolean;
-  name?: string;
-  banner?: string;
-  heloResponse?: string;
-  lmtp?: boolean;
-  size?: number;
-  hideSize?: boolean;
-  rejectOversized?: boolean;
-  authMethods?: string[];
-  authOptional?: boolean;
-  allowInsecureAuth?: boolean;
-  authRequiredMessage?: string;
-  disabledCommands?: string[];
-  hideSTARTTLS?: boolean;
-  hidePIPELINING?: boolean;
-  hide8BITMIME?: boolean;
-  hideSMTPUTF8?: boolean;
-  hideENHANCEDSTATUSCODES?: boolean;
-  hideDSN?: boolean;
-  hideREQUIRETLS?: boolean;
-  lenientAddressParsing?: boolean;
-  maxClients?: number;
-  maxRecipients?: number;
-  maxCommandLength?: number;
-  maxAllowedUnauthenticatedCommands?: number | false;
-  socketTimeout?: number;
-  closeTimeout?: number;
-  useProxy?: boolean | string[];
-  useXClient?: boolean | string[];
-  useXForward?: boolean | string[];
-  ignoredHosts?: string[];
-  disableReverseLookup?: boolean;
-  resolver?: SMTPServerResolver;
-  logger?: boolean | Record<string, (...args: any[]) => void>;
-  component?: string;
-  sniOptions?: Record<string, SMTPServerTLSOptions> | Map<string, SMTPServerTLSOptions>;
-  SNICallback?(servername: string, callback: (err: Error | null, options?: SMTPServerTLSOptions | null) => void): void;
-  onConnect?(session: SMTPServerSession, callback: (err?: SMTPServerError | null) => void): void;
-  onSecure?(socket: SMTPServerSecureSocket, session: SMTPServerSession, callback: (err?: SMTPServerError | null) => void): void;
-  onAuth?(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: (err: SMTPServerError | null | undefined, response?: SMTPServerAuthenticationResponse) => void): void;
-  onMailFrom?(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: SMTPServerError | null) => void): void;
-  onRcptTo?(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: SMTPServerError | null) => void): void;
-  onData?(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: SMTPServerError | null, message?: string | Array<string | Error>) => void): void;
-  onClose?(session: SMTPServerSession, callback?: () => void): void;
-  [key: string]: any;
+/** The logger a server uses internally (`server.logger`): one function per level, no-ops when logging is off. */
+export interface SMTPServerInternalLogger {
+  /** Logs at trace level: `(entry, format, ...args)`. */
+  trace(...args: any[]): void;
+  /** Logs at debug level. */
+  debug(...args: any[]): void;
+  /** Logs at info level. */
+  info(...args: any[]): void;
+  /** Logs at warn level. */
+  warn(...args: any[]): void;
+  /** Logs at error level. */
+  error(...args: any[]): void;
+  /** Logs at fatal level. */
+  fatal(...args: any[]): void;
 }
 
-/** What `server.server` offers (a `net.Server`-like facade). */
+// ---------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------
+
+/**
+ * TLS options for the server, the SNI table and `updateSecureContext()`: Node's
+ * `tls.TlsOptions`. rustls terminates TLS, so `key`, `cert`, `ca`, `passphrase`,
+ * `minVersion`, `maxVersion`, `requestCert` and `rejectUnauthorized` take effect;
+ * OpenSSL-only settings (`ciphers`, `ecdhCurve`, `dhparam`, `honorCipherOrder`,
+ * `secureOptions`, ...) are ignored and `pfx` is refused (see the README).
+ */
+export type SMTPServerTLSOptions = tls.TlsOptions;
+
+/** The callback of `SNICallback`: TLS options (`{ key, cert }`) for the requested name, or nothing for the default certificate. */
+export type SMTPServerSNIResult = (err: Error | null, options?: SMTPServerTLSOptions | tls.SecureContext | null) => void;
+
+/** The callback of `onConnect`, `onSecure`, `onMailFrom` and `onRcptTo`: no argument accepts, an error refuses. */
+export type SMTPServerCallback = (err?: Error | null) => void;
+
+/** The callback of `onAuth`. */
+export type SMTPServerAuthCallback = (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void;
+
+/**
+ * The callback of `onData`: an error refuses the message; otherwise the optional
+ * `message` is the reply text. An LMTP server may pass one result per recipient
+ * (a string for success, an `Error` for failure).
+ */
+export type SMTPServerDataCallback = (err?: Error | null, message?: string | SMTPServerDataResult[]) => void;
+
+/**
+ * The options of `new SMTPServer(options)`. TLS settings (`key`, `cert`, `ca`, ...)
+ * go on the same object. Node `net.Server` options are accepted for compatibility
+ * but have no effect: the listening sockets belong to the native core.
+ */
+export interface SMTPServerOptions extends Omit<tls.TlsOptions, 'SNICallback'>, net.ServerOpts {
+  /** Start TLS right after the connection opens (implicit TLS, port 465 style). Default `false`: plain text with STARTTLS. */
+  secure?: boolean | undefined;
+  /** The connection is already encrypted by something in front of the server (e.g. a TLS proxy): treat it as secure without doing TLS. */
+  secured?: boolean | undefined;
+  /** Do the TLS handshake right after the connection opens even though `secure` is not set. */
+  needsUpgrade?: boolean | undefined;
+  /** The server's host name in the greeting and the EHLO reply. Default: `os.hostname()`. */
+  name?: string | undefined;
+  /** Text appended to the 220 greeting. */
+  banner?: string | undefined;
+  /** The format of the HELO/EHLO greeting line: the first `%s` is the server name, the second the client's hostname. */
+  heloResponse?: string | undefined;
+  /** Speak LMTP (LHLO, one DATA reply per recipient) instead of SMTP. */
+  lmtp?: boolean | undefined;
+  /** The largest message in bytes, announced with the SIZE extension; larger ones set `stream.sizeExceeded`. */
+  size?: number | undefined;
+  /** Leave the limit out of the EHLO SIZE line while still checking it. */
+  hideSize?: boolean | undefined;
+  /** Answer 552 for a message over `size` whatever `onData` says (it still gets the stream). */
+  rejectOversized?: boolean | undefined;
+  /** The SASL mechanisms offered: any of `'PLAIN'`, `'LOGIN'`, `'XOAUTH2'`, `'CRAM-MD5'`. Default `['PLAIN', 'LOGIN']`. */
+  authMethods?: string[] | undefined;
+  /** Allow mail without authentication while still offering AUTH. */
+  authOptional?: boolean | undefined;
+  /** Offer AUTH on unencrypted connections too. */
+  allowInsecureAuth?: boolean | undefined;
+  /** The reply text for MAIL, RCPT and DATA when authentication is required but missing. */
+  authRequiredMessage?: string | undefined;
+  /** Commands to refuse and leave out of EHLO, e.g. `['AUTH']` or `['STARTTLS']`. Case-insensitive. */
+  disabledCommands?: string[] | undefined;
+  /** Accept STARTTLS but do not announce it. */
+  hideSTARTTLS?: boolean | undefined;
+  /** Do not announce PIPELINING. */
+  hidePIPELINING?: boolean | undefined;
+  /** Do not announce 8BITMIME. */
+  hide8BITMIME?: boolean | undefined;
+  /** Do not announce SMTPUTF8. */
+  hideSMTPUTF8?: boolean | undefined;
+  /** Do not announce ENHANCEDSTATUSCODES (and leave the codes out of replies). Default `true`; set `false` to enable them. */
+  hideENHANCEDSTATUSCODES?: boolean | undefined;
+  /** Do not announce DSN. Default `true`; set `false` to parse NOTIFY/ORCPT/RET/ENVID. */
+  hideDSN?: boolean | undefined;
+  /** Do not announce REQUIRETLS. Default `true`. */
+  hideREQUIRETLS?: boolean | undefined;
+  /** Check MAIL FROM/RCPT TO addresses only loosely (accept what most clients send even when not RFC 5321 syntax). */
+  lenientAddressParsing?: boolean | undefined;
+  /** The most clients connected at once; further ones get `421 Too many connected clients`. */
+  maxClients?: number | undefined;
+  /** The most recipients of one transaction; further RCPT TO commands get 452. */
+  maxRecipients?: number | undefined;
+  /** The longest command line in bytes. */
+  maxCommandLength?: number | undefined;
+  /** How many commands an unauthenticated client may send before it is disconnected (default 10); `false` for no limit. */
+  maxAllowedUnauthenticatedCommands?: number | false | undefined;
+  /** Close a connection that has been idle this long (default one minute). */
+  socketTimeout?: ms | undefined;
+  /** After `close()`, how long open connections may still run before they are cut (default 30 seconds). */
+  closeTimeout?: ms | undefined;
+  /** Read a PROXY protocol header first: `true` for every peer, or the addresses of the proxies to expect it from. */
+  useProxy?: boolean | string[] | undefined;
+  /** Accept the XCLIENT command: `true` for every client, or the addresses allowed to use it. */
+  useXClient?: boolean | string[] | undefined;
+  /** Accept the XFORWARD command: `true` for every client, or the addresses allowed to use it. */
+  useXForward?: boolean | string[] | undefined;
+  /** Client addresses not to log connections of (e.g. a load balancer's health checks). */
+  ignoredHosts?: string[] | undefined;
+  /** Skip the reverse DNS lookup of clients (`clientHostname` is then the address literal). */
+  disableReverseLookup?: boolean | undefined;
+  /** The resolver for reverse lookups instead of `dns.reverse`. */
+  resolver?: SMTPServerResolver | undefined;
+  /** `true` logs to the console, a bunyan/pino-style object receives the entries, `false`/unset logs nothing. */
+  logger?: SMTPServerLogger | boolean | undefined;
+  /** The `component` field of log entries. Default `'smtp-server'`. */
+  component?: string | undefined;
+  /** TLS options per SNI host name (used when there is no `SNICallback`). */
+  sniOptions?: { [servername: string]: SMTPServerTLSOptions } | Map<string, SMTPServerTLSOptions> | undefined;
+  /**
+   * Picks the certificate for an SNI host name: call `callback(null, { key, cert })`
+   * (merged over the server's TLS options). A `tls.SecureContext` cannot be used by
+   * rustls: it is logged and the default certificate is used, as for an error.
+   */
+  SNICallback?: ((servername: string, callback: SMTPServerSNIResult) => void) | undefined;
+
+  /** Called for each new client before the greeting; an error refuses the connection with its code (default 554). */
+  onConnect?(session: SMTPServerSession, callback: SMTPServerCallback): void;
+  /** Called once a TLS handshake has completed (implicit TLS or STARTTLS); an error closes the connection. */
+  onSecure?(socket: SMTPServerSecureSocket, session: SMTPServerSession, callback: SMTPServerCallback): void;
+  /** Checks AUTH credentials; see `SMTPServerAuthenticationResponse`. */
+  onAuth?(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: SMTPServerAuthCallback): void;
+  /** Checks the sender of MAIL FROM; an error refuses it (default 550). */
+  onMailFrom?(address: SMTPServerAddress, session: SMTPServerSession, callback: SMTPServerCallback): void;
+  /** Checks a recipient of RCPT TO; an error refuses it (default 550). */
+  onRcptTo?(address: SMTPServerAddress, session: SMTPServerSession, callback: SMTPServerCallback): void;
+  /** Receives the message body; the reply is sent once the callback was called and the stream has ended. */
+  onData?(stream: SMTPServerDataStream, session: SMTPServerSession, callback: SMTPServerDataCallback): void;
+  /** Told that a connection has closed; the callback does nothing and need not be called. */
+  onClose?(session: SMTPServerSession, callback: SMTPServerCallback): void;
+}
+
+/** `server.options` after the constructor filled in the defaults. */
+export type SMTPServerResolvedOptions = SMTPServerOptions & {
+  /** Upper-cased and trimmed. */
+  disabledCommands: string[];
+  /** Upper-cased and trimmed; `['LOGIN', 'PLAIN']` when none were given. */
+  authMethods: string[];
+};
+
+// ---------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------
+
+/** The events of `SMTPServer` and their listener arguments. */
+export interface SMTPServerEvents {
+  /** The server stopped listening and its connections have ended. */
+  close: [];
+  /** A client connection failed (reset, timeout, TLS error...) or listening failed. Errors of clients are only emitted when there is a listener. */
+  error: [err: SMTPServerError];
+  /** A client connected (after XCLIENT/XFORWARD when those are enabled). With a listener the greeting waits for the listeners to run. */
+  connect: [info: SMTPServerConnectionInfo];
+}
+
+/** The events of `server.server` and their listener arguments. */
+export interface SMTPServerListenerEvents {
+  /** The server is bound and accepting connections. */
+  listening: [];
+  /** The server stopped listening and its connections have ended. */
+  close: [];
+  /** Listening failed (e.g. `EADDRINUSE`). */
+  error: [err: NodeJS.ErrnoException];
+}
+
+/** Any event name except the ones with declared listener types (those must match). */
+type OtherEvent<E, Known> = E & (E extends keyof Known ? never : unknown);
+
+// ---------------------------------------------------------------------------
+// The listener facade and connections
+// ---------------------------------------------------------------------------
+
+/**
+ * `server.server`: the part of `net.Server` smtp-server applications use. The sockets
+ * live in the native core, so this is a stand-in, not a `net.Server`: listening on a
+ * handle or file descriptor is not supported.
+ */
 export interface SMTPServerListener extends EventEmitter {
+  /** `true` while the server accepts connections. */
   listening: boolean;
-  listen(...args: any[]): this;
-  address(): { address: string; family: string; port: number } | string | null;
+  /** Starts listening; see `SMTPServer#listen`. */
+  listen(port?: number | string | null, hostname?: string, backlog?: number, listeningListener?: () => void): this;
+  listen(port?: number | string | null, hostname?: string, listeningListener?: () => void): this;
+  listen(port?: number | string | null, backlog?: number, listeningListener?: () => void): this;
+  listen(port?: number | string | null, listeningListener?: () => void): this;
+  listen(options: net.ListenOptions, listeningListener?: () => void): this;
+  /** The bound address; the path for a Unix socket; `null` when not listening. */
+  address(): net.AddressInfo | string | null;
+  /** Stops accepting connections; `callback` runs once the open ones have ended too (with an error when the server was not listening). */
   close(callback?: (err?: Error) => void): this;
+  /** Keeps the process alive while listening (the default). */
   ref(): this;
+  /** Lets the process exit even though the server is listening. */
   unref(): this;
+  /** Reports the number of open connections. */
   getConnections(callback: (err: Error | null, count: number) => void): this;
+
+  /** Adds a listener; the listener types of `listening`, `close` and `error` are checked. */
+  on<K extends keyof SMTPServerListenerEvents>(event: K, listener: (...args: SMTPServerListenerEvents[K]) => void): this;
+  on<E extends string | symbol>(event: OtherEvent<E, SMTPServerListenerEvents>, listener: (...args: any[]) => void): this;
+  /** Adds a listener that runs once. */
+  once<K extends keyof SMTPServerListenerEvents>(event: K, listener: (...args: SMTPServerListenerEvents[K]) => void): this;
+  once<E extends string | symbol>(event: OtherEvent<E, SMTPServerListenerEvents>, listener: (...args: any[]) => void): this;
 }
 
-/** A connection in `server.connections`. */
+/** An open client connection, as found in `server.connections`. */
 export interface SMTPServerConnection {
+  /** The connection's id (the same as `session.id`). */
   id: string;
+  /** The session object the handlers of this connection get. */
   session: SMTPServerSession;
+  /** The client's IP address. */
   remoteAddress: string;
+  /** The client's port. */
   remotePort: number;
+  /** The server side IP address. */
   localAddress: string;
+  /** The server side port. */
   localPort: number;
+  /** The client's reverse DNS name or address literal (once known). */
+  clientHostname?: string | undefined;
+  /** `true` once the connection is encrypted. */
+  secure: boolean;
+  /** The negotiated cipher, or `false` on a cleartext connection. */
+  tlsOptions: tls.CipherNameAndProtocol | false;
+  /** Writes the reply line `code text` to the client. */
   send(code: number, text?: string): void;
+  /** Closes the connection. */
   close(): void;
 }
 
+// ---------------------------------------------------------------------------
+// The server
+// ---------------------------------------------------------------------------
+
+/**
+ * An SMTP or LMTP server. Handlers are given as options or defined by a subclass
+ * (or assigned to the instance); the defaults accept every command and discard the
+ * message.
+ */
 export declare class SMTPServer extends EventEmitter {
-  constructor(options?: SMTPServerOptions);
-  options: SMTPServerOptions;
+  /** Creates the server; it starts accepting connections with `listen()`. Invalid TLS material throws here. */
+  constructor(options?: SMTPServerOptions | null);
+
+  /** The options given to the constructor, with defaults filled in. */
+  options: SMTPServerResolvedOptions;
+  /** The listener facade (see `SMTPServerListener`). */
   server: SMTPServerListener;
+  /** The open client connections. */
   connections: Set<SMTPServerConnection>;
-  logger: Record<'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal', (...args: any[]) => void>;
-  listen(...args: any[]): SMTPServerListener;
-  close(callback?: () => void): void;
-  updateSecureContext(options?: SMTPServerTLSOptions): void;
-  onConnect(session: SMTPServerSession, callback: (err?: SMTPServerError | null) => void): void;
-  onSecure(socket: SMTPServerSecureSocket, session: SMTPServerSession, callback: (err?: SMTPServerError | null) => void): void;
-  onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: (err: SMTPServerError | null | undefined, response?: SMTPServerAuthenticationResponse) => void): void;
-  onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: SMTPServerError | null) => void): void;
-  onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: SMTPServerError | null) => void): void;
-  onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: SMTPServerError | null, message?: string | Array<string | Error>) => void): void;
-  onClose(session: SMTPServerSession, callback?: () => void): void;
-  on(event: 'connect', listener: (info: SMTPServerConnectionInfo) => void): this;
-  on(event: 'error', listener: (err: SMTPServerError) => void): this;
-  on(event: 'close', listener: () => void): this;
-  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  /** The logger built from the `logger` option. */
+  logger: SMTPServerInternalLogger;
+
+  /**
+   * Starts listening, with the arguments of `net.Server#listen`: a port (a number or a
+   * numeric string; 0 or none for a random one) with an optional host and backlog, a
+   * Unix socket path, or a `net.ListenOptions` object (`reusePort` and `ipv6Only` are
+   * supported). Errors such as `EADDRINUSE` are emitted as `error` events.
+   */
+  listen(port?: number | string | null, hostname?: string, backlog?: number, listeningListener?: () => void): SMTPServerListener;
+  listen(port?: number | string | null, hostname?: string, listeningListener?: () => void): SMTPServerListener;
+  listen(port?: number | string | null, backlog?: number, listeningListener?: () => void): SMTPServerListener;
+  listen(port?: number | string | null, listeningListener?: () => void): SMTPServerListener;
+  listen(options: net.ListenOptions, listeningListener?: () => void): SMTPServerListener;
+
+  /**
+   * Stops accepting connections. Open connections get `421` on their next command and
+   * are closed after `closeTimeout`; `callback` runs when everything has ended.
+   */
+  close(callback?: (() => void) | null): void;
+
+  /** Replaces the TLS settings (certificates, SNI table) for handshakes from now on. */
+  updateSecureContext(options?: SMTPServerTLSOptions | SMTPServerOptions | null): void;
+
+  /** Default: accepts the connection. */
+  onConnect(session: SMTPServerSession, callback: SMTPServerCallback): void;
+  /** Default: accepts the TLS session. */
+  onSecure(socket: SMTPServerSecureSocket, session: SMTPServerSession, callback: SMTPServerCallback): void;
+  /** Default: refuses every login (`Authentication not implemented`); XCLIENT LOGIN is accepted. */
+  onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: SMTPServerAuthCallback): void;
+  /** Default: accepts every sender. */
+  onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: SMTPServerCallback): void;
+  /** Default: accepts every recipient. */
+  onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: SMTPServerCallback): void;
+  /** Default: reads and discards the message, then accepts it. */
+  onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: SMTPServerDataCallback): void;
+  /** Default: does nothing. */
+  onClose(session: SMTPServerSession, callback?: SMTPServerCallback): void;
+
+  /** Adds a listener; the listener types of `close`, `error` and `connect` are checked. */
+  on<K extends keyof SMTPServerEvents>(event: K, listener: (...args: SMTPServerEvents[K]) => void): this;
+  on<E extends string | symbol>(event: OtherEvent<E, SMTPServerEvents>, listener: (...args: any[]) => void): this;
+  /** Adds a listener that runs once. */
+  once<K extends keyof SMTPServerEvents>(event: K, listener: (...args: SMTPServerEvents[K]) => void): this;
+  once<E extends string | symbol>(event: OtherEvent<E, SMTPServerEvents>, listener: (...args: any[]) => void): this;
+  /** Same as `on`. */
+  addListener<K extends keyof SMTPServerEvents>(event: K, listener: (...args: SMTPServerEvents[K]) => void): this;
+  addListener<E extends string | symbol>(event: OtherEvent<E, SMTPServerEvents>, listener: (...args: any[]) => void): this;
+  /** Adds a listener before the others. */
+  prependListener<K extends keyof SMTPServerEvents>(event: K, listener: (...args: SMTPServerEvents[K]) => void): this;
+  prependListener<E extends string | symbol>(event: OtherEvent<E, SMTPServerEvents>, listener: (...args: any[]) => void): this;
+  /** Adds a run-once listener before the others. */
+  prependOnceListener<K extends keyof SMTPServerEvents>(event: K, listener: (...args: SMTPServerEvents[K]) => void): this;
+  prependOnceListener<E extends string | symbol>(event: OtherEvent<E, SMTPServerEvents>, listener: (...args: any[]) => void): this;
+  /** Removes a listener. */
+  off<K extends keyof SMTPServerEvents>(event: K, listener: (...args: SMTPServerEvents[K]) => void): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
+  /** Same as `off`. */
+  removeListener<K extends keyof SMTPServerEvents>(event: K, listener: (...args: SMTPServerEvents[K]) => void): this;
+  removeListener(event: string | symbol, listener: (...args: any[]) => void): this;
+  /** Calls the listeners of an event. */
+  emit<K extends keyof SMTPServerEvents>(event: K, ...args: SMTPServerEvents[K]): boolean;
+  emit(event: string | symbol, ...args: any[]): boolean;
 }
 
-declare const smtpServer: { SMTPServer: typeof SMTPServer };
+/** The module object: `import smtp from 'smtp-server-rs'` then `new smtp.SMTPServer()`. */
+declare const smtpServer: {
+  /** The server class (the same as the named export). */
+  SMTPServer: typeof SMTPServer;
+};
 export default smtpServer;
