@@ -2,15 +2,16 @@
 //! keeps the timers, and carries questions to the application and answers back.
 
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::{sleep_until, Instant, Sleep};
 
 use super::hooks::{ConnId, ConnMsg, Hooks, ServerState};
+use super::inbox::Inbox;
 use super::proxy::{read_header, Prefixed};
 use super::tls::{self, Transport};
 use super::Server;
@@ -242,7 +243,7 @@ struct Conn<S> {
     hooks: Arc<dyn Hooks>,
     stream: Transport<S>,
     session: Session,
-    rx: mpsc::UnboundedReceiver<ConnMsg>,
+    rx: Arc<Inbox>,
     phase: Phase,
     timeout: Duration,
     deadline: Instant,
@@ -254,6 +255,12 @@ struct Conn<S> {
     eof: bool,
     /// When a client that closed its side stops being served.
     eof_deadline: Option<Instant>,
+    /// The one timer of the connection, armed for the earliest deadline. Activity only
+    /// moves `deadline`; the timer, when it fires early, is armed again, so a busy
+    /// connection does not touch the timer wheel for every command.
+    timer: Pin<Box<Sleep>>,
+    /// When `timer` fires (`None` once it has fired).
+    armed: Option<Instant>,
 }
 
 /// Serves one accepted connection until it closes.
@@ -301,6 +308,8 @@ where
         counted: true,
         eof: false,
         eof_deadline: None,
+        timer: Box::pin(sleep_until(Instant::now() + timeout)),
+        armed: None,
     };
     conn.serve().await;
     conn.finish().await;
@@ -632,6 +641,14 @@ where
                 Phase::Early(t) | Phase::Reverse(t) => Some(t),
                 _ => None,
             };
+            let wake = [phase_deadline, self.eof_deadline]
+                .into_iter()
+                .flatten()
+                .fold(self.deadline, Instant::min);
+            if self.armed.is_none_or(|at| wake < at) {
+                self.timer.as_mut().reset(wake);
+                self.armed = Some(wake);
+            }
             let may_read = self.may_read();
             let reserve = if self.session.in_data() {
                 64 * 1024
@@ -640,10 +657,7 @@ where
             };
             tokio::select! {
                 biased;
-                msg = self.rx.recv() => match msg {
-                    Some(msg) => self.on_message(msg),
-                    None => return,
-                },
+                msg = self.rx.recv() => self.on_message(msg),
                 changed = state.changed() => {
                     if changed.is_ok() {
                         let now = *state.borrow_and_update();
@@ -668,18 +682,18 @@ where
                         }
                     }
                 }
-                _ = sleep_until(phase_deadline.unwrap_or_else(Instant::now)), if phase_deadline.is_some() => {
+                _ = self.timer.as_mut() => {
+                    self.armed = None;
+                    let now = Instant::now();
+                    if self.eof_deadline.is_some_and(|t| now >= t) {
+                        return;
+                    }
                     match self.phase {
-                        Phase::Early(_) => self.after_early_window(),
-                        Phase::Reverse(_) => self.after_reverse(None),
+                        Phase::Early(t) if now >= t => self.after_early_window(),
+                        Phase::Reverse(t) if now >= t => self.after_reverse(None),
                         _ => {}
                     }
-                }
-                _ = sleep_until(self.eof_deadline.unwrap_or_else(Instant::now)), if self.eof_deadline.is_some() => {
-                    return;
-                }
-                _ = sleep_until(self.deadline) => {
-                    if !self.session.on_timeout() {
+                    if now >= self.deadline && !self.session.on_timeout() {
                         self.touch();
                     }
                 }

@@ -3,6 +3,7 @@
 
 pub mod connection;
 pub mod hooks;
+pub mod inbox;
 pub mod listener;
 pub mod proxy;
 pub mod tls;
@@ -11,16 +12,17 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::protocol::config::Config;
 use hooks::{ConnId, ConnMsg, Hooks, ServerState};
+use inbox::Inbox;
 
 /// State shared by a server's listener and connections.
 pub struct Server {
     config: RwLock<Arc<Config>>,
     hooks: Arc<dyn Hooks>,
-    registry: Mutex<HashMap<ConnId, mpsc::UnboundedSender<ConnMsg>>>,
+    registry: Mutex<HashMap<ConnId, Arc<Inbox>>>,
     next_id: AtomicU32,
     /// Sessions that count toward `maxClients` (not yet closing).
     live: AtomicUsize,
@@ -108,7 +110,7 @@ impl Server {
             Ok(map) => map.get(&conn).cloned(),
             Err(poisoned) => poisoned.into_inner().get(&conn).cloned(),
         };
-        sender.is_some_and(|s| s.send(msg).is_ok())
+        sender.is_some_and(|s| s.send(msg))
     }
 
     /// Delivers a message to every connection.
@@ -122,8 +124,8 @@ impl Server {
         }
     }
 
-    fn register(&self) -> (ConnId, mpsc::UnboundedReceiver<ConnMsg>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    fn register(&self) -> (ConnId, Arc<Inbox>) {
+        let inbox = Arc::new(Inbox::default());
         let mut map = match self.registry.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
@@ -131,17 +133,20 @@ impl Server {
         loop {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             if id != 0 && !map.contains_key(&id) {
-                map.insert(id, tx);
-                return (id, rx);
+                map.insert(id, Arc::clone(&inbox));
+                return (id, inbox);
             }
         }
     }
 
     fn unregister(&self, id: ConnId) {
-        match self.registry.lock() {
+        let inbox = match self.registry.lock() {
             Ok(mut m) => m.remove(&id),
             Err(poisoned) => poisoned.into_inner().remove(&id),
         };
+        if let Some(inbox) = inbox {
+            inbox.close();
+        }
     }
 
     /// Number of open connections (`getConnections`).

@@ -1,0 +1,79 @@
+//! A connection's mailbox: the answers the application sends wait here until the
+//! connection's task takes them.
+//!
+//! Lighter than a channel: an idle connection holds an empty queue and a `Notify`
+//! (about a hundred bytes) instead of a preallocated block of slots.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use super::hooks::ConnMsg;
+
+/// Messages for one connection, in the order they were sent.
+#[derive(Debug, Default)]
+pub struct Inbox {
+    queue: Mutex<VecDeque<ConnMsg>>,
+    notify: Notify,
+    closed: AtomicBool,
+}
+
+impl Inbox {
+    fn queue(&self) -> MutexGuard<'_, VecDeque<ConnMsg>> {
+        match self.queue.lock() {
+            Ok(q) => q,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Queues `msg` and wakes the connection; false once the connection has ended.
+    pub fn send(&self, msg: ConnMsg) -> bool {
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        self.queue().push_back(msg);
+        self.notify.notify_one();
+        true
+    }
+
+    /// The next message, waiting for one if none is queued.
+    pub async fn recv(&self) -> ConnMsg {
+        loop {
+            if let Some(msg) = self.queue().pop_front() {
+                return msg;
+            }
+            // a message sent between the check and this wait leaves a permit behind,
+            // so the wait ends at once
+            self.notify.notified().await;
+        }
+    }
+
+    /// The connection has ended: later messages are refused and queued ones dropped.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.queue().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn delivers_in_order_and_refuses_after_close() {
+        let inbox = std::sync::Arc::new(Inbox::default());
+        let sender = std::sync::Arc::clone(&inbox);
+        let task = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            assert!(sender.send(ConnMsg::Ack));
+            assert!(sender.send(ConnMsg::Close));
+        });
+        assert!(matches!(inbox.recv().await, ConnMsg::Ack));
+        assert!(matches!(inbox.recv().await, ConnMsg::Close));
+        let _ = task.await;
+        inbox.close();
+        assert!(!inbox.send(ConnMsg::Ack));
+    }
+}
