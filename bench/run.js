@@ -29,6 +29,8 @@ const scenarios = [
   { id: 'big1', title: '20 MiB, 1 connection', args: ['--conns', '1', '--messages', quick ? '2' : '6', '--size', String(20 * MiB)], unit: 'MB/s' },
   { id: 'big4', title: '20 MiB, 4 connections', args: ['--conns', '4', '--messages', quick ? '4' : '12', '--size', String(20 * MiB)], unit: 'MB/s' },
   { id: 'latency', title: 'latency at light load (1 connection)', args: ['--conns', '1', '--messages', quick ? '300' : '2000', '--size', '1024'], unit: 'µs' },
+  { id: 'tls50', title: '1 KiB, 50 connections, STARTTLS', args: ['--conns', '50', '--messages', quick ? '2000' : '10000', '--size', '1024', '--starttls'], unit: 'msg/s', env: { TLS: '1' } },
+  { id: 'ceiling', title: 'load generator ceiling: pipelined 1 KiB, 100 connections, no handlers', args: ['--conns', '100', '--messages', quick ? '20000' : '200000', '--size', '1024', '--pipeline'], unit: 'msg/s', only: ['rs-none'] },
   { id: 'idle', title: 'idle connections after EHLO', args: ['--idle', quick ? '1000' : '10000', '--hold-ms', '2500'], unit: 'KiB/conn' }
 ];
 
@@ -71,12 +73,12 @@ function rssKiB(pid) {
   }
 }
 
-function startServer(server) {
+function startServer(server, env = {}) {
   return new Promise((resolve, reject) => {
     const cmd = server.runtime === 'bun' ? bun : process.execPath;
     const child = spawn(cmd, [path.join(__dirname, 'server.js')], {
       cwd: root,
-      env: { ...process.env, IMPL: server.impl, VARIANT: server.variant, PORT: '0' },
+      env: { ...process.env, ...env, IMPL: server.impl, VARIANT: server.variant, PORT: '0' },
       stdio: ['ignore', 'pipe', 'inherit']
     });
     let out = '';
@@ -115,7 +117,6 @@ function runLoadgen(port, scenarioArgs, onStarted) {
       } catch {
         result = { error: err.slice(0, 300) };
       }
-      result.loadgenCpu = NaN;
       result.wall = Number(process.hrtime.bigint() - start) / 1e9;
       resolve(result);
     });
@@ -123,7 +124,7 @@ function runLoadgen(port, scenarioArgs, onStarted) {
 }
 
 async function measure(server, scenario) {
-  const { child, port } = await startServer(server);
+  const { child, port } = await startServer(server, scenario.env);
   await new Promise(r => setTimeout(r, 300));
   const rss0 = rssKiB(child.pid);
   const cpu0 = cpuSeconds(child.pid);
@@ -147,6 +148,7 @@ async function measure(server, scenario) {
     r.value = result.msgs_per_sec;
   }
   if (result.messages) {
+    r.loadgenPer = Number.isFinite(result.loadgen_cpu) && scenario.unit !== 'MB/s' ? (result.loadgen_cpu / result.messages) * 1000 : NaN;
     r.cpuPer = scenario.unit === 'MB/s' ? cpu / ((result.messages * Number(scenario.args[scenario.args.indexOf('--size') + 1])) / 1e9) : (cpu / result.messages) * 1000;
   }
   return r;
@@ -184,7 +186,7 @@ async function main() {
   for (let rep = 0; rep < reps; rep++) {
     for (const scenario of scenarios) {
       for (const server of servers) {
-        if (scenario.id === 'idle' && server.variant === 'handlers') {
+        if ((scenario.id === 'idle' && server.variant === 'handlers') || (scenario.only && !scenario.only.includes(server.id))) {
           continue;
         }
         process.stderr.write(`rep ${rep + 1}/${reps} ${scenario.id} ${server.id} ... `);
@@ -201,8 +203,8 @@ async function main() {
     }
   }
   const rows = [];
-  rows.push(`| Scenario | Server | Result | CPU | vs smtp-server (same runtime) |`);
-  rows.push(`|---|---|---|---|---|`);
+  rows.push(`| Scenario | Server | Result | CPU | Load generator CPU | vs smtp-server (same runtime) |`);
+  rows.push(`|---|---|---|---|---|---|`);
   const chart = [];
   for (const scenario of scenarios) {
     for (const server of servers) {
@@ -230,7 +232,9 @@ async function main() {
         result = `p50 ${fmt(median(list.map(r => r.p50)))} µs, p99 ${fmt(value)} µs`;
       }
       const cpuText = Number.isFinite(cpuPer) ? (scenario.unit === 'MB/s' ? `${fmt(cpuPer, 2)} s/GB` : `${fmt(cpuPer, 3)} s/1000 msgs`) : '';
-      rows.push(`| ${scenario.title} | ${server.name} | ${result} | ${cpuText} | ${ratio} |`);
+      const loadgenPer = median(list.map(r => r.loadgenPer));
+      const loadgenText = Number.isFinite(loadgenPer) ? `${fmt(loadgenPer, 3)} s/1000 msgs` : '';
+      rows.push(`| ${scenario.title} | ${server.name} | ${result} | ${cpuText} | ${loadgenText} | ${ratio} |`);
     }
   }
   const cpus = os.cpus();
