@@ -3,7 +3,10 @@
 // with reusePort (SO_REUSEPORT, Linux); the kernel spreads new connections over them.
 // Each worker also uses every core for protocol work, so one worker per 1–2 cores is
 // plenty.
-//   node examples/cluster.js           (PORT=2525, WORKERS=2)
+//   node examples/cluster.js                  (port 2525, one worker per two cores)
+//   PORT=2600 WORKERS=4 node examples/cluster.js
+// Try it (each message is logged by the worker that received it):
+//   for i in 1 2 3 4; do swaks --server 127.0.0.1:2525 --to you@example.com --silent 2; done
 const cluster = require('node:cluster');
 const os = require('node:os');
 const { SMTPServer } = require('..');
