@@ -27,6 +27,11 @@ const server = new SMTPServer({
 server.on('error', (err: Error) => {
   console.error(err);
 });
+server.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EADDRINUSE') {
+    process.exitCode = 1;
+  }
+});
 server.once('close', () => {
   console.log('server closed');
 });
