@@ -250,7 +250,7 @@ struct Conn<S> {
     in_flight: usize,
     early_result: Option<Vec<DataReply>>,
     /// `onData` is due, and waits for the first body bytes to travel with it.
-    pending_start: Option<SessionSync>,
+    pending_start: Option<Box<SessionSync>>,
     counted: bool,
     eof: bool,
     /// When a client that closed its side stops being served.
@@ -410,7 +410,7 @@ where
                 Step::DataStart => {
                     self.in_flight = 0;
                     self.early_result = None;
-                    self.pending_start = Some(self.session.take_sync());
+                    self.pending_start = Some(Box::new(self.session.take_sync()));
                 }
                 Step::Body(chunk) => {
                     self.in_flight += 1;
@@ -418,7 +418,7 @@ where
                     match self.pending_start.take() {
                         Some(sync) => {
                             self.hooks
-                                .data_start(self.id, sync, Some((chunk, false, total)))
+                                .data_start(self.id, *sync, Some((chunk, false, total)))
                         }
                         None => self.hooks.body(self.id, chunk, false, total),
                     }
@@ -429,7 +429,7 @@ where
                     match self.pending_start.take() {
                         Some(sync) => {
                             self.hooks
-                                .data_start(self.id, sync, Some((chunk, true, total)))
+                                .data_start(self.id, *sync, Some((chunk, true, total)))
                         }
                         None => self.hooks.body(self.id, chunk, true, total),
                     }
@@ -574,7 +574,7 @@ where
     /// The client left mid-DATA: `onData` still gets its stream, which is destroyed.
     fn abort_data(&mut self) {
         if let Some(sync) = self.pending_start.take() {
-            self.hooks.data_start(self.id, sync, None);
+            self.hooks.data_start(self.id, *sync, None);
         }
         self.hooks.data_abort(self.id);
     }
