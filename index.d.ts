@@ -144,7 +144,7 @@ export type SMTPServerAuthenticationMethod = 'PLAIN' | 'LOGIN' | 'XOAUTH2' | 'CR
 export interface SMTPServerAuthentication {
   /** The mechanism the client used; `'XCLIENT'` when an XCLIENT command carried LOGIN. */
   method: SMTPServerAuthenticationMethod;
-  /** The user name (for PLAIN the authorization identity when given, otherwise the authentication identity). */
+  /** The user name (for PLAIN the authentication identity, or the authorization identity when the former is empty). */
   username?: string | undefined;
   /** The password for PLAIN and LOGIN; `null` for XCLIENT; absent for XOAUTH2 and CRAM-MD5. */
   password?: string | null | undefined;
@@ -175,7 +175,7 @@ export interface SMTPServerAuthenticationResponse {
    * the server sends to the client JSON-encoded and base64-encoded.
    */
   data?: object | undefined;
-  /** The reply text of a failed attempt (instead of `Invalid username or password`). */
+  /** The reply text of a failed attempt (instead of `Error: Authentication credentials invalid`, sent with 535). */
   message?: string | undefined;
   /** The reply code of a failed attempt (instead of 535). */
   responseCode?: number | undefined;
