@@ -491,6 +491,15 @@ class SMTPServer extends EventEmitter {
     this._refreshHooks();
   }
 
+  /** The envelope of a new transaction, as smtp-server's reset creates it. */
+  _freshEnvelope() {
+    const envelope = { mailFrom: false, rcptTo: [], requireTLS: false, bodyType: '7bit', smtpUtf8: false };
+    if (!this.options.hideDSN) {
+      envelope.dsn = { ret: null, envid: null };
+    }
+    return envelope;
+  }
+
   _applySync(conn, s) {
     const session = conn.session;
     if (s.v) {
@@ -511,12 +520,12 @@ class SMTPServer extends EventEmitter {
       session.xForward = conn._xForward;
       session.transmissionType = v.tt;
       session.tlsOptions = conn.tlsOptions;
-      const envelope = { mailFrom: false, rcptTo: [], requireTLS: false, bodyType: '7bit', smtpUtf8: false };
-      if (!this.options.hideDSN) {
-        envelope.dsn = { ret: null, envid: null };
-      }
-      session.envelope = envelope;
+      session.envelope = this._freshEnvelope();
       session.transaction = v.tr;
+    } else if (s.tr !== undefined) {
+      // a reset that changed nothing but the transaction counter
+      session.envelope = this._freshEnvelope();
+      session.transaction = s.tr;
     }
     const envelope = session.envelope;
     if (s.f && envelope) {

@@ -231,8 +231,10 @@ fn sync(j: &mut Json, sync: &SessionSync) {
     j.begin(Some("s"))
         .num(Some("g"), f64::from(sync.generation));
     if let Some(view) = &sync.view {
-        j.begin(Some("v"));
-        peer(j, &view.peer);
+        j.begin(Some("v"))
+            .str(Some("la"), &view.peer.local_address)
+            .num(Some("lp"), f64::from(view.peer.local_port))
+            .str(Some("ra"), &view.peer.remote_address);
         xvalue(j, Some("rp"), &view.remote_port);
         j.str(Some("ch"), &view.client_hostname);
         opt_str(j, "oc", view.opening_command);
@@ -240,6 +242,9 @@ fn sync(j: &mut Json, sync: &SessionSync) {
         j.str(Some("tt"), &view.transmission_type)
             .num(Some("tr"), f64::from(view.transaction));
         j.end();
+    }
+    if let Some(tr) = sync.transaction {
+        j.num(Some("tr"), f64::from(tr));
     }
     if let Some(flags) = &sync.envelope_flags {
         j.begin(Some("f"))
@@ -392,16 +397,36 @@ fn body_fields(j: &mut Json, end: bool, total: u64) {
     j.bool(Some("e"), end).num(Some("n"), total as f64);
 }
 
-fn buffer(chunk: Vec<u8>) -> Option<Buffer> {
+/// An event serialized for the dispatcher, built on the thread that emits it so the
+/// JavaScript thread only wraps the body piece in a Buffer.
+#[derive(Debug)]
+pub struct Encoded {
+    kind: u32,
+    conn: u32,
+    json: String,
+    body: Option<Vec<u8>>,
+}
+
+fn nonempty(chunk: Vec<u8>) -> Option<Vec<u8>> {
     if chunk.is_empty() {
         None
     } else {
-        Some(Buffer::from(chunk))
+        Some(chunk)
     }
 }
 
-/// Turns an event into the dispatcher's arguments.
-pub fn to_js(event: Event) -> JsArgs {
+/// The dispatcher's arguments for an encoded event.
+pub fn to_js(event: Encoded) -> JsArgs {
+    FnArgs::from((
+        event.kind,
+        event.conn,
+        Some(event.json),
+        event.body.map(Buffer::from),
+    ))
+}
+
+/// Serializes an event for the dispatcher.
+pub fn encode(event: Event) -> Encoded {
     let mut j = Json::new();
     j.begin(None);
     let mut buf = None;
@@ -479,7 +504,7 @@ pub fn to_js(event: Event) -> JsArgs {
             sync(&mut j, &s);
             if let Some((chunk, end, total)) = first {
                 body_fields(&mut j, end, total);
-                buf = buffer(chunk);
+                buf = nonempty(chunk);
             }
             (kind::DATA_START, conn)
         }
@@ -490,7 +515,7 @@ pub fn to_js(event: Event) -> JsArgs {
             total,
         } => {
             body_fields(&mut j, end, total);
-            buf = buffer(chunk);
+            buf = nonempty(chunk);
             (kind::BODY, conn)
         }
         Event::DataAbort { conn } => (kind::DATA_ABORT, conn),
@@ -520,5 +545,10 @@ pub fn to_js(event: Event) -> JsArgs {
         Event::ServerClosed => (kind::SERVER_CLOSED, 0),
     };
     j.end();
-    FnArgs::from((k, c, Some(j.finish()), buf))
+    Encoded {
+        kind: k,
+        conn: c,
+        json: j.finish(),
+        body: buf,
+    }
 }

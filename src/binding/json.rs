@@ -103,7 +103,10 @@ impl Json {
     /// A number member; non-finite numbers are written as `null`.
     pub fn num(&mut self, key: Option<&str>, value: f64) -> &mut Self {
         self.key(key);
-        if value.is_finite() {
+        if value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 {
+            // integers (ports, sizes, counters) skip the float formatter
+            let _ = write!(self.out, "{}", value as i64);
+        } else if value.is_finite() {
             let _ = write!(self.out, "{value}");
         } else {
             self.out.push_str("null");

@@ -21,10 +21,10 @@ use crate::server::hooks::{ConnId, ConnMsg, Hooks, ServerState};
 use crate::server::listener::{self, Bound, ListenAddr};
 use crate::server::tls::{self, Tls};
 use crate::server::Server;
-use events::{Event, JsArgs};
+use events::{Encoded, Event, JsArgs};
 use options::{NativeOptions, NativeTls};
 
-type Dispatch = ThreadsafeFunction<Event, (), JsArgs, Status, false, false, 0>;
+type Dispatch = ThreadsafeFunction<Encoded, (), JsArgs, Status, false, false, 0>;
 
 /// Sends events to the JavaScript dispatcher.
 struct JsHooks {
@@ -33,8 +33,10 @@ struct JsHooks {
 
 impl JsHooks {
     fn emit(&self, event: Event) {
-        self.tsfn
-            .call(event, ThreadsafeFunctionCallMode::NonBlocking);
+        self.tsfn.call(
+            events::encode(event),
+            ThreadsafeFunctionCallMode::NonBlocking,
+        );
     }
 }
 
@@ -256,7 +258,7 @@ impl NativeServer {
             ));
         }
         let tsfn: Dispatch = dispatch
-            .build_threadsafe_function::<Event>()
+            .build_threadsafe_function::<Encoded>()
             .callee_handled::<false>()
             .build_callback(|ctx| Ok(events::to_js(ctx.value)))?;
         let mut config = self.config.clone();

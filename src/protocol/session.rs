@@ -160,6 +160,18 @@ pub struct View {
     pub remote_port: XValue,
 }
 
+impl View {
+    /// Equal in every field but the transaction counter.
+    fn same_but_transaction(&self, other: &View) -> bool {
+        self.peer == other.peer
+            && self.client_hostname == other.client_hostname
+            && self.opening_command == other.opening_command
+            && self.host_name_appears_as == other.host_name_appears_as
+            && self.transmission_type == other.transmission_type
+            && self.remote_port == other.remote_port
+    }
+}
+
 /// What the application learns about an established TLS session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TlsInfo {
@@ -184,8 +196,10 @@ pub struct TlsInfo {
 pub struct SessionSync {
     /// The reset generation; a new one means a fresh envelope object.
     pub generation: u32,
-    /// The refreshed fields, when a reset happened since the last sync.
+    /// The refreshed fields, when a reset happened since the last sync and changed them.
     pub view: Option<View>,
+    /// A reset that left every view field but the transaction counter as it was.
+    pub transaction: Option<u32>,
     /// `envelope.requireTLS`, `bodyType`, `smtpUtf8`, `dsn.ret`, `dsn.envid`.
     pub envelope_flags: Option<EnvelopeFlags>,
     /// `envelope.mailFrom`, when not yet known to the application.
@@ -444,6 +458,10 @@ pub struct Session {
     xforward_dirty: bool,
     hook_mask: Option<Arc<AtomicU32>>,
     trace: Vec<Trace>,
+    /// The view as the application last received it.
+    synced_view: Option<View>,
+    /// The application's envelope still has the default flags.
+    default_flags_synced: bool,
 }
 
 impl Session {
@@ -508,6 +526,8 @@ impl Session {
             xforward_dirty: false,
             hook_mask: None,
             trace: Vec::new(),
+            synced_view: None,
+            default_flags_synced: false,
         }
     }
 
@@ -809,18 +829,37 @@ impl Session {
         };
         if self.synced_generation != self.generation {
             self.synced_generation = self.generation;
-            sync.view = Some(self.view.clone());
+            // the application makes a fresh envelope object either way
+            self.default_flags_synced = true;
+            let same = self
+                .synced_view
+                .as_ref()
+                .is_some_and(|v| v.same_but_transaction(&self.view));
+            if same {
+                sync.transaction = Some(self.view.transaction);
+            } else {
+                sync.view = Some(self.view.clone());
+                self.synced_view = Some(self.view.clone());
+            }
         }
         if self.flags_dirty {
             self.flags_dirty = false;
             let e = &self.envelope;
-            sync.envelope_flags = Some(EnvelopeFlags {
-                require_tls: e.require_tls,
-                body_type: e.body_type.clone(),
-                smtp_utf8: e.smtp_utf8,
-                dsn_ret: e.dsn_ret.clone(),
-                dsn_envid: e.dsn_envid.clone(),
-            });
+            let default = !e.require_tls
+                && e.body_type == "7bit"
+                && !e.smtp_utf8
+                && e.dsn_ret.is_none()
+                && e.dsn_envid.is_none();
+            if !(default && self.default_flags_synced) {
+                sync.envelope_flags = Some(EnvelopeFlags {
+                    require_tls: e.require_tls,
+                    body_type: e.body_type.clone(),
+                    smtp_utf8: e.smtp_utf8,
+                    dsn_ret: e.dsn_ret.clone(),
+                    dsn_envid: e.dsn_envid.clone(),
+                });
+            }
+            self.default_flags_synced = default;
         }
         if !self.mail_synced {
             self.mail_synced = true;
