@@ -1,7 +1,8 @@
 'use strict';
 // Runs the whole suite: cargo tests, the JavaScript suite under Node's test runner, and
-// the same suite under Bun. Prints one closing line with the totals.
-//   node scripts/test.js [--no-bun] [--no-cargo] [files...]
+// the same suite under Bun, plus part of it under the other Node versions when present
+// (scripts/node-smoke.js). Prints one closing line with the totals.
+//   node scripts/test.js [--no-bun] [--no-cargo] [--no-node-smoke] [files...]
 const { spawnSync } = require('node:child_process');
 const { existsSync, readdirSync, readFileSync, mkdtempSync } = require('node:fs');
 const os = require('node:os');
@@ -11,6 +12,7 @@ const root = path.join(__dirname, '..');
 const args = process.argv.slice(2);
 const flags = new Set(args.filter(a => a.startsWith('--')));
 let files = args.filter(a => !a.startsWith('--'));
+const explicitFiles = files.length > 0;
 if (!files.length) {
   files = readdirSync(path.join(root, '__test__'))
     .filter(f => f.endsWith('.test.js'))
@@ -89,6 +91,21 @@ if (!flags.has('--no-bun') && existsSync(bun13)) {
   const f = /^\s*(\d+) fail$/m.exec(text);
   passed += p ? Number(p[1]) : 0;
   failed += f ? Number(f[1]) : 0;
+}
+
+// Node 18, 22 and 24: a part of the suite under each one that .ci/run (or a developer)
+// unpacked into .tmp/node-<major>; not when only some files were asked for
+const smokeMajors = ['18', '22', '24'].filter(m => existsSync(path.join(root, '.tmp', `node-${m}`, 'package', 'bin', 'node')));
+if (!flags.has('--no-node-smoke') && !explicitFiles && smokeMajors.length) {
+  const json = path.join(tapDir, 'node-smoke.json');
+  run(`node ${smokeMajors.join('/')} smoke`, process.execPath, [path.join(__dirname, 'node-smoke.js'), '--majors', smokeMajors.join(','), '--json', json]);
+  if (existsSync(json)) {
+    const r = JSON.parse(readFileSync(json, 'utf8'));
+    passed += r.passed;
+    failed += r.failed;
+  } else {
+    failed += 1;
+  }
 }
 
 console.log(`\ntotal: ${passed} passed, ${failed} failed`);
