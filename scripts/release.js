@@ -18,16 +18,16 @@
 // This machine builds its own platform (scripts/build.js). The others are built elsewhere
 // and handed over with --artifacts; each command writes smtp-server-rs.<platform>.node
 // into the directory given with -o:
-//   linux arm64 gnu:  npx napi build --platform --release --strip --target aarch64-unknown-linux-gnu --use-napi-cross -o artifacts
-//   linux x64 musl:   npx napi build --platform --release --strip --target x86_64-unknown-linux-musl --cross-compile -o artifacts
-//   linux arm64 musl: npx napi build --platform --release --strip --target aarch64-unknown-linux-musl --cross-compile -o artifacts
+//   linux arm64 gnu:  npx napi build --platform --no-js --release --strip --target aarch64-unknown-linux-gnu --use-napi-cross -o artifacts
+//   linux x64 musl:   npx napi build --platform --no-js --release --strip --target x86_64-unknown-linux-musl --cross-compile -o artifacts
+//   linux arm64 musl: npx napi build --platform --no-js --release --strip --target aarch64-unknown-linux-musl --cross-compile -o artifacts
 //                     (--cross-compile uses cargo-zigbuild and needs zig on PATH; on an
-//                      Alpine machine or container a plain `napi build --platform --release`
+//                      Alpine machine or container a plain `napi build --platform --no-js --release`
 //                      builds the musl binary natively)
 //   macOS:            on a Mac: rustup target add x86_64-apple-darwin aarch64-apple-darwin, then
-//                     npx napi build --platform --release --strip --target aarch64-apple-darwin -o artifacts
-//                     npx napi build --platform --release --strip --target x86_64-apple-darwin -o artifacts
-//   Windows x64:      on Windows: npx napi build --platform --release --target x86_64-pc-windows-msvc -o artifacts
+//                     npx napi build --platform --no-js --release --strip --target aarch64-apple-darwin -o artifacts
+//                     npx napi build --platform --no-js --release --strip --target x86_64-apple-darwin -o artifacts
+//   Windows x64:      on Windows: npx napi build --platform --no-js --release --target x86_64-pc-windows-msvc -o artifacts
 //                     (or from Linux: --cross-compile, which uses cargo-xwin)
 // Then, on one machine: node scripts/release.js --version X.Y.Z --artifacts artifacts
 // (check the dry run's file lists) and the same with --publish.
