@@ -1,0 +1,48 @@
+//! Quick checks of the fuzz harness itself: the reference un-stuffing agrees with the
+//! documented cases, and every committed input passes its target.
+
+use std::path::PathBuf;
+
+use smtp_server_rs_fuzz::targets::{reference_unstuff, run, TARGETS};
+
+#[test]
+fn reference_unstuff_cases() {
+    let cases: &[(&[u8], &[u8], usize, bool)] = &[
+        (b".\r\n", b"", 3, true),
+        (b"a\r\n.\r\nrest", b"a\r\n", 6, true),
+        (b"..a\r\n..\r\n.\r\n", b".a\r\n.\r\n", 12, true),
+        (b".a\r\n.\r\n", b".a\r\n", 7, true),
+        (b"a\n.\r\n", b"a\n.\r\n", 5, false),
+        (b"a\r\n.", b"a\r\n", 4, false),
+        (b"a\r\n.\r", b"a\r\n", 5, false),
+        (b"a\r\n.\rb", b"a\r\n.\rb", 6, false),
+        (b"", b"", 0, false),
+    ];
+    for (input, out, consumed, done) in cases {
+        assert_eq!(
+            reference_unstuff(input),
+            (out.to_vec(), *consumed, *done),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
+#[test]
+fn committed_inputs_pass() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut count = 0;
+    for target in TARGETS {
+        for dir in ["corpus", "regressions"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let data = std::fs::read(entry.path()).expect("readable input");
+                assert!(run(target, &data));
+                count += 1;
+            }
+        }
+    }
+    assert!(count > 40, "only {count} committed inputs");
+}
