@@ -459,7 +459,7 @@ pub struct Session {
     hook_mask: Option<Arc<AtomicU32>>,
     trace: Vec<Trace>,
     /// The view as the application last received it.
-    synced_view: Option<View>,
+    synced_view: Option<Box<View>>,
     /// The application's envelope still has the default flags.
     default_flags_synced: bool,
 }
@@ -631,7 +631,8 @@ impl Session {
         if self.input.is_empty() && self.input.capacity() > 0 {
             self.input = Vec::new();
         }
-        if self.out.is_empty() && self.out.capacity() > 4096 {
+        if self.out.is_empty() && self.out.capacity() > 0 {
+            // an idle connection holds no reply buffer
             self.out = Vec::new();
         }
     }
@@ -643,6 +644,8 @@ impl Session {
     }
 
     fn send(&mut self, code: u16, text: &str, esc: Esc) {
+        // one allocation for a typical reply (the buffer is released while idle)
+        self.out.reserve(128);
         let on = self.esc_on();
         let range = write_reply(&mut self.out, code, text, esc, on);
         if self.cfg.trace {
@@ -839,7 +842,7 @@ impl Session {
                 sync.transaction = Some(self.view.transaction);
             } else {
                 sync.view = Some(self.view.clone());
-                self.synced_view = Some(self.view.clone());
+                self.synced_view = Some(Box::new(self.view.clone()));
             }
         }
         if self.flags_dirty {

@@ -82,12 +82,7 @@ async fn prologue<S>(
     stream: S,
     mut peer: Peer,
     timeout: Duration,
-) -> Option<(
-    Transport<Prefixed<S>>,
-    Peer,
-    Option<crate::protocol::session::TlsInfo>,
-    Vec<String>,
-)>
+) -> Option<Started<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -269,17 +264,37 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     server.open.fetch_add(1, Ordering::SeqCst);
-    let cfg = server.config();
-    let hooks = Arc::clone(server.hooks());
-    let timeout = Duration::from_millis(cfg.socket_timeout_ms.max(1));
+    let timeout = Duration::from_millis(server.config().socket_timeout_ms.max(1));
     // boxed: the TLS and PROXY states are large and only live until the session starts
-    let Some((stream, peer, tls_info, proxy_params)) =
-        Box::pin(prologue(&server, stream, peer, timeout)).await
-    else {
+    let Some(started) = Box::pin(prologue(&server, stream, peer, timeout)).await else {
         server.open.fetch_sub(1, Ordering::SeqCst);
         server.report_if_closed();
         return;
     };
+    // built outside this future, so that its state holds the connection only once
+    let mut conn = start(&server, started, timeout);
+    conn.serve().await;
+    conn.finish().await;
+    conn.end();
+}
+
+/// What the prologue hands to the session: the stream (after any PROXY header and
+/// implicit TLS handshake), the addresses, the TLS parameters and the PROXY words.
+type Started<S> = (
+    Transport<Prefixed<S>>,
+    Peer,
+    Option<crate::protocol::session::TlsInfo>,
+    Vec<String>,
+);
+
+/// Registers the connection, tells the application, and creates its session.
+fn start<S>(server: &Arc<Server>, started: Started<S>, timeout: Duration) -> Conn<Prefixed<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (stream, peer, tls_info, proxy_params) = started;
+    let cfg = server.config();
+    let hooks = Arc::clone(server.hooks());
     let (id, rx) = server.register();
     let session_id = new_session_id();
     hooks.open(id, &session_id, &peer, cfg.secure, proxy_params);
@@ -292,33 +307,41 @@ where
     if cfg.max_clients > 0 && live > cfg.max_clients {
         session.refuse_too_many();
     }
-    let mut conn = Conn {
+    let now = Instant::now();
+    Conn {
         id,
-        server: Arc::clone(&server),
+        server: Arc::clone(server),
         hooks,
         stream,
         session,
         rx,
-        phase: Phase::Early(Instant::now() + EARLY_TALKER),
+        phase: Phase::Early(now + EARLY_TALKER),
         timeout,
-        deadline: Instant::now() + timeout,
+        deadline: now + timeout,
         in_flight: 0,
         early_result: None,
         pending_start: None,
         counted: true,
         eof: false,
         eof_deadline: None,
-        timer: Box::pin(sleep_until(Instant::now() + timeout)),
+        timer: Box::pin(sleep_until(now + timeout)),
         armed: None,
-    };
-    conn.serve().await;
-    conn.finish().await;
-    conn.send_trace();
-    server.unregister(id);
-    let sync = conn.session.take_sync();
-    conn.hooks.close(id, sync);
-    server.open.fetch_sub(1, Ordering::SeqCst);
-    server.report_if_closed();
+    }
+}
+
+impl<S> Conn<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    /// The connection is over: the application hears of it last.
+    fn end(mut self) {
+        self.send_trace();
+        self.server.unregister(self.id);
+        let sync = self.session.take_sync();
+        self.hooks.close(self.id, sync);
+        self.server.open.fetch_sub(1, Ordering::SeqCst);
+        self.server.report_if_closed();
+    }
 }
 
 impl<S> Conn<S>
@@ -347,18 +370,12 @@ where
         let res = tokio::time::timeout(self.timeout, async move {
             stream.write_all(&out).await?;
             stream.flush().await?;
-            Ok::<_, io::Error>(out)
+            Ok::<_, io::Error>(())
         })
         .await;
         self.touch();
         match res {
-            Ok(Ok(mut out)) => {
-                out.clear();
-                if out.capacity() <= 4096 {
-                    *self.session.output() = out;
-                }
-                Ok(())
-            }
+            Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timeout")),
         }
