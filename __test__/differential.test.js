@@ -982,6 +982,19 @@ describe('smtp-server differential transcripts', { concurrency: true }, () => {
             ]
         });
 
+        check('whole transactions pipelined in one write, no onData handler', {
+            options: OPEN,
+            steps: [
+                G,
+                EHLO,
+                send(
+                    (lines('MAIL FROM:<a@example.com>', 'RCPT TO:<b@example.com>', 'DATA') + 'a message\r\n.\r\n').repeat(4) +
+                        lines('NOOP'),
+                    17
+                )
+            ]
+        });
+
         check('terminator split across several writes', {
             options: OPEN,
             handlers: { onData: true },

@@ -917,7 +917,11 @@ impl Session {
                 return Step::Flush;
             }
             match self.mode {
-                Mode::Data(_) => return self.step_data(partial_body),
+                Mode::Data(_) => {
+                    if let Some(step) = self.step_data(partial_body) {
+                        return step;
+                    }
+                }
                 Mode::Command => {
                     if !self.next_command() {
                         return Step::Idle;
@@ -975,9 +979,11 @@ impl Session {
         true
     }
 
-    fn step_data(&mut self, partial_body: bool) -> Step {
+    /// The next body step; `None` when the message ended without a handler to ask, so the
+    /// caller goes on with the commands after it.
+    fn step_data(&mut self, partial_body: bool) -> Option<Step> {
         let Mode::Data(ds) = &mut self.mode else {
-            return Step::Idle;
+            return Some(Step::Idle);
         };
         // bound the work (and the piece size) of one step
         let avail = &self.input[self.pos..];
@@ -994,25 +1000,26 @@ impl Session {
             self.mode = Mode::Command;
             self.waiting = Waiting::DataResult;
             if handler {
-                return Step::BodyEnd(body);
+                return Some(Step::BodyEnd(body));
             }
-            return self.default_data_result();
+            self.default_data_result();
+            return None;
         }
         let more_input = self.pos < self.input.len();
         if ds.deliver
             && (ds.body.len() >= BODY_CHUNK || (!more_input && partial_body && !ds.body.is_empty()))
         {
-            return Step::Body(std::mem::take(&mut ds.body));
+            return Some(Step::Body(std::mem::take(&mut ds.body)));
         }
-        if more_input {
+        if more_input && consumed > 0 {
             // the cap above stopped the decoder; go on with the next slice
-            return self.step_data(partial_body);
+            return None;
         }
-        Step::Idle
+        Some(Step::Idle)
     }
 
     /// The reply smtp-server's default onData gives (no handler defined).
-    fn default_data_result(&mut self) -> Step {
+    fn default_data_result(&mut self) {
         let text = if self.cfg.lmtp {
             "OK: message accepted"
         } else {
@@ -1029,7 +1036,6 @@ impl Session {
             1
         };
         self.resolve_data(vec![reply; count]);
-        Step::Idle
     }
 
     // ----- dispatch -----
@@ -2477,6 +2483,22 @@ mod tests {
         let c = cfg(|c| c.lmtp = true);
         let out = transcript(c, "LHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nRCPT TO:<g@e.f>\r\nDATA\r\nx\r\n.\r\n");
         assert!(out.ends_with("354 End data with <CR><LF>.<CR><LF>\r\n250 OK: message accepted\r\n250 OK: message accepted\r\n"), "{out}");
+    }
+
+    #[test]
+    fn whole_transactions_in_one_write_without_a_data_handler() {
+        let one = "MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\nbody\r\n.\r\n";
+        let input = format!("HELO x\r\n{}NOOP\r\n", one.repeat(5));
+        let out = transcript(cfg(|c| c.hooks.data = false), &input);
+        assert_eq!(
+            out.matches("250 OK: message queued\r\n").count(),
+            5,
+            "{out}"
+        );
+        assert!(
+            out.ends_with("250 OK: message queued\r\n250 OK\r\n"),
+            "{out}"
+        );
     }
 
     #[test]
