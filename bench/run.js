@@ -44,7 +44,9 @@ const servers = [
 if (hasBun) {
   servers.push(
     { id: 'ref-bun', name: 'smtp-server, Bun', impl: 'ref', runtime: 'bun', variant: 'sink' },
-    { id: 'rs-bun', name: 'smtp-server-rs, Bun', impl: 'rs', runtime: 'bun', variant: 'sink', baseline: 'ref-bun' }
+    { id: 'rs-bun', name: 'smtp-server-rs, Bun', impl: 'rs', runtime: 'bun', variant: 'sink', baseline: 'ref-bun' },
+    { id: 'ref-bun-h', name: 'smtp-server, Bun, +onMailFrom/onRcptTo', impl: 'ref', runtime: 'bun', variant: 'handlers' },
+    { id: 'rs-bun-h', name: 'smtp-server-rs, Bun, +onMailFrom/onRcptTo', impl: 'rs', runtime: 'bun', variant: 'handlers', baseline: 'ref-bun-h' }
   );
 }
 
