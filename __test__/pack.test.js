@@ -221,7 +221,7 @@ function checkRoundtrip(out) {
 test('the tarball holds the package and nothing of the development tree; its size', { timeout: TIMEOUT }, async t => {
   const { info, platInfo } = await setup();
   const files = info.files.map(f => f.path);
-  for (const f of ['package.json', 'README.md', 'index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'binding.js',
+  for (const f of ['package.json', 'README.md', 'LICENSE', 'index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'binding.js',
     'lib/smtp-server.js', 'lib/smtp-server.d.ts', 'lib/tls-options.js', 'lib/tls-options.d.ts', 'lib/types.js', 'lib/types.d.ts',
     'scripts/install.js', 'scripts/build.js', 'scripts/platform.js', 'Cargo.toml', 'Cargo.lock', 'build.rs', 'src/lib.rs']) {
     assert.ok(files.includes(f), `${f} is in the tarball`);
