@@ -256,6 +256,8 @@ struct Conn<S> {
     timer: Pin<Box<Sleep>>,
     /// When `timer` fires (`None` once it has fired).
     armed: Option<Instant>,
+    /// The last read was large: the client sends a body in big pieces.
+    big_reads: bool,
 }
 
 /// Serves one accepted connection until it closes.
@@ -326,6 +328,7 @@ where
         eof_deadline: None,
         timer: Box::pin(sleep_until(now + timeout)),
         armed: None,
+        big_reads: false,
     }
 }
 
@@ -667,10 +670,12 @@ where
                 self.armed = Some(wake);
             }
             let may_read = self.may_read();
-            let reserve = if self.session.in_data() {
-                64 * 1024
-            } else {
-                512
+            // large reads only once a body arrives in large pieces: a small message
+            // never allocates (and frees) a 64 KiB buffer
+            let reserve = match (self.session.in_data(), self.big_reads) {
+                (true, true) => 64 * 1024,
+                (true, false) => 8 * 1024,
+                (false, _) => 512,
             };
             tokio::select! {
                 biased;
@@ -689,7 +694,10 @@ where
                             self.eof = true;
                             self.eof_deadline = Some(Instant::now() + EOF_GRACE.min(self.timeout));
                         }
-                        Ok(_) => self.touch(),
+                        Ok(n) => {
+                            self.big_reads = n >= 4 * 1024;
+                            self.touch();
+                        }
                         Err(e) => {
                             if self.session.in_data() {
                                 self.abort_data();
