@@ -323,7 +323,8 @@ pub enum Step {
     /// The output buffer is large: write it out before stepping again.
     Flush,
     /// An application handler has to decide; answer with [`Session::resolve_hook`].
-    Hook(HookCall),
+    /// (Boxed: the other steps are small, and steps wait in a queue.)
+    Hook(Box<HookCall>),
     /// DATA began: the application's `onData` gets its stream now.
     DataStart,
     /// A piece of the message body.
@@ -1400,7 +1401,7 @@ impl Session {
         self.reset();
         if self.hooks().secure {
             self.waiting = Waiting::Hook(Box::new(HookCall::Secure));
-            self.queue.push_back(Step::Hook(HookCall::Secure));
+            self.queue.push_back(Step::Hook(Box::new(HookCall::Secure)));
         }
     }
 
@@ -1600,7 +1601,8 @@ impl Session {
         request.transmission_type = t;
         if self.hooks().auth {
             self.waiting = Waiting::Hook(Box::new(HookCall::Auth(request.clone())));
-            self.queue.push_back(Step::Hook(HookCall::Auth(request)));
+            self.queue
+                .push_back(Step::Hook(Box::new(HookCall::Auth(request))));
             return;
         }
         let outcome = if request.method == "XCLIENT" {
@@ -2022,7 +2024,8 @@ impl Session {
         self.flags_dirty = true;
         if self.hooks().mail_from {
             self.waiting = Waiting::Hook(Box::new(HookCall::MailFrom(addr.clone())));
-            self.queue.push_back(Step::Hook(HookCall::MailFrom(addr)));
+            self.queue
+                .push_back(Step::Hook(Box::new(HookCall::MailFrom(addr))));
         } else {
             self.accept_mail(addr, false);
         }
@@ -2104,7 +2107,8 @@ impl Session {
         }
         if self.hooks().rcpt_to {
             self.waiting = Waiting::Hook(Box::new(HookCall::RcptTo(addr.clone())));
-            self.queue.push_back(Step::Hook(HookCall::RcptTo(addr)));
+            self.queue
+                .push_back(Step::Hook(Box::new(HookCall::RcptTo(addr))));
         } else {
             self.accept_rcpt(addr, false);
         }

@@ -398,13 +398,12 @@ where
                 Step::Close => {
                     self.stop_counting();
                 }
-                Step::Hook(HookCall::Secure) => {
-                    let sync = self.session.take_sync();
-                    self.hooks.on_secure(self.id, sync);
-                }
                 Step::Hook(call) => {
                     let sync = self.session.take_sync();
-                    self.hooks.on_address(self.id, call, sync);
+                    match *call {
+                        HookCall::Secure => self.hooks.on_secure(self.id, sync),
+                        call => self.hooks.on_address(self.id, call, sync),
+                    }
                 }
                 Step::StartTls => {
                     self.flush().await?;
