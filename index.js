@@ -482,8 +482,12 @@ class SMTPServer extends EventEmitter {
 
   _onOpen(ev) {
     const conn = new SMTPConnection(this, ev.c, ev);
-    if (ev.px && this.options.logger && !(this.options.ignoredHosts && this.options.ignoredHosts.includes(conn.remoteAddress))) {
-      this.logger.info({ tnx: 'proxy', cid: conn.id, proxy: conn.remoteAddress }, '[%s] PROXY from %s through %s (%s)', conn.id, conn.remoteAddress, String(ev.px[2]).trim().toLowerCase(), JSON.stringify(ev.px));
+    if (ev.px && this.options.logger) {
+      // the address as the header wrote it (lower-cased), as smtp-server checks and logs it
+      const proxied = String(ev.px[1]).trim().toLowerCase();
+      if (!(this.options.ignoredHosts && this.options.ignoredHosts.includes(proxied))) {
+        this.logger.info({ tnx: 'proxy', cid: conn.id, proxy: proxied }, '[%s] PROXY from %s through %s (%s)', conn.id, proxied, String(ev.px[2]).trim().toLowerCase(), JSON.stringify(ev.px));
+      }
     }
     this._conns.set(ev.c, conn);
     this.connections.add(conn);
@@ -500,31 +504,37 @@ class SMTPServer extends EventEmitter {
     return envelope;
   }
 
+  /** The fields smtp-server assigns on every reset, and a new envelope. */
+  _applyView(conn, session, v) {
+    conn.localAddress = v.la;
+    conn.localPort = v.lp;
+    conn.remoteAddress = v.ra;
+    conn.remotePort = v.rp;
+    conn.clientHostname = v.ch;
+    session.localAddress = v.la;
+    session.localPort = v.lp;
+    session.remoteAddress = v.ra;
+    session.remotePort = v.rp;
+    session.clientHostname = v.ch;
+    session.openingCommand = v.oc;
+    session.hostNameAppearsAs = v.hn;
+    session.xClient = conn._xClient;
+    session.xForward = conn._xForward;
+    session.transmissionType = v.tt;
+    session.tlsOptions = conn.tlsOptions;
+    session.envelope = this._freshEnvelope();
+  }
+
   _applySync(conn, s) {
     const session = conn.session;
     if (s.v) {
-      const v = s.v;
-      conn.localAddress = v.la;
-      conn.localPort = v.lp;
-      conn.remoteAddress = v.ra;
-      conn.remotePort = v.rp;
-      conn.clientHostname = v.ch;
-      session.localAddress = v.la;
-      session.localPort = v.lp;
-      session.remoteAddress = v.ra;
-      session.remotePort = v.rp;
-      session.clientHostname = v.ch;
-      session.openingCommand = v.oc;
-      session.hostNameAppearsAs = v.hn;
-      session.xClient = conn._xClient;
-      session.xForward = conn._xForward;
-      session.transmissionType = v.tt;
-      session.tlsOptions = conn.tlsOptions;
-      session.envelope = this._freshEnvelope();
-      session.transaction = v.tr;
-    } else if (s.tr !== undefined) {
-      // a reset that changed nothing but the transaction counter
-      session.envelope = this._freshEnvelope();
+      conn._view = s.v;
+      this._applyView(conn, session, s.v);
+      session.transaction = s.v.tr;
+    } else if (s.tr !== undefined && conn._view) {
+      // a reset that changed nothing but the transaction counter: the fields are
+      // assigned again all the same, undoing what handlers changed, as smtp-server does
+      this._applyView(conn, session, conn._view);
       session.transaction = s.tr;
     }
     const envelope = session.envelope;

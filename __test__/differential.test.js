@@ -214,6 +214,25 @@ describe('smtp-server differential transcripts', { concurrency: true }, () => {
             steps: [G, EHLO, { replies: 1 }, WAIT_CLOSE]
         });
 
+        check('DATA and then silence: onData gets its stream, which fails at the timeout', {
+            options: { ...OPEN, socketTimeout: 300 },
+            handlers: { onData: true, onClose: true },
+            steps: [G, EHLO, send(lines('MAIL FROM:<a@example.com>', 'RCPT TO:<b@example.com>', 'DATA'), 3), { replies: 1 }, WAIT_CLOSE, { waitHandler: 'onClose' }]
+        });
+
+        check('a reset assigns the session fields again, undoing what a handler changed', {
+            options: OPEN,
+            handlers: {
+                onMailFrom: (address, session, cb) => {
+                    session.clientHostname = 'changed.example';
+                    session.hostNameAppearsAs = 'changed.example';
+                    session.transmissionType = 'CHANGED';
+                    cb();
+                }
+            },
+            steps: [G, EHLO, send(lines('MAIL FROM:<a@example.com>', 'RSET', 'MAIL FROM:<b@example.com>'), 3)]
+        });
+
         check('default certificate warning is printed when STARTTLS is available', {
             options: { logger: undefined },
             captureWarnings: true,
@@ -1321,6 +1340,19 @@ describe('smtp-server differential transcripts', { concurrency: true }, () => {
                 EHLO,
                 send('MAIL FROM:<a@example.com>\r\n'),
                 send('XCLIENT ADDR=192.0.2.11\r\n')
+            ]
+        });
+
+        check('XCLIENT LOGIN= right after AUTH: the next transaction is plain ESMTP again', {
+            options: { ...OPEN, useXClient: true, allowInsecureAuth: true },
+            handlers: { onAuth: (auth, session, cb) => cb(null, { user: auth.username }), onMailFrom: true },
+            steps: [
+                G,
+                EHLO,
+                send('AUTH PLAIN ' + Buffer.from('\0user\0pass').toString('base64') + '\r\n'),
+                send('XCLIENT LOGIN=\r\n'),
+                EHLO,
+                send('MAIL FROM:<a@example.com>\r\n')
             ]
         });
 

@@ -56,9 +56,15 @@ function normalize(entries, ids, ports) {
 /** Runs `script(port)` against a server of `Impl` with `options`; returns the masked log. */
 async function logOf(Impl, options, script) {
   const { logger, entries } = recorder();
-  const server = new Impl({ name: 'log.test', disableReverseLookup: true, closeTimeout: 200, ...options, logger });
+  // `options` may be a function of `mark(text)`, which puts a marker between the entries
+  const mark = text => entries.push({ level: 'mark', data: {}, text });
+  const opts = typeof options === 'function' ? options(mark) : options;
+  const server = new Impl({ name: 'log.test', disableReverseLookup: true, closeTimeout: 200, ...opts, logger });
   const ids = new Map();
   server.on('connect', session => ids.set(session.id, `ID${ids.size}`));
+  if (opts.markConnect) {
+    server.on('connect', () => mark('connect event'));
+  }
   const port = await deadline(
     new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -207,6 +213,37 @@ test('onConnect defined: the connection entry follows it; a bad PTR name is disc
   const resolver = { reverse: (ip, cb) => cb(null, ['bad name\r\n.example']) };
   await bothLogs(t, { authOptional: true, disableReverseLookup: false, resolver, onConnect: (session, cb) => cb() }, conversation(['NOOP', 'QUIT']));
   await bothLogs(t, { authOptional: true, disableReverseLookup: false, resolver }, conversation(['NOOP', 'QUIT']));
+});
+
+test('the connection entry comes before the connect event and before onSecure', async t => {
+  await bothLogs(t, mark => ({ authOptional: true, markConnect: true, onMailFrom: (a, s, cb) => (mark('onMailFrom'), cb()) }), conversation(['MAIL FROM:<a@example.com>', 'QUIT']));
+  const script = async (port, ports) => {
+    const socket = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+    await deadline(new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject)), WAIT, 'the handshake');
+    ports.add(socket.localPort);
+    const client = new Client(socket);
+    await client.read('the greeting');
+    await client.cmd('QUIT');
+    await deadline(client.closedPromise, WAIT, 'the close');
+  };
+  const log = await bothLogs(t, mark => ({ authOptional: true, secure: true, onSecure: (socket, session, cb) => (mark('onSecure'), cb()) }), script);
+  const at = text => log.findIndex(line => line.includes(text));
+  assert.ok(at('Connection from') >= 0 && at('Connection from') < at('onSecure'), log.join('\n'));
+});
+
+test('PROXY: the logged address and the ignoredHosts check use the header\'s own text', async t => {
+  const script = async (port, ports) => {
+    const client = await Client.connect(port);
+    ports.add(client.socket.localPort);
+    client.socket.write('PROXY TCP6 ::FFFF:192.0.2.4 ::1 5555 25\r\n');
+    await client.read('the greeting');
+    await client.cmd('QUIT');
+    await deadline(client.closedPromise, WAIT, 'the close');
+  };
+  const logged = await bothLogs(t, { authOptional: true, useProxy: true, ignoredHosts: ['192.0.2.4'] }, script);
+  assert.ok(logged.some(line => line.includes('PROXY from ::ffff:192.0.2.4')), logged.join('\n'));
+  const quiet = await bothLogs(t, { authOptional: true, useProxy: true, ignoredHosts: ['::ffff:192.0.2.4'] }, script);
+  assert.ok(!quiet.some(line => line.includes('PROXY from')), quiet.join('\n'));
 });
 
 test('a client that resets the connection: the error and the close after error', async t => {

@@ -339,6 +339,11 @@ where
     /// The connection is over: the application hears of it last.
     fn end(mut self) {
         self.send_trace();
+        if self.pending_start.is_some() {
+            // DATA was accepted but no body byte came before the end (a timeout, the
+            // server closing): `onData` still gets its stream, which then fails
+            self.abort_data();
+        }
         self.server.unregister(self.id);
         let sync = self.session.take_sync();
         self.hooks.close(self.id, sync);
@@ -472,6 +477,7 @@ where
     }
 
     fn emit_connect(&mut self) {
+        self.send_trace();
         let sync = self.session.take_sync();
         let mut info = self.session.connect_info();
         info.wait = self.phase != Phase::Ready && self.session.hooks().connect_event;
@@ -506,6 +512,7 @@ where
             self.hooks.on_connect(self.id, sync);
         } else {
             self.session.record_connected();
+            self.send_trace();
             self.after_connect();
         }
     }
@@ -516,6 +523,7 @@ where
             self.session.publish_servername();
             if self.session.hooks().secure {
                 self.phase = Phase::Securing;
+                self.send_trace();
                 let sync = self.session.take_sync();
                 self.hooks.on_secure(self.id, sync);
                 return;
