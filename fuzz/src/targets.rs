@@ -562,27 +562,28 @@ pub fn session(data: &[u8]) {
                 Step::Idle => break,
                 Step::Flush => replies.take(s.output()),
                 Step::Close => closed = true,
-                Step::Hook(HookCall::Auth(request)) => {
-                    let outcome = match rng.below(4) {
-                        0 => AuthOutcome::Success,
-                        1 => AuthOutcome::Failure {
-                            code: None,
-                            message: None,
-                            data: "{}".into(),
-                        },
-                        2 if request.method == "XCLIENT" => AuthOutcome::Skip,
-                        _ => AuthOutcome::Error(Some(535), "Nope\r\n".into()),
-                    };
+                Step::Hook(call) => {
                     let _ = s.take_sync();
-                    s.resolve_auth(outcome);
-                }
-                Step::Hook(_) => {
-                    let _ = s.take_sync();
-                    s.resolve_hook(match rng.below(3) {
-                        0 => HookOutcome::Reject(Some(550), "No\u{85}thanks".into()),
-                        1 => HookOutcome::Reject(None, "Later".into()),
-                        _ => HookOutcome::Accept,
-                    });
+                    match *call {
+                        HookCall::Auth(request) => {
+                            let outcome = match rng.below(4) {
+                                0 => AuthOutcome::Success,
+                                1 => AuthOutcome::Failure {
+                                    code: None,
+                                    message: None,
+                                    data: "{}".into(),
+                                },
+                                2 if request.method == "XCLIENT" => AuthOutcome::Skip,
+                                _ => AuthOutcome::Error(Some(535), "Nope\r\n".into()),
+                            };
+                            s.resolve_auth(outcome);
+                        }
+                        _ => s.resolve_hook(match rng.below(3) {
+                            0 => HookOutcome::Reject(Some(550), "No\u{85}thanks".into()),
+                            1 => HookOutcome::Reject(None, "Later".into()),
+                            _ => HookOutcome::Accept,
+                        }),
+                    }
                 }
                 Step::DataStart | Step::EmitConnect => {
                     let _ = s.take_sync();
