@@ -93,6 +93,18 @@ if (!flags.has('--no-bun') && existsSync(bun13)) {
   failed += f ? Number(f[1]) : 0;
 }
 
+// Bun 1.1, the oldest supported Bun: its `bun test` cannot load node:test files, so a
+// plain script sends one message in cleartext and one after STARTTLS (one test)
+const bun11 = path.join(root, '.tmp', 'bun-1.1', 'package', 'bin', 'bun');
+if (!flags.has('--no-bun') && !explicitFiles && existsSync(bun11)) {
+  const res = run('bun 1.1 smoke', bun11, ['__test__/smoke/runtime-smoke.js']);
+  if (res.status === 0) {
+    passed += 1;
+  } else {
+    failed += 1;
+  }
+}
+
 // Node 18, 22 and 24: a part of the suite under each one that .ci/run (or a developer)
 // unpacked into .tmp/node-<major>; not when only some files were asked for
 const smokeMajors = ['18', '22', '24'].filter(m => existsSync(path.join(root, '.tmp', `node-${m}`, 'package', 'bin', 'node')));
