@@ -11,199 +11,30 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const net = require('node:net');
-const tls = require('node:tls');
 const crypto = require('node:crypto');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const nodemailer = require('nodemailer');
-const { deadline, smtpError, run, python } = require('./helpers/smtp-client.js');
+const { run, python, IS_REF, SMTPServer, WAIT, listen, closeServer, withServer: sharedWithServer, Client } = require('./helpers/smtp-client.js');
 
 // ---------------------------------------------------------------------------
-// helpers (each test file carries its own copy, so files run on their own)
+// helpers
 
-const IMPL = (process.env.SMTP_IMPL || 'rs').trim().toLowerCase();
-const IS_REF = IMPL === 'ref';
-const { SMTPServer } = IS_REF ? require('smtp-server') : require('..');
-const WAIT = 5000;
 const NAME = 'mx.test.example';
 
-function createServer(options = {}) {
-    return new SMTPServer({ name: NAME, disableReverseLookup: true, logger: false, closeTimeout: 1000, ...options });
+/** A server with this file's defaults (AUTH required unless the options say otherwise). */
+function withServer(options, fn) {
+    return sharedWithServer({ name: NAME, authOptional: false, ...options }, fn);
 }
 
-async function listen(server) {
-    await deadline(
-        new Promise((resolve, reject) => {
-            const onError = err => reject(err);
-            server.once('error', onError);
-            server.listen(0, '127.0.0.1', () => {
-                server.removeListener('error', onError);
-                resolve();
-            });
-        }),
-        WAIT,
-        'the server to listen'
-    );
-    return server.server.address().port;
-}
-
-function closeServer(server, ms = WAIT) {
-    return deadline(new Promise(resolve => server.close(() => resolve())), ms, 'server.close() to call back');
-}
-
-/** Starts a server, runs fn(port, server), always closes the server afterwards. */
-async function withServer(options, fn) {
-    const server = createServer(options);
-    const port = await listen(server);
-    try {
-        return await fn(port, server);
-    } finally {
-        await closeServer(server, WAIT + 2000);
+/** STARTTLS, the handshake (certificate not verified), then EHLO again. */
+async function starttls(client, hello = 'EHLO client.test') {
+    assert.equal(await client.cmd('STARTTLS'), '220 Ready to start TLS');
+    await client.handshake({ servername: 'localhost' });
+    if (hello) {
+        client.ehlo = await client.cmd(hello);
+        assert.match(client.ehlo, /^250[ -]/);
     }
-}
-
-/**
- * A raw SMTP client over TCP that can switch to TLS after STARTTLS. A multi-line reply
- * is returned as one string with its lines joined by '\n'.
- */
-class Client {
-    constructor(socket) {
-        this.replies = [];
-        this.partial = [];
-        this.waiters = [];
-        this.buffer = '';
-        this.closed = false;
-        this.closedPromise = new Promise(resolve => {
-            this._resolveClosed = resolve;
-        });
-        this._attach(socket);
-    }
-
-    _attach(socket) {
-        this.socket = socket;
-        socket.on('data', chunk => {
-            if (socket === this.socket) {
-                this._onData(chunk);
-            }
-        });
-        socket.on('close', () => {
-            if (socket === this.socket) {
-                this.closed = true;
-                this._resolveClosed();
-                this._wake();
-            }
-        });
-        socket.on('error', err => {
-            this.error = err;
-        });
-    }
-
-    static connect(port) {
-        const socket = net.connect(port, '127.0.0.1');
-        const client = new Client(socket);
-        return deadline(
-            new Promise((resolve, reject) => {
-                socket.once('connect', () => resolve(client));
-                socket.once('error', reject);
-            }),
-            WAIT,
-            `a connection to port ${port}`
-        );
-    }
-
-    static async open(port, hello = 'EHLO client.test') {
-        const client = await Client.connect(port);
-        client.greeting = await client.read('the greeting');
-        assert.match(client.greeting, /^220 /);
-        if (hello) {
-            client.ehlo = await client.cmd(hello);
-            assert.match(client.ehlo, /^250[ -]/);
-        }
-        return client;
-    }
-
-    /** STARTTLS, the handshake (certificate not verified), then EHLO again. */
-    async starttls(hello = 'EHLO client.test') {
-        assert.equal(await this.cmd('STARTTLS'), '220 Ready to start TLS');
-        const plain = this.socket;
-        const secure = tls.connect({ socket: plain, rejectUnauthorized: false, servername: 'localhost' });
-        this._attach(secure);
-        await deadline(
-            new Promise((resolve, reject) => {
-                secure.once('secureConnect', resolve);
-                secure.once('error', reject);
-            }),
-            WAIT,
-            'the TLS handshake after STARTTLS'
-        );
-        if (hello) {
-            this.ehlo = await this.cmd(hello);
-            assert.match(this.ehlo, /^250[ -]/);
-        }
-        return this;
-    }
-
-    _onData(chunk) {
-        this.buffer += chunk.toString('latin1');
-        let idx;
-        while ((idx = this.buffer.indexOf('\n')) >= 0) {
-            const line = this.buffer.slice(0, idx).replace(/\r$/, '');
-            this.buffer = this.buffer.slice(idx + 1);
-            this.partial.push(line);
-            if (!/^\d{3}-/.test(line)) {
-                this.replies.push(this.partial.join('\n'));
-                this.partial = [];
-            }
-        }
-        this._wake();
-    }
-
-    _wake() {
-        const waiters = this.waiters;
-        this.waiters = [];
-        for (const fn of waiters) {
-            fn();
-        }
-    }
-
-    read(what = 'a reply', ms = WAIT) {
-        return new Promise((resolve, reject) => {
-            let timer = null;
-            const check = () => {
-                if (this.replies.length) {
-                    clearTimeout(timer);
-                    return resolve(this.replies.shift());
-                }
-                if (this.closed) {
-                    clearTimeout(timer);
-                    return reject(new Error(`the connection closed while waiting for ${what}`));
-                }
-                this.waiters.push(check);
-            };
-            timer = setTimeout(() => {
-                this.waiters = this.waiters.filter(fn => fn !== check);
-                reject(new Error(`timed out after ${ms} ms waiting for ${what}` + (this.buffer ? ` (partial line ${JSON.stringify(this.buffer.slice(0, 200))})` : '')));
-            }, ms);
-            check();
-        });
-    }
-
-    write(data) {
-        return this.socket.write(data);
-    }
-
-    cmd(line, ms = WAIT) {
-        this.write(line + '\r\n');
-        return this.read(`the reply to ${JSON.stringify(String(line).slice(0, 60))}`, ms);
-    }
-
-    waitClose(what = 'the server to close the connection', ms = WAIT) {
-        return deadline(this.closedPromise, ms, what);
-    }
-
-    destroy() {
-        this.socket.destroy();
-    }
+    return client;
 }
 
 /** Runs fn(client) against a fresh connection and always destroys it. */
@@ -611,7 +442,7 @@ test('default server: AUTH needs STARTTLS, then every login is refused and MAIL 
             assert.match(c.ehlo, /^250 STARTTLS$/m);
             assert.equal(await c.cmd('MAIL FROM:<a@example.com>'), '530 Error: authentication Required');
             assert.equal(await c.cmd('AUTH PLAIN ' + b64('\0alice\0' + USERS.alice)), '538 Error: Must issue a STARTTLS command first');
-            await c.starttls();
+            await starttls(c);
             assert.doesNotMatch(c.ehlo, /STARTTLS/);
             assert.match(c.ehlo, /^250 AUTH LOGIN PLAIN$/m);
             assert.equal(await c.cmd('AUTH PLAIN ' + b64('\0alice\0' + USERS.alice)), '535 Authentication not implemented');
@@ -632,7 +463,7 @@ test('default server: AUTH needs STARTTLS, then every login is refused and MAIL 
 test('default server: the default onAuth answers XOAUTH2 with the Gmail-style challenge', { timeout: 20000 }, async () => {
     await withServer({ authMethods: ['XOAUTH2'] }, async port => {
         await withClient(port, async c => {
-            await c.starttls();
+            await starttls(c);
             const reply = await c.cmd('AUTH XOAUTH2 ' + b64('user=alice\x01auth=Bearer t\x01\x01'));
             assert.match(reply, /^334 /);
             assert.deepEqual(JSON.parse(unb64(reply.slice(4))), { status: '401', schemes: 'bearer mac', scope: 'https://mail.google.com/' });
@@ -785,7 +616,7 @@ test('CRAM-MD5 over STARTTLS with a raw client', { timeout: 20000 }, async () =>
     await withServer({ authMethods: ['CRAM-MD5'], onAuth }, async port => {
         await withClient(port, async c => {
             assert.equal(await c.cmd('AUTH CRAM-MD5'), '538 Error: Must issue a STARTTLS command first');
-            await c.starttls();
+            await starttls(c);
             assert.match(c.ehlo, /^250 AUTH CRAM-MD5$/m);
             const ch = await cramChallenge(c);
             assert.equal(await c.cmd(b64('alice ' + hmacMd5('wonderland', ch))), '235 Authentication successful');

@@ -8,43 +8,13 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const fs = require('node:fs');
 const os = require('node:os');
-const path = require('node:path');
 const crypto = require('node:crypto');
 const { Writable } = require('node:stream');
 const { pipeline } = require('node:stream/promises');
-const { spawn } = require('node:child_process');
 
 // helpers shared with the other test files
-const { IMPL, SMTPServer, IS_REF, IS_BUN, WAIT, deadline, nextEvent, until, sleep, createServer, listen, closeServer, withServer, Client, transaction, dotStuff, sha256, collect, smtpError, tmpSocketPath } = require('./helpers/smtp-client.js');
+const { IMPL, SMTPServer, IS_REF, IS_BUN, WAIT, deadline, nextEvent, until, sleep, createServer, listen, closeServer, withServer, Client, transaction, dotStuff, sha256, collect, smtpError, tmpSocketPath, runChild } = require('./helpers/smtp-client.js');
 // ---------------------------------------------------------------------------
-
-const MODULE_PATH = IS_REF ? require.resolve('smtp-server') : path.resolve(__dirname, '..');
-
-/** Runs a script in a child process of the same runtime; resolves with {code, signal, stdout, stderr, ms}. */
-function runChild(script, ms) {
-    return new Promise((resolve, reject) => {
-        const started = Date.now();
-        const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SMTP_MODULE: MODULE_PATH } });
-        const out = [];
-        const err = [];
-        child.stdout.on('data', d => out.push(d));
-        child.stderr.on('data', d => err.push(d));
-        let timedOut = false;
-        const timer = setTimeout(() => {
-            timedOut = true;
-            child.kill('SIGKILL');
-        }, ms);
-        child.on('error', reject);
-        child.on('close', (code, signal) => {
-            clearTimeout(timer);
-            const result = { code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), ms: Date.now() - started };
-            if (timedOut) {
-                return reject(new Error(`the child process did not exit by itself within ${ms} ms (stdout: ${JSON.stringify(result.stdout)}, stderr: ${JSON.stringify(result.stderr)})`));
-            }
-            resolve(result);
-        });
-    });
-}
 
 function getConnections(server) {
     return deadline(

@@ -9,41 +9,13 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const fs = require('node:fs');
 const os = require('node:os');
-const path = require('node:path');
 const crypto = require('node:crypto');
-const { spawn } = require('node:child_process');
 
 // helpers shared with the other test files
-const { IMPL, SMTPServer, IS_REF, IS_BUN, WAIT, deadline, nextEvent, until, sleep, createServer, listen, closeServer, withServer, Client, transaction, dotStuff, sha256, collect, smtpError, tmpSocketPath } = require('./helpers/smtp-client.js');
+const { IMPL, SMTPServer, IS_REF, IS_BUN, WAIT, deadline, nextEvent, until, sleep, createServer, listen, closeServer, withServer, Client, transaction, dotStuff, sha256, collect, smtpError, tmpSocketPath, runChild } = require('./helpers/smtp-client.js');
 // ---------------------------------------------------------------------------
 
-const MODULE_PATH = IS_REF ? require.resolve('smtp-server') : path.resolve(__dirname, '..');
 const MiB = 1024 * 1024;
-
-/** Runs a script in a child process of the same runtime; resolves with {code, signal, stdout, stderr}. */
-function runChild(script, ms) {
-    return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SMTP_MODULE: MODULE_PATH } });
-        const out = [];
-        const err = [];
-        child.stdout.on('data', d => out.push(d));
-        child.stderr.on('data', d => err.push(d));
-        let timedOut = false;
-        const timer = setTimeout(() => {
-            timedOut = true;
-            child.kill('SIGKILL');
-        }, ms);
-        child.on('error', reject);
-        child.on('close', (code, signal) => {
-            clearTimeout(timer);
-            const result = { code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-            if (timedOut) {
-                return reject(new Error(`the child process did not finish within ${ms} ms (stdout: ${JSON.stringify(result.stdout)}, stderr: ${JSON.stringify(result.stderr)})`));
-            }
-            resolve(result);
-        });
-    });
-}
 
 /** MAIL, RCPT and DATA; resolves once the server said 354. */
 async function startData(client, from = 'sender@example.com', to = 'rcpt@example.com') {

@@ -12,237 +12,27 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const net = require('node:net');
-const tls = require('node:tls');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const crypto = require('node:crypto');
 const { spawn, spawnSync } = require('node:child_process');
 const nodemailer = require('nodemailer');
-const { deadline, smtpError, run, python } = require('./helpers/smtp-client.js');
+const { deadline, smtpError, python, IS_REF, WAIT, until, createServer: sharedCreateServer, withServer: sharedWithServer, Client } = require('./helpers/smtp-client.js');
 
 // ---------------------------------------------------------------------------
-// helpers (each test file carries its own copy, so files run on their own)
+// helpers
 
-const IMPL = (process.env.SMTP_IMPL || 'rs').trim().toLowerCase();
-const IS_REF = IMPL === 'ref';
-const IS_BUN = !!process.versions.bun;
-const { SMTPServer } = IS_REF ? require('smtp-server') : require('..');
-const WAIT = 5000;
 const NAME = 'mx.test.example';
 
-async function until(predicate, what, ms = WAIT) {
-    const end = Date.now() + ms;
-    while (!predicate()) {
-        if (Date.now() > end) {
-            throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-        }
-        await new Promise(resolve => setTimeout(resolve, 10));
-    }
-}
-
+/** A server with this file's defaults. */
 function createServer(options = {}) {
-    return new SMTPServer({ name: NAME, disableReverseLookup: true, logger: false, closeTimeout: 1000, authOptional: true, ...options });
+    return sharedCreateServer({ name: NAME, ...options });
 }
 
-async function listen(server) {
-    await deadline(
-        new Promise((resolve, reject) => {
-            const onError = err => reject(err);
-            server.once('error', onError);
-            server.listen(0, '127.0.0.1', () => {
-                server.removeListener('error', onError);
-                resolve();
-            });
-        }),
-        WAIT,
-        'the server to listen'
-    );
-    return server.server.address().port;
-}
-
-function closeServer(server, ms = WAIT) {
-    return deadline(new Promise(resolve => server.close(() => resolve())), ms, 'server.close() to call back');
-}
-
-/** Starts a server, runs fn(port, server), always closes the server afterwards. */
-async function withServer(options, fn) {
-    const server = createServer(options);
-    const port = await listen(server);
-    try {
-        return await fn(port, server);
-    } finally {
-        await closeServer(server, WAIT + 2000);
-    }
-}
-
-/**
- * A raw SMTP client that can start on TCP or TLS and switch to TLS after STARTTLS.
- * A multi-line reply is returned as one string with its lines joined by '\n'.
- */
-class Client {
-    constructor(socket) {
-        this.replies = [];
-        this.partial = [];
-        this.waiters = [];
-        this.buffer = '';
-        this.closed = false;
-        this.closedPromise = new Promise(resolve => {
-            this._resolveClosed = resolve;
-        });
-        this._attach(socket);
-    }
-
-    _attach(socket) {
-        this.socket = socket;
-        socket.on('data', chunk => {
-            if (socket === this.socket) {
-                this._onData(chunk);
-            }
-        });
-        socket.on('close', () => {
-            if (socket === this.socket) {
-                this.closed = true;
-                this._resolveClosed();
-                this._wake();
-            }
-        });
-        socket.on('error', err => {
-            this.error = err;
-        });
-    }
-
-    static connect(port) {
-        const socket = net.connect(port, '127.0.0.1');
-        const client = new Client(socket);
-        return deadline(
-            new Promise((resolve, reject) => {
-                socket.once('connect', () => resolve(client));
-                socket.once('error', reject);
-            }),
-            WAIT,
-            `a connection to port ${port}`
-        );
-    }
-
-    /** Connects with implicit TLS; resolves after the handshake (greeting not read). */
-    static connectTls(port, options = {}) {
-        const socket = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, ...options });
-        const client = new Client(socket);
-        return deadline(
-            new Promise((resolve, reject) => {
-                socket.once('secureConnect', () => resolve(client));
-                socket.once('error', reject);
-                socket.once('close', () => reject(new Error('closed before the TLS handshake completed')));
-            }),
-            WAIT,
-            `a TLS connection to port ${port}`
-        );
-    }
-
-    static async open(port, hello = 'EHLO client.test') {
-        const client = await Client.connect(port);
-        return client._start(hello);
-    }
-
-    static async openTls(port, options, hello = 'EHLO client.test') {
-        const client = await Client.connectTls(port, options);
-        return client._start(hello);
-    }
-
-    async _start(hello) {
-        this.greeting = await this.read('the greeting');
-        assert.match(this.greeting, /^220 /);
-        if (hello) {
-            this.ehlo = await this.cmd(hello);
-            assert.match(this.ehlo, /^250[ -]/);
-        }
-        return this;
-    }
-
-    /** Sends `command` (default STARTTLS), expects 220, then runs the TLS handshake. */
-    async starttls(options = {}, command = 'STARTTLS') {
-        assert.match(await this.cmd(command), /^220 (2\.0\.0 )?Ready to start TLS$/);
-        return this.handshake(options);
-    }
-
-    /** Runs a TLS handshake over the current TCP socket. */
-    async handshake(options = {}) {
-        const secure = tls.connect({ socket: this.socket, rejectUnauthorized: false, ...options });
-        this._attach(secure);
-        await deadline(
-            new Promise((resolve, reject) => {
-                secure.once('secureConnect', resolve);
-                secure.once('error', reject);
-            }),
-            WAIT,
-            'the TLS handshake'
-        );
-        return this;
-    }
-
-    _onData(chunk) {
-        this.buffer += chunk.toString('latin1');
-        let idx;
-        while ((idx = this.buffer.indexOf('\n')) >= 0) {
-            const line = this.buffer.slice(0, idx).replace(/\r$/, '');
-            this.buffer = this.buffer.slice(idx + 1);
-            this.partial.push(line);
-            if (!/^\d{3}-/.test(line)) {
-                this.replies.push(this.partial.join('\n'));
-                this.partial = [];
-            }
-        }
-        this._wake();
-    }
-
-    _wake() {
-        const waiters = this.waiters;
-        this.waiters = [];
-        for (const fn of waiters) {
-            fn();
-        }
-    }
-
-    read(what = 'a reply', ms = WAIT) {
-        return new Promise((resolve, reject) => {
-            let timer = null;
-            const check = () => {
-                if (this.replies.length) {
-                    clearTimeout(timer);
-                    return resolve(this.replies.shift());
-                }
-                if (this.closed) {
-                    clearTimeout(timer);
-                    return reject(new Error(`the connection closed while waiting for ${what}`));
-                }
-                this.waiters.push(check);
-            };
-            timer = setTimeout(() => {
-                this.waiters = this.waiters.filter(fn => fn !== check);
-                reject(new Error(`timed out after ${ms} ms waiting for ${what}` + (this.buffer ? ` (partial line ${JSON.stringify(this.buffer.slice(0, 200))})` : '')));
-            }, ms);
-            check();
-        });
-    }
-
-    write(data) {
-        return this.socket.write(data);
-    }
-
-    cmd(line, ms = WAIT) {
-        this.write(line + '\r\n');
-        return this.read(`the reply to ${JSON.stringify(String(line).slice(0, 60))}`, ms);
-    }
-
-    waitClose(what = 'the server to close the connection', ms = WAIT) {
-        return deadline(this.closedPromise, ms, what);
-    }
-
-    destroy() {
-        this.socket.destroy();
-    }
+/** Starts a server with this file's defaults, runs fn(port, server), always closes it. */
+function withServer(options, fn) {
+    return sharedWithServer({ name: NAME, ...options }, fn);
 }
 
 /** Runs fn(client), always destroys the client. */

@@ -1,8 +1,9 @@
 'use strict';
-// Helpers shared by the API, client and robustness tests: a raw SMTP client, server
+// Helpers shared by the test files: a raw SMTP client, server
 // start/stop with bounded waits, and small utilities.
 const assert = require('node:assert/strict');
 const net = require('node:net');
+const tls = require('node:tls');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -95,11 +96,11 @@ async function withServer(options, fn) {
 
 /**
  * A raw SMTP client: writes bytes, parses replies (a multi-line reply is returned
- * as one string with its lines joined by '\n').
+ * as one string with its lines joined by '\n'). It starts on TCP, a Unix socket or TLS,
+ * and moves to TLS after STARTTLS (`starttls()` / `handshake()`).
  */
 class Client {
     constructor(socket) {
-        this.socket = socket;
         this.buffer = '';
         this.partial = [];
         this.replies = [];
@@ -108,16 +109,32 @@ class Client {
         this.closed = false;
         this.error = null;
         this.received = 0;
-        this.closedPromise = new Promise(resolve => socket.once('close', resolve));
-        socket.on('data', chunk => this._onData(chunk));
-        socket.on('end', () => {
-            this.ended = true;
-            this._wake();
+        this.closedPromise = new Promise(resolve => {
+            this._resolveClosed = resolve;
         });
-        socket.on('close', () => {
-            this.closed = true;
-            this._wake();
-        });
+        this._attach(socket);
+    }
+
+    /** Reads from `socket` from now on; events of a socket it replaced are ignored. */
+    _attach(socket) {
+        this.socket = socket;
+        const current = fn => (...args) => socket === this.socket && fn(...args);
+        socket.on('data', current(chunk => this._onData(chunk)));
+        socket.on(
+            'end',
+            current(() => {
+                this.ended = true;
+                this._wake();
+            })
+        );
+        socket.on(
+            'close',
+            current(() => {
+                this.closed = true;
+                this._resolveClosed();
+                this._wake();
+            })
+        );
         socket.on('error', err => {
             this.error = err;
         });
@@ -125,7 +142,7 @@ class Client {
 
     static connect(target) {
         const socket = typeof target === 'number' ? net.connect(target, '127.0.0.1') : net.connect({ path: target });
-        const client = new Client(socket);
+        const client = new this(socket);
         return deadline(
             new Promise((resolve, reject) => {
                 socket.once('connect', () => resolve(client));
@@ -136,18 +153,62 @@ class Client {
         );
     }
 
+    /** Connects with implicit TLS; resolves after the handshake (greeting not read). */
+    static connectTls(port, options = {}) {
+        const socket = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, ...options });
+        const client = new this(socket);
+        return deadline(
+            new Promise((resolve, reject) => {
+                socket.once('secureConnect', () => resolve(client));
+                socket.once('error', reject);
+                socket.once('close', () => reject(new Error('closed before the TLS handshake completed')));
+            }),
+            WAIT,
+            `a TLS connection to port ${port}`
+        );
+    }
+
     /** Connects and reads the greeting; optionally sends EHLO/LHLO. */
     static async open(target, hello = 'EHLO client.test') {
-        const client = await Client.connect(target);
-        const greeting = await client.read('the greeting');
+        return (await this.connect(target))._start(hello);
+    }
+
+    /** Connects with implicit TLS, reads the greeting; optionally sends EHLO. */
+    static async openTls(port, options, hello = 'EHLO client.test') {
+        return (await this.connectTls(port, options))._start(hello);
+    }
+
+    async _start(hello) {
+        const greeting = await this.read('the greeting');
         assert.match(greeting, /^220 /, 'greeting');
-        client.greeting = greeting;
+        this.greeting = greeting;
         if (hello) {
-            const reply = await client.cmd(hello);
+            const reply = await this.cmd(hello);
             assert.match(reply, /^250[ -]/, `reply to ${hello}`);
-            client.ehlo = reply;
+            this.ehlo = reply;
         }
-        return client;
+        return this;
+    }
+
+    /** Sends `command` (default STARTTLS), expects 220, then runs the TLS handshake. */
+    async starttls(options = {}, command = 'STARTTLS') {
+        assert.match(await this.cmd(command), /^220 (2\.0\.0 )?Ready to start TLS$/);
+        return this.handshake(options);
+    }
+
+    /** Runs a TLS handshake over the current socket (certificate not verified by default). */
+    async handshake(options = {}) {
+        const secure = tls.connect({ socket: this.socket, rejectUnauthorized: false, ...options });
+        this._attach(secure);
+        await deadline(
+            new Promise((resolve, reject) => {
+                secure.once('secureConnect', resolve);
+                secure.once('error', reject);
+            }),
+            WAIT,
+            'the TLS handshake'
+        );
+        return this;
     }
 
     _onData(chunk) {
@@ -211,7 +272,7 @@ class Client {
 
     cmd(line, ms = WAIT) {
         this.write(line + '\r\n');
-        return this.read(`the reply to ${JSON.stringify(line.slice(0, 60))}`, ms);
+        return this.read(`the reply to ${JSON.stringify(String(line).slice(0, 60))}`, ms);
     }
 
     /** Resolves when the socket closed; fails after ms. */
@@ -311,6 +372,35 @@ function run(cmd, args, input = '', ms = 20000) {
     );
 }
 
+// the module child processes load (SMTP_MODULE): this package, or smtp-server with SMTP_IMPL=ref
+const MODULE_PATH = IS_REF ? require.resolve('smtp-server') : path.resolve(__dirname, '..', '..');
+
+/** Runs a script in a child process of the same runtime; resolves with {code, signal, stdout, stderr, ms}. */
+function runChild(script, ms) {
+    return new Promise((resolve, reject) => {
+        const started = Date.now();
+        const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SMTP_MODULE: MODULE_PATH } });
+        const out = [];
+        const err = [];
+        child.stdout.on('data', d => out.push(d));
+        child.stderr.on('data', d => err.push(d));
+        let timedOut = false;
+        const timer = setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+        }, ms);
+        child.on('error', reject);
+        child.on('close', (code, signal) => {
+            clearTimeout(timer);
+            const result = { code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), ms: Date.now() - started };
+            if (timedOut) {
+                return reject(new Error(`the child process did not exit by itself within ${ms} ms (stdout: ${JSON.stringify(result.stdout)}, stderr: ${JSON.stringify(result.stderr)})`));
+            }
+            resolve(result);
+        });
+    });
+}
+
 /** Runs a Python script that prints JSON; resolves with the parsed output. */
 async function python(script, args) {
     const res = await run('python3', ['-c', script, ...args.map(String)]);
@@ -324,4 +414,4 @@ async function python(script, args) {
     }
 }
 
-module.exports = { run, python, IMPL, SMTPServer, IS_REF, IS_BUN, WAIT, deadline, nextEvent, until, sleep, createServer, listen, closeServer, withServer, Client, transaction, dotStuff, sha256, collect, smtpError, tmpSocketPath };
+module.exports = { run, python, IMPL, SMTPServer, IS_REF, IS_BUN, WAIT, deadline, nextEvent, until, sleep, createServer, listen, closeServer, withServer, Client, transaction, dotStuff, sha256, collect, smtpError, tmpSocketPath, runChild };
