@@ -1380,7 +1380,8 @@ impl Session {
     /// then asks `onSecure` if the application defined it.
     pub fn tls_established(&mut self, info: TlsInfo, starttls: bool) {
         if starttls {
-            self.record(|| Trace::UserCleared);
+            // the logger sees the identity gone when it logs the upgrade
+            self.clear_user();
             self.record(|| Trace::StartTls(info.name.clone()));
         }
         self.secure = true;
@@ -1394,8 +1395,6 @@ impl Session {
             self.waiting = Waiting::Nothing;
         }
         self.pos = self.input.len();
-        self.user = false;
-        self.user_cleared = true;
         self.hello_name = None;
         self.opening_command = None;
         self.reset();
@@ -1514,18 +1513,14 @@ impl Session {
                 let Some(token) = self.sasl_token(line, true) else {
                     return;
                 };
-                let Some((username, response)) = sasl::parse_cram_md5(token) else {
-                    self.send(501, "Error: invalid userdata", Esc::Default);
-                    return;
-                };
-                let request = AuthRequest {
+                let request = sasl::parse_cram_md5(token).map(|(username, response)| AuthRequest {
                     method: "CRAM-MD5",
                     username,
                     challenge: Some(challenge),
                     challenge_response: Some(response),
                     ..AuthRequest::default()
-                };
-                self.auth_ask(request);
+                });
+                self.auth_ask_parsed(request);
             }
         }
     }
@@ -1545,19 +1540,15 @@ impl Session {
         let Some(token) = self.sasl_token(line, can_abort) else {
             return;
         };
-        let Some(plain) = sasl::parse_plain(token) else {
-            self.send(501, "Error: invalid userdata", Esc::Default);
-            return;
-        };
-        let request = AuthRequest {
+        let request = sasl::parse_plain(token).map(|plain| AuthRequest {
             method: "PLAIN",
             username: plain.username,
             password: Some(plain.password),
             authcid: Some(plain.authcid),
             authzid: Some(plain.authzid),
             ..AuthRequest::default()
-        };
-        self.auth_ask(request);
+        });
+        self.auth_ask_parsed(request);
     }
 
     fn auth_login_username(&mut self, can_abort: bool, line: &str) {
@@ -1579,17 +1570,21 @@ impl Session {
         let Some(token) = self.sasl_token(line, can_abort) else {
             return;
         };
-        let Some((username, access_token)) = sasl::parse_xoauth2(token) else {
-            self.send(501, "Error: invalid userdata", Esc::Default);
-            return;
-        };
-        let request = AuthRequest {
+        let request = sasl::parse_xoauth2(token).map(|(username, access_token)| AuthRequest {
             method: "XOAUTH2",
             username,
             access_token: Some(access_token),
             ..AuthRequest::default()
-        };
-        self.auth_ask(request);
+        });
+        self.auth_ask_parsed(request);
+    }
+
+    /// Asks about a SASL answer that parsed, or refuses one that did not.
+    fn auth_ask_parsed(&mut self, request: Option<AuthRequest>) {
+        match request {
+            Some(request) => self.auth_ask(request),
+            None => self.send(501, "Error: invalid userdata", Esc::Default),
+        }
     }
 
     /// Asks `onAuth` (or applies smtp-server's default when it is not defined).
@@ -1686,25 +1681,47 @@ impl Session {
         }
     }
 
-    fn cmd_xclient(&mut self, line: &str) {
-        if !self.proxy_command_allowed("XCLIENT") {
+    /// The checks XCLIENT and XFORWARD share (a trusted peer, no transaction, valid
+    /// parameters); `None` when one failed and was answered.
+    fn proxy_params(
+        &mut self,
+        command: &str,
+        line: &str,
+        keys: &[&str],
+        unavailable: &[&str],
+    ) -> Option<Vec<(String, XValue)>> {
+        if !self.proxy_command_allowed(command) {
             self.send(550, "Error: Not allowed", Esc::NOT_AUTHORIZED);
-            return;
+            return None;
         }
         if self.envelope.mail_from.is_some() {
             self.send(503, "Error: Mail transaction in progress", Esc::Default);
-            return;
+            return None;
         }
-        let params = match parse_params(
+        match parse_params(line, keys, unavailable) {
+            Ok(params) => Some(params),
+            Err(text) => {
+                self.send(501, text, Esc::Default);
+                None
+            }
+        }
+    }
+
+    /// `session.user` becomes `false` (STARTTLS, XCLIENT ADDR or LOGIN=).
+    fn clear_user(&mut self) {
+        self.user = false;
+        self.user_cleared = true;
+        self.record(|| Trace::UserCleared);
+    }
+
+    fn cmd_xclient(&mut self, line: &str) {
+        let Some(params) = self.proxy_params(
+            "XCLIENT",
             line,
             &["NAME", "ADDR", "PORT", "PROTO", "HELO", "LOGIN"],
             &["[UNAVAILABLE]", "[TEMPUNAVAIL]"],
-        ) {
-            Ok(p) => p,
-            Err(text) => {
-                self.send(501, text, Esc::Default);
-                return;
-            }
+        ) else {
+            return;
         };
         let mut login: Option<String> = None;
         let mut has_addr = false;
@@ -1721,18 +1738,11 @@ impl Session {
                     if let XValue::Str(addr) = &raw {
                         if !addr.is_empty() {
                             self.record_proxied(false, "ADDR", &raw);
-                            if !self.xclient.iter().any(|(k, _)| k == "ADDR:DEFAULT") {
-                                let previous = self.peer.remote_address.clone();
-                                self.xclient
-                                    .push(("ADDR:DEFAULT".into(), XValue::Str(previous)));
-                            }
+                            let previous = XValue::Str(self.peer.remote_address.clone());
+                            keep_default(&mut self.xclient, "ADDR:DEFAULT", previous);
                             self.peer.remote_address = addr.clone();
                             self.hello_name = None;
-                            if self.user {
-                                self.user = false;
-                            }
-                            self.user_cleared = true;
-                            self.record(|| Trace::UserCleared);
+                            self.clear_user();
                         }
                     }
                 }
@@ -1740,11 +1750,8 @@ impl Session {
                     let name = raw.text();
                     value = XValue::Str(name.clone());
                     self.record_proxied(false, "NAME", &value);
-                    if !self.xclient.iter().any(|(k, _)| k == "NAME:DEFAULT") {
-                        let previous = self.client_hostname.clone();
-                        self.xclient
-                            .push(("NAME:DEFAULT".into(), XValue::Str(previous)));
-                    }
+                    let previous = XValue::Str(self.client_hostname.clone());
+                    keep_default(&mut self.xclient, "NAME:DEFAULT", previous);
                     self.set_client_hostname(&name);
                 }
                 "PORT" => {
@@ -1755,22 +1762,17 @@ impl Session {
                         XValue::Str(String::new())
                     };
                     self.record_proxied(false, "PORT", &value);
-                    if !self.xclient.iter().any(|(k, _)| k == "PORT:DEFAULT") {
-                        let previous = if self.remote_port.truthy() {
-                            self.remote_port.clone()
-                        } else {
-                            XValue::Str(String::new())
-                        };
-                        self.xclient.push(("PORT:DEFAULT".into(), previous));
-                    }
+                    let previous = if self.remote_port.truthy() {
+                        self.remote_port.clone()
+                    } else {
+                        XValue::Str(String::new())
+                    };
+                    keep_default(&mut self.xclient, "PORT:DEFAULT", previous);
                     self.remote_port = value.clone();
                 }
                 _ => {}
             }
-            match self.xclient.iter_mut().find(|(k, _)| *k == key) {
-                Some(slot) => slot.1 = value,
-                None => self.xclient.push((key, value)),
-            }
+            set_field(&mut self.xclient, key, value);
         }
         self.xclient_dirty = true;
         if has_addr && self.can_emit_connect {
@@ -1788,9 +1790,7 @@ impl Session {
             }
             Some(_) => {
                 self.record(|| Trace::Deauth);
-                self.user = false;
-                self.user_cleared = true;
-                self.record(|| Trace::UserCleared);
+                self.clear_user();
                 self.finish_xclient();
             }
             None => self.finish_xclient(),
@@ -1809,24 +1809,13 @@ impl Session {
     }
 
     fn cmd_xforward(&mut self, line: &str) {
-        if !self.proxy_command_allowed("XFORWARD") {
-            self.send(550, "Error: Not allowed", Esc::NOT_AUTHORIZED);
-            return;
-        }
-        if self.envelope.mail_from.is_some() {
-            self.send(503, "Error: Mail transaction in progress", Esc::Default);
-            return;
-        }
-        let params = match parse_params(
+        let Some(params) = self.proxy_params(
+            "XFORWARD",
             line,
             &["NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE"],
             &["[UNAVAILABLE]"],
-        ) {
-            Ok(p) => p,
-            Err(text) => {
-                self.send(501, text, Esc::Default);
-                return;
-            }
+        ) else {
+            return;
         };
         let mut has_addr = false;
         for (key, raw) in params {
@@ -1836,11 +1825,8 @@ impl Session {
                     if let XValue::Str(addr) = &raw {
                         if !addr.is_empty() {
                             self.record_proxied(true, "ADDR", &raw);
-                            if !self.xforward.iter().any(|(k, _)| k == "ADDR:DEFAULT") {
-                                let previous = self.peer.remote_address.clone();
-                                self.xforward
-                                    .push(("ADDR:DEFAULT".into(), XValue::Str(previous)));
-                            }
+                            let previous = XValue::Str(self.peer.remote_address.clone());
+                            keep_default(&mut self.xforward, "ADDR:DEFAULT", previous);
                             has_addr = true;
                             self.peer.remote_address = addr.clone();
                         }
@@ -1866,10 +1852,7 @@ impl Session {
                 }
                 _ => {}
             }
-            match self.xforward.iter_mut().find(|(k, _)| *k == key) {
-                Some(slot) => slot.1 = value,
-                None => self.xforward.push((key, value)),
-            }
+            set_field(&mut self.xforward, key, value);
         }
         self.xforward_dirty = true;
         self.reset();
@@ -2235,6 +2218,21 @@ impl Session {
         } else {
             1
         }
+    }
+}
+
+/// Sets `key` of an XCLIENT/XFORWARD map (kept in the order keys first came).
+fn set_field(map: &mut Vec<(String, XValue)>, key: String, value: XValue) {
+    match map.iter_mut().find(|(k, _)| *k == key) {
+        Some(slot) => slot.1 = value,
+        None => map.push((key, value)),
+    }
+}
+
+/// Records the value a field had before the first XCLIENT/XFORWARD changed it.
+fn keep_default(map: &mut Vec<(String, XValue)>, key: &str, value: XValue) {
+    if !map.iter().any(|(k, _)| k == key) {
+        map.push((key.to_string(), value));
     }
 }
 

@@ -254,8 +254,6 @@ struct Conn<S> {
     /// moves `deadline`; the timer, when it fires early, is armed again, so a busy
     /// connection does not touch the timer wheel for every command.
     timer: Pin<Box<Sleep>>,
-    /// When `timer` fires (`None` once it has fired).
-    armed: Option<Instant>,
     /// The last read was large: the client sends a body in big pieces.
     big_reads: bool,
 }
@@ -327,7 +325,6 @@ where
         eof: false,
         eof_deadline: None,
         timer: Box::pin(sleep_until(now + timeout)),
-        armed: None,
         big_reads: false,
     }
 }
@@ -338,14 +335,13 @@ where
 {
     /// The connection is over: the application hears of it last.
     fn end(mut self) {
-        self.send_trace();
         if self.pending_start.is_some() {
             // DATA was accepted but no body byte came before the end (a timeout, the
             // server closing): `onData` still gets its stream, which then fails
             self.abort_data();
         }
         self.server.unregister(self.id);
-        let sync = self.session.take_sync();
+        let sync = self.sync();
         self.hooks.close(self.id, sync);
         self.server.open.fetch_sub(1, Ordering::SeqCst);
         self.server.report_if_closed();
@@ -369,6 +365,8 @@ where
 
     /// Writes the pending replies. Errors end the connection.
     async fn flush(&mut self) -> io::Result<()> {
+        // the logger hears of replies as they are written
+        self.send_trace();
         if self.session.output().is_empty() {
             return Ok(());
         }
@@ -395,16 +393,14 @@ where
             if self.session.in_data() && self.in_flight >= WINDOW {
                 return Ok(self.session.is_closing());
             }
-            let step = self.session.step(self.in_flight == 0);
-            self.send_trace();
-            match step {
+            match self.session.step(self.in_flight == 0) {
                 Step::Idle => return Ok(self.session.is_closing()),
                 Step::Flush => self.flush().await?,
                 Step::Close => {
                     self.stop_counting();
                 }
                 Step::Hook(call) => {
-                    let sync = self.session.take_sync();
+                    let sync = self.sync();
                     match *call {
                         HookCall::Secure => self.hooks.on_secure(self.id, sync),
                         call => self.hooks.on_address(self.id, call, sync),
@@ -434,29 +430,15 @@ where
                 Step::DataStart => {
                     self.in_flight = 0;
                     self.early_result = None;
-                    self.pending_start = Some(Box::new(self.session.take_sync()));
+                    self.pending_start = Some(Box::new(self.sync()));
                 }
                 Step::Body(chunk) => {
                     self.in_flight += 1;
-                    let total = self.session.body_bytes();
-                    match self.pending_start.take() {
-                        Some(sync) => {
-                            self.hooks
-                                .data_start(self.id, *sync, Some((chunk, false, total)))
-                        }
-                        None => self.hooks.body(self.id, chunk, false, total),
-                    }
+                    self.hand_body(chunk, false);
                 }
                 Step::BodyEnd(chunk) => {
                     self.in_flight = 0;
-                    let total = self.session.body_bytes();
-                    match self.pending_start.take() {
-                        Some(sync) => {
-                            self.hooks
-                                .data_start(self.id, *sync, Some((chunk, true, total)))
-                        }
-                        None => self.hooks.body(self.id, chunk, true, total),
-                    }
+                    self.hand_body(chunk, true);
                     if let Some(replies) = self.early_result.take() {
                         self.session.resolve_data(replies);
                     }
@@ -464,6 +446,24 @@ where
                 Step::EmitConnect => self.emit_connect(),
             }
         }
+    }
+
+    /// A body piece for the application: with the `onData` call when it is the first.
+    fn hand_body(&mut self, chunk: Vec<u8>, end: bool) {
+        let total = self.session.body_bytes();
+        match self.pending_start.take() {
+            Some(sync) => self
+                .hooks
+                .data_start(self.id, *sync, Some((chunk, end, total))),
+            None => self.hooks.body(self.id, chunk, end, total),
+        }
+    }
+
+    /// The session changes for an event to the application. What the session recorded
+    /// for the logger goes first, so entries and events arrive in the order they happened.
+    fn sync(&mut self) -> SessionSync {
+        self.send_trace();
+        self.session.take_sync()
     }
 
     /// Hands what the session recorded for the logger to the application.
@@ -477,8 +477,7 @@ where
     }
 
     fn emit_connect(&mut self) {
-        self.send_trace();
-        let sync = self.session.take_sync();
+        let sync = self.sync();
         let mut info = self.session.connect_info();
         info.wait = self.phase != Phase::Ready && self.session.hooks().connect_event;
         self.hooks.connect_event(self.id, sync, info);
@@ -507,12 +506,10 @@ where
         self.session.reset();
         if self.session.hooks().connect {
             self.phase = Phase::Connecting;
-            self.send_trace();
-            let sync = self.session.take_sync();
+            let sync = self.sync();
             self.hooks.on_connect(self.id, sync);
         } else {
             self.session.record_connected();
-            self.send_trace();
             self.after_connect();
         }
     }
@@ -523,8 +520,7 @@ where
             self.session.publish_servername();
             if self.session.hooks().secure {
                 self.phase = Phase::Securing;
-                self.send_trace();
-                let sync = self.session.take_sync();
+                let sync = self.sync();
                 self.hooks.on_secure(self.id, sync);
                 return;
             }
@@ -672,9 +668,8 @@ where
                 .into_iter()
                 .flatten()
                 .fold(self.deadline, Instant::min);
-            if self.armed.is_none_or(|at| wake < at) {
+            if self.timer.is_elapsed() || wake < self.timer.deadline() {
                 self.timer.as_mut().reset(wake);
-                self.armed = Some(wake);
             }
             let may_read = self.may_read();
             // large reads only once a body arrives in large pieces: a small message
@@ -715,7 +710,6 @@ where
                     }
                 }
                 _ = self.timer.as_mut() => {
-                    self.armed = None;
                     let now = Instant::now();
                     if self.eof_deadline.is_some_and(|t| now >= t) {
                         return;

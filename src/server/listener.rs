@@ -123,7 +123,7 @@ pub fn listen(server: Arc<Server>, addr: ListenAddr) -> io::Result<Bound> {
                         let bound = listener.local_addr()?;
                         server.keep_listener(Socket::from(listener.try_clone()?), None);
                         server.listening.store(true, Ordering::SeqCst);
-                        napi::bindgen_prelude::spawn(accept_tcp(server, listener));
+                        napi::bindgen_prelude::spawn(accept_loop(server, listener, accept_tcp));
                         return Ok(Bound::Tcp(bound));
                     }
                     Err(e) => last_err = Some(e),
@@ -142,7 +142,7 @@ pub fn listen(server: Arc<Server>, addr: ListenAddr) -> io::Result<Bound> {
             server.keep_listener(socket.try_clone()?, Some(path.clone()));
             let listener: std::os::unix::net::UnixListener = socket.into();
             server.listening.store(true, Ordering::SeqCst);
-            napi::bindgen_prelude::spawn(accept_unix(server, listener));
+            napi::bindgen_prelude::spawn(accept_loop(server, listener, accept_unix));
             Ok(Bound::Unix(path))
         }
         #[cfg(not(unix))]
@@ -177,7 +177,17 @@ where
     }
 }
 
-async fn accept_tcp(server: Arc<Server>, listener: std::net::TcpListener) {
+/// Accepts connections on `listener` until the server stops, and serves each one.
+/// `accept` takes one connection off the listener and returns it as a stream with its
+/// addresses, or `None` to drop a socket that could not be set up.
+async fn accept_loop<L, S>(
+    server: Arc<Server>,
+    listener: L,
+    accept: impl Fn(&L) -> io::Result<Option<(S, Peer)>>,
+) where
+    L: std::os::fd::AsRawFd,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     // SAFETY: a std listener owns its file descriptor until it is dropped, and
     // `as_raw_fd()` always returns that same descriptor, which is what `register`
     // requires; the AsyncFd takes ownership of the listener.
@@ -194,27 +204,13 @@ async fn accept_tcp(server: Arc<Server>, listener: std::net::TcpListener) {
         let accepted = tokio::select! {
             biased;
             _ = super::stopped(&mut state) => break,
-            r = accept_one(&fd, |l: &std::net::TcpListener| l.accept()) => r,
+            r = accept_one(&fd, &accept) => r,
         };
         match accepted {
-            Ok((stream, remote)) => {
-                let stream = match stream
-                    .set_nonblocking(true)
-                    .and_then(|()| tokio::net::TcpStream::from_std(stream))
-                {
-                    Ok(s) => s,
-                    Err(_) => continue,
-                };
-                let _ = stream.set_nodelay(true);
-                let local = stream.local_addr().ok();
-                let peer = Peer {
-                    local_address: local.map(|a| normalize_ip(a.ip())).unwrap_or_default(),
-                    local_port: local.map(|a| a.port()).unwrap_or(0),
-                    remote_address: normalize_ip(remote.ip()),
-                    remote_port: remote.port(),
-                };
+            Ok(Some((stream, peer))) => {
                 tokio::spawn(connection::run(Arc::clone(&server), stream, peer));
             }
+            Ok(None) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => {
                 if !accept_failed(&server, &e).await {
@@ -227,51 +223,39 @@ async fn accept_tcp(server: Arc<Server>, listener: std::net::TcpListener) {
     finish(&server);
 }
 
-#[cfg(unix)]
-async fn accept_unix(server: Arc<Server>, listener: std::os::unix::net::UnixListener) {
-    // SAFETY: a std listener owns its file descriptor until it is dropped, and
-    // `as_raw_fd()` always returns that same descriptor, which is what `register`
-    // requires; the AsyncFd takes ownership of the listener.
-    let registered = unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) };
-    let fd = match registered {
-        Ok(fd) => fd,
-        Err(_) => {
-            finish(&server);
-            return;
-        }
+/// One TCP connection, with its normalized addresses.
+fn accept_tcp(
+    listener: &std::net::TcpListener,
+) -> io::Result<Option<(tokio::net::TcpStream, Peer)>> {
+    let (stream, remote) = listener.accept()?;
+    let Ok(stream) = stream
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::TcpStream::from_std(stream))
+    else {
+        return Ok(None);
     };
-    let mut state = server.state();
-    loop {
-        let accepted = tokio::select! {
-            biased;
-            _ = super::stopped(&mut state) => break,
-            r = accept_one(&fd, |l: &std::os::unix::net::UnixListener| l.accept()) => r,
-        };
-        match accepted {
-            Ok((stream, _)) => {
-                let stream = match stream
-                    .set_nonblocking(true)
-                    .and_then(|()| tokio::net::UnixStream::from_std(stream))
-                {
-                    Ok(s) => s,
-                    Err(_) => continue,
-                };
-                tokio::spawn(connection::run(
-                    Arc::clone(&server),
-                    stream,
-                    Peer::default(),
-                ));
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => {
-                if !accept_failed(&server, &e).await {
-                    break;
-                }
-            }
-        }
-    }
-    drop(fd);
-    finish(&server);
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().ok();
+    let peer = Peer {
+        local_address: local.map(|a| normalize_ip(a.ip())).unwrap_or_default(),
+        local_port: local.map(|a| a.port()).unwrap_or(0),
+        remote_address: normalize_ip(remote.ip()),
+        remote_port: remote.port(),
+    };
+    Ok(Some((stream, peer)))
+}
+
+/// One Unix socket connection (no addresses).
+#[cfg(unix)]
+fn accept_unix(
+    listener: &std::os::unix::net::UnixListener,
+) -> io::Result<Option<(tokio::net::UnixStream, Peer)>> {
+    let (stream, _) = listener.accept()?;
+    Ok(stream
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::UnixStream::from_std(stream))
+        .ok()
+        .map(|stream| (stream, Peer::default())))
 }
 
 fn finish(server: &Server) {
