@@ -17,23 +17,12 @@
 //   - `AUTH XCLIENT` (listing XCLIENT in authMethods): smtp-server never replies to it,
 //     smtp-server-rs refuses it with 504 (a deliberate difference, see auth.test.js).
 
-const test = require('node:test');
-const { describe } = test;
-const { compare } = require('./helpers/transcript.js');
+const { describe } = require('node:test');
+const { check, send, G, EHLO, HELO, WAIT_CLOSE } = require('./helpers/transcript.js');
 
 // ---------------------------------------------------------------------------
 // spec helpers
 
-const check = (name, spec) =>
-    test(name, async t => {
-        await compare(t, { name, ...spec });
-    });
-
-const G = { replies: 1 }; // the greeting
-const send = (data, replies = 1) => ({ send: data, replies });
-const EHLO = send('EHLO client.example\r\n');
-const HELO = send('HELO client.example\r\n');
-const WAIT_CLOSE = { wait: 'close' };
 const MAIL = send('MAIL FROM:<sender@example.com>\r\n');
 
 const INSECURE = { allowInsecureAuth: true };

@@ -9,17 +9,9 @@
 // differs: see README — a header without a destination address is refused here even
 // for `ignoredHosts` peers, so no transcript combines the two.
 
-const test = require('node:test');
-const { describe } = test;
-const { compare } = require('./helpers/transcript.js');
+const { describe } = require('node:test');
+const { check, send, WAIT_CLOSE } = require('./helpers/transcript.js');
 
-const check = (name, spec) =>
-    test(name, async t => {
-        await compare(t, { name, ...spec });
-    });
-
-const send = (data, replies = 1) => ({ send: data, replies });
-const WAIT_CLOSE = { wait: 'close' };
 const PROXY = { authOptional: true, useProxy: true };
 const SEEN = { onConnect: true, onClose: true };
 

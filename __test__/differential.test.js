@@ -16,22 +16,11 @@
 //   - an LMTP onData result array whose length differs from the recipient count;
 //   - onData results (arrays, or anything else) that make SMTP mode send several replies.
 
-const test = require('node:test');
-const { describe } = test;
-const { compare, raw } = require('./helpers/transcript.js');
+const { describe } = require('node:test');
+const { raw, check, send, G, EHLO, HELO, WAIT_CLOSE, lines } = require('./helpers/transcript.js');
 
 // ---------------------------------------------------------------------------
 // spec helpers
-
-const check = (name, spec) => test(name, async t => {
-    await compare(t, { name, ...spec });
-});
-
-const G = { replies: 1 }; // the greeting
-const send = (data, replies = 1) => ({ send: data, replies });
-const EHLO = send('EHLO client.example\r\n');
-const HELO = send('HELO client.example\r\n');
-const WAIT_CLOSE = { wait: 'close' };
 
 const OPEN = { authOptional: true };
 const NOAUTH = { disabledCommands: ['AUTH'] };
@@ -41,7 +30,6 @@ const DSN = { hideDSN: false };
 const RECORD_ALL = { onConnect: true, onMailFrom: true, onRcptTo: true, onData: true, onClose: true };
 const RECORD_TX = { onMailFrom: true, onRcptTo: true, onData: true };
 
-const lines = (...cmds) => cmds.map(c => c + '\r\n').join('');
 
 function error(message, responseCode) {
     const err = new Error(message);

@@ -969,7 +969,33 @@ async function compareOnce(t, spec) {
     return { reference: ref, actual };
 }
 
+// ---------------------------------------------------------------------------
+// spec building blocks for the differential test files
+
+/** A test that plays `spec` against both packages and compares the recordings. */
+const check = (name, spec) =>
+    require('node:test')(name, async t => {
+        await compare(t, { name, ...spec });
+    });
+/** Sends `data` and waits for `replies` replies. */
+const send = (data, replies = 1) => ({ send: data, replies });
+/** Waits for the greeting. */
+const G = { replies: 1 };
+const EHLO = send('EHLO client.example\r\n');
+const HELO = send('HELO client.example\r\n');
+/** Waits for the server to close the connection. */
+const WAIT_CLOSE = { wait: 'close' };
+/** Command lines joined with CRLF (each one ended). */
+const lines = (...cmds) => cmds.map(c => c + '\r\n').join('');
+
 module.exports = {
+    check,
+    send,
+    G,
+    EHLO,
+    HELO,
+    WAIT_CLOSE,
+    lines,
     runTranscript,
     compare,
     raw,
