@@ -437,20 +437,25 @@ export interface SMTPServerOptions extends Omit<tls.TlsOptions, 'SNICallback'>, 
    */
   SNICallback?: ((servername: string, callback: SMTPServerSNIResult) => void) | undefined;
 
+  // Every handler may also be an `async` function (or return a promise) instead of calling
+  // its callback: a rejection is the error reply, a fulfilment accepts with its value as
+  // the result. A handler that declares the callback parameter and resolves with
+  // `undefined` answers through the callback instead. The first answer wins.
+
   /** Called for each new client before the greeting; an error refuses the connection with its code (default 554). */
-  onConnect?(session: SMTPServerSession, callback: SMTPServerCallback): void;
+  onConnect?(session: SMTPServerSession, callback: SMTPServerCallback): void | PromiseLike<void>;
   /** Called once a TLS handshake has completed (implicit TLS or STARTTLS); an error closes the connection. */
-  onSecure?(socket: SMTPServerSecureSocket, session: SMTPServerSession, callback: SMTPServerCallback): void;
+  onSecure?(socket: SMTPServerSecureSocket, session: SMTPServerSession, callback: SMTPServerCallback): void | PromiseLike<void>;
   /** Checks AUTH credentials; see `SMTPServerAuthenticationResponse`. */
-  onAuth?(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: SMTPServerAuthCallback): void;
+  onAuth?(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: SMTPServerAuthCallback): void | PromiseLike<SMTPServerAuthenticationResponse | void>;
   /** Checks the sender of MAIL FROM; an error refuses it (default 550). */
-  onMailFrom?(address: SMTPServerAddress, session: SMTPServerSession, callback: SMTPServerCallback): void;
+  onMailFrom?(address: SMTPServerAddress, session: SMTPServerSession, callback: SMTPServerCallback): void | PromiseLike<void>;
   /** Checks a recipient of RCPT TO; an error refuses it (default 550). */
-  onRcptTo?(address: SMTPServerAddress, session: SMTPServerSession, callback: SMTPServerCallback): void;
+  onRcptTo?(address: SMTPServerAddress, session: SMTPServerSession, callback: SMTPServerCallback): void | PromiseLike<void>;
   /** Receives the message body; the reply is sent once the callback was called and the stream has ended. */
-  onData?(stream: SMTPServerDataStream, session: SMTPServerSession, callback: SMTPServerDataCallback): void;
+  onData?(stream: SMTPServerDataStream, session: SMTPServerSession, callback: SMTPServerDataCallback): void | PromiseLike<string | SMTPServerDataResult[] | void>;
   /** Told that a connection has closed; the callback does nothing and need not be called. */
-  onClose?(session: SMTPServerSession, callback: SMTPServerCallback): void;
+  onClose?(session: SMTPServerSession, callback: SMTPServerCallback): void | PromiseLike<void>;
 }
 
 /** `server.options` after the constructor filled in the defaults. */
@@ -595,19 +600,19 @@ export declare class SMTPServer extends EventEmitter {
   updateSecureContext(options?: SMTPServerTLSOptions | SMTPServerOptions | null): void;
 
   /** Default: accepts the connection. */
-  onConnect(session: SMTPServerSession, callback: SMTPServerCallback): void;
+  onConnect(session: SMTPServerSession, callback: SMTPServerCallback): void | PromiseLike<void>;
   /** Default: accepts the TLS session. */
-  onSecure(socket: SMTPServerSecureSocket, session: SMTPServerSession, callback: SMTPServerCallback): void;
+  onSecure(socket: SMTPServerSecureSocket, session: SMTPServerSession, callback: SMTPServerCallback): void | PromiseLike<void>;
   /** Default: refuses every login (`Authentication not implemented`); XCLIENT LOGIN is accepted. */
-  onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: SMTPServerAuthCallback): void;
+  onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: SMTPServerAuthCallback): void | PromiseLike<SMTPServerAuthenticationResponse | void>;
   /** Default: accepts every sender. */
-  onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: SMTPServerCallback): void;
+  onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: SMTPServerCallback): void | PromiseLike<void>;
   /** Default: accepts every recipient. */
-  onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: SMTPServerCallback): void;
+  onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: SMTPServerCallback): void | PromiseLike<void>;
   /** Default: reads and discards the message, then accepts it. */
-  onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: SMTPServerDataCallback): void;
+  onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: SMTPServerDataCallback): void | PromiseLike<string | SMTPServerDataResult[] | void>;
   /** Default: does nothing. */
-  onClose(session: SMTPServerSession, callback?: SMTPServerCallback): void;
+  onClose(session: SMTPServerSession, callback?: SMTPServerCallback): void | PromiseLike<void>;
 
   /** Adds a listener; the listener types of `close`, `error` and `connect` are checked. */
   on<K extends keyof SMTPServerEvents>(event: K, listener: (...args: SMTPServerEvents[K]) => void): this;

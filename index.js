@@ -730,7 +730,11 @@ class SMTPServer extends EventEmitter {
       done(err, result);
     };
     try {
-      this[name](...args, callback);
+      const handler = this[name];
+      const returned = handler.call(this, ...args, callback);
+      if (returned && typeof returned.then === 'function') {
+        settleWithPromise(returned, handler.length > args.length, callback);
+      }
     } catch (err) {
       this.logger.error({ err, tnx: 'command', cid: conn.id }, '%s Failed to process %s: %s', conn.id, name, err && err.message);
       if (!called) {
@@ -946,13 +950,34 @@ class SMTPServer extends EventEmitter {
     if (this._mask & 16) {
       setImmediate(() => {
         try {
-          this.onClose(conn.session, () => false);
+          const returned = this.onClose(conn.session, () => false);
+          if (returned && typeof returned.then === 'function') {
+            returned.then(null, err => this.logger.error({ err, tnx: 'close', cid: conn.id }, 'onClose failed: %s', err && err.message));
+          }
         } catch (err) {
           this.logger.error({ err, tnx: 'close', cid: conn.id }, 'onClose failed: %s', err && err.message);
         }
       });
     }
   }
+}
+
+/**
+ * A handler that returned a promise: a rejection is the error reply, and a fulfilment
+ * accepts with its value as the result. A handler that also declares the callback
+ * parameter and resolves with `undefined` still answers through the callback, so an
+ * `async` handler written in callback style keeps its meaning. Whichever answers
+ * first wins; the other is ignored.
+ */
+function settleWithPromise(promise, takesCallback, callback) {
+  promise.then(
+    value => {
+      if (value !== undefined || !takesCallback) {
+        callback(null, value);
+      }
+    },
+    reason => callback(reason && typeof reason === 'object' ? reason : new Error(reason === undefined || reason === null ? 'Handler rejected' : String(reason)))
+  );
 }
 
 /** The `user` field of smtp-server's log entries. */
