@@ -59,7 +59,7 @@ export interface SMTPServerEnvelope {
   rcptTo: SMTPServerAddress[];
   /** `true` when MAIL FROM carried the REQUIRETLS parameter (RFC 8689). */
   requireTLS?: boolean | undefined;
-  /** The BODY parameter in lower case: `'7bit'` (the default) or `'8bitmime'`. */
+  /** The BODY parameter in lower case: `'7bit'` (the default), `'8bitmime'`, or `'binarymime'` (only with CHUNKING). */
   bodyType?: string | undefined;
   /** `true` when MAIL FROM carried the SMTPUTF8 parameter (RFC 6531). */
   smtpUtf8?: boolean | undefined;
@@ -386,6 +386,14 @@ export interface SMTPServerOptions extends Omit<tls.TlsOptions, 'SNICallback'>, 
   disabledCommands?: string[] | undefined;
   /** Accept STARTTLS but do not announce it. */
   hideSTARTTLS?: boolean | undefined;
+  /**
+   * `false` turns on CHUNKING (RFC 3030): `BDAT <size> [LAST]` is accepted and announced,
+   * and the chunks of one message arrive in one `onData` stream, byte for byte (no
+   * dot-stuffing). Default `true`: off, as in smtp-server.
+   */
+  hideCHUNKING?: boolean | undefined;
+  /** With CHUNKING on, do not offer BINARYMIME (`BODY=BINARYMIME`, which requires BDAT). */
+  hideBINARYMIME?: boolean | undefined;
   /** Do not announce PIPELINING. */
   hidePIPELINING?: boolean | undefined;
   /** Do not announce 8BITMIME. */

@@ -28,7 +28,8 @@ const EV = {
   ON_SECURE: 13,
   ON_AUTH: 14,
   SNI: 15,
-  TRACE: 16
+  TRACE: 16,
+  DATA_RESET: 17
 };
 
 /** The application handlers a server can cross into, with their bit in the native mask. */
@@ -399,6 +400,13 @@ class SMTPServer extends EventEmitter {
         return conn && conn._dataStream && conn._dataStream._piece(ev.b, ev.e, ev.n);
       case EV.DATA_ABORT:
         return conn && this._onDataAbort(conn);
+      case EV.DATA_RESET:
+        if (conn) {
+          this._onDataAbort(conn, true);
+          // results and acknowledgements from now on are about the next stream
+          this._native.dataAborted(c);
+        }
+        return;
       case EV.ERROR:
         return this._onConnectionError(conn, ev);
       case EV.CLOSE:
@@ -832,7 +840,7 @@ class SMTPServer extends EventEmitter {
     let result = null;
     let answered = false;
     const answer = discard => {
-      if (answered) {
+      if (answered || stream._aborted) {
         return;
       }
       answered = true;
@@ -909,12 +917,15 @@ class SMTPServer extends EventEmitter {
     }
   }
 
-  _onDataAbort(conn) {
+  _onDataAbort(conn, reset) {
     const stream = conn._dataStream;
     conn._dataStream = null;
+    if (stream) {
+      stream._aborted = true;
+    }
     if (stream && !stream.destroyed && !stream.readableEnded) {
-      const err = new Error('Connection closed before the message was received in full');
-      err.code = 'ECONNECTION';
+      const err = new Error(reset ? 'The transaction was reset before the message was received in full' : 'Connection closed before the message was received in full');
+      err.code = reset ? 'ERESET' : 'ECONNECTION';
       stream.destroy(stream.listenerCount('error') ? err : undefined);
     }
   }
@@ -1014,6 +1025,8 @@ function nativeOptions(opts) {
     hideDsn: !!opts.hideDSN,
     hideRequiretls: !!opts.hideREQUIRETLS,
     hideStarttls: !!opts.hideSTARTTLS,
+    chunking: opts.hideCHUNKING === false,
+    hideBinarymime: !!opts.hideBINARYMIME,
     disabledCommands: opts.disabledCommands,
     authMethods: opts.authMethods,
     authOptional: !!opts.authOptional,

@@ -519,7 +519,11 @@ pub fn session(data: &[u8]) {
     let flags = be16(data);
     let seed = data[2];
     let input = &data[3..];
-    let cfg = Arc::new(session_config(flags));
+    let mut config = session_config(flags);
+    // seed bits 16 and 32: CHUNKING, and BINARYMIME hidden
+    config.chunking = seed & 16 != 0;
+    config.hide_binarymime = seed & 32 != 0;
+    let cfg = Arc::new(config);
     let max_line = cfg.max_command_length;
     let peer = Peer {
         local_address: "127.0.0.1".into(),
@@ -605,6 +609,7 @@ pub fn session(data: &[u8]) {
                     };
                     s.resolve_data(vec![reply; count]);
                 }
+                Step::BodyAbort => {}
                 Step::StartTls => {
                     replies.take(s.output());
                     s.tls_established(tls_info(), true);

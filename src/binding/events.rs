@@ -47,6 +47,8 @@ pub mod kind {
     pub const SNI: u32 = 15;
     /// Logger entries.
     pub const TRACE: u32 = 16;
+    /// A BDAT transaction was reset before its last chunk.
+    pub const DATA_RESET: u32 = 17;
 }
 
 /// One event for JavaScript.
@@ -117,10 +119,13 @@ pub enum Event {
         /// Body bytes so far.
         total: u64,
     },
-    /// The client left mid-DATA.
+    /// The message stream ends unfinished: the client left, or (`reset`) its BDAT
+    /// transaction was reset.
     DataAbort {
         /// Connection.
         conn: u32,
+        /// Reset rather than gone.
+        reset: bool,
     },
     /// An `error` event.
     Error {
@@ -518,7 +523,14 @@ pub fn encode(event: Event) -> Encoded {
             buf = nonempty(chunk);
             (kind::BODY, conn)
         }
-        Event::DataAbort { conn } => (kind::DATA_ABORT, conn),
+        Event::DataAbort { conn, reset } => (
+            if reset {
+                kind::DATA_RESET
+            } else {
+                kind::DATA_ABORT
+            },
+            conn,
+        ),
         Event::Error {
             conn,
             code,

@@ -83,8 +83,8 @@ impl Hooks for JsHooks {
             total,
         });
     }
-    fn data_abort(&self, conn: ConnId) {
-        self.emit(Event::DataAbort { conn });
+    fn data_abort(&self, conn: ConnId, reset: bool) {
+        self.emit(Event::DataAbort { conn, reset });
     }
     fn error(&self, conn: ConnId, code: &str, message: &str, remote_address: &str) {
         self.emit(Event::Error {
@@ -405,6 +405,12 @@ impl NativeServer {
     #[napi]
     pub fn ack(&self, conn: u32) {
         self.deliver(conn, ConnMsg::Ack);
+    }
+
+    /// The application saw the abort of a message stream.
+    #[napi]
+    pub fn data_aborted(&self, conn: u32) {
+        self.deliver(conn, ConnMsg::AbortSeen);
     }
 
     /// `session.disabledCommands` changed (normalized names, or null to clear).

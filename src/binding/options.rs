@@ -42,6 +42,10 @@ pub struct NativeOptions {
     pub hide_requiretls: bool,
     /// `hideSTARTTLS`.
     pub hide_starttls: bool,
+    /// `hideCHUNKING === false`: offer BDAT.
+    pub chunking: bool,
+    /// `hideBINARYMIME`.
+    pub hide_binarymime: bool,
     /// `disabledCommands`, normalized.
     pub disabled_commands: Vec<String>,
     /// `authMethods`, normalized.
@@ -126,6 +130,8 @@ impl NativeOptions {
             hide_dsn: self.hide_dsn,
             hide_requiretls: self.hide_requiretls,
             hide_starttls: self.hide_starttls,
+            chunking: self.chunking,
+            hide_binarymime: self.hide_binarymime,
             disabled_commands: self.disabled_commands,
             auth_methods: self.auth_methods,
             auth_optional: self.auth_optional,

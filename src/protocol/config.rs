@@ -72,6 +72,10 @@ pub struct Config {
     pub hide_requiretls: bool,
     /// STARTTLS not advertised.
     pub hide_starttls: bool,
+    /// CHUNKING (BDAT, RFC 3030) offered; off unless `hideCHUNKING: false`.
+    pub chunking: bool,
+    /// BINARYMIME not offered alongside CHUNKING.
+    pub hide_binarymime: bool,
     /// Upper-cased, trimmed disabled command names.
     pub disabled_commands: Vec<String>,
     /// Upper-cased authentication mechanisms, in advertising order.
@@ -137,6 +141,8 @@ impl Default for Config {
             hide_dsn: true,
             hide_requiretls: true,
             hide_starttls: false,
+            chunking: false,
+            hide_binarymime: false,
             disabled_commands: Vec::new(),
             auth_methods: vec!["LOGIN".into(), "PLAIN".into()],
             auth_optional: false,

@@ -244,6 +244,8 @@ struct Conn<S> {
     deadline: Instant,
     in_flight: usize,
     early_result: Option<Vec<DataReply>>,
+    /// Streams aborted mid-session whose abort the application has not confirmed.
+    unseen_aborts: u32,
     /// `onData` is due, and waits for the first body bytes to travel with it.
     pending_start: Option<Box<SessionSync>>,
     counted: bool,
@@ -320,6 +322,7 @@ where
         deadline: now + timeout,
         in_flight: 0,
         early_result: None,
+        unseen_aborts: 0,
         pending_start: None,
         counted: true,
         eof: false,
@@ -338,7 +341,7 @@ where
         if self.pending_start.is_some() {
             // DATA was accepted but no body byte came before the end (a timeout, the
             // server closing): `onData` still gets its stream, which then fails
-            self.abort_data();
+            self.abort_data(false);
         }
         self.server.unregister(self.id);
         let sync = self.sync();
@@ -390,7 +393,7 @@ where
     /// Steps the session until it waits; true when the connection should close.
     async fn drive(&mut self) -> io::Result<bool> {
         loop {
-            if self.session.in_data() && self.in_flight >= WINDOW {
+            if self.session.in_message() && self.in_flight >= WINDOW {
                 return Ok(self.session.is_closing());
             }
             match self.session.step(self.in_flight == 0) {
@@ -442,6 +445,12 @@ where
                     if let Some(replies) = self.early_result.take() {
                         self.session.resolve_data(replies);
                     }
+                }
+                Step::BodyAbort => {
+                    self.in_flight = 0;
+                    self.early_result = None;
+                    self.unseen_aborts = self.unseen_aborts.saturating_add(1);
+                    self.abort_data(true);
                 }
                 Step::EmitConnect => self.emit_connect(),
             }
@@ -567,8 +576,12 @@ where
                     self.session.resolve_hook(outcome);
                 }
             }
+            ConnMsg::Data { .. } | ConnMsg::Ack if self.unseen_aborts > 0 => {
+                // about a stream the application has not yet seen aborted
+            }
+            ConnMsg::AbortSeen => self.unseen_aborts = self.unseen_aborts.saturating_sub(1),
             ConnMsg::Data { replies, discard } => {
-                if self.session.in_data() {
+                if self.session.in_message() {
                     if discard {
                         self.session.discard_body();
                         self.in_flight = 0;
@@ -594,12 +607,13 @@ where
         }
     }
 
-    /// The client left mid-DATA: `onData` still gets its stream, which is destroyed.
-    fn abort_data(&mut self) {
+    /// The message ended unfinished (the client left mid-DATA, or `reset`: its BDAT
+    /// transaction was reset): `onData` still gets its stream, which is destroyed.
+    fn abort_data(&mut self, reset: bool) {
         if let Some(sync) = self.pending_start.take() {
             self.hooks.data_start(self.id, *sync, None);
         }
-        self.hooks.data_abort(self.id);
+        self.hooks.data_abort(self.id, reset);
     }
 
     fn report(&mut self, err: &io::Error) {
@@ -620,8 +634,8 @@ where
         if self.eof || self.session.is_closing() {
             return false;
         }
-        if self.session.in_data() {
-            return self.in_flight < WINDOW;
+        if self.session.in_message() && self.in_flight >= WINDOW {
+            return false;
         }
         !(self.session.is_waiting() && self.session.has_input_over(READ_AHEAD))
     }
@@ -649,15 +663,15 @@ where
                 return;
             }
             if self.eof {
-                if self.session.in_data() {
-                    self.abort_data();
+                if self.session.in_message() {
+                    self.abort_data(false);
                     return;
                 }
                 if !self.session.is_waiting() {
                     return;
                 }
             }
-            if !self.session.in_data() && !self.session.is_waiting() {
+            if !self.session.in_message() && !self.session.is_waiting() {
                 self.session.shrink();
             }
             let phase_deadline = match self.phase {
@@ -701,8 +715,8 @@ where
                             self.touch();
                         }
                         Err(e) => {
-                            if self.session.in_data() {
-                                self.abort_data();
+                            if self.session.in_message() {
+                                self.abort_data(false);
                             }
                             self.report(&e);
                             return;

@@ -29,8 +29,9 @@ pub trait Hooks: Send + Sync + 'static {
     /// A piece of the body; `end` marks the last one. Acknowledged with [`ConnMsg::Ack`]
     /// unless it was the last; the result comes as [`ConnMsg::Data`].
     fn body(&self, conn: ConnId, chunk: Vec<u8>, end: bool, total: u64);
-    /// The client left before the body was complete.
-    fn data_abort(&self, conn: ConnId);
+    /// The message stream ends before the body was complete: the client left, or
+    /// (`reset`) its BDAT transaction was reset.
+    fn data_abort(&self, conn: ConnId, reset: bool);
     /// An error worth reporting on the server (`error` event).
     fn error(&self, conn: ConnId, code: &str, message: &str, remote_address: &str);
     /// Entries for the application's logger (only sent when one is set).
@@ -62,6 +63,9 @@ pub enum ConnMsg {
     },
     /// A body piece was consumed.
     Ack,
+    /// The application has seen a stream aborted (a BDAT transaction reset): results
+    /// and acknowledgements sent before that were about the old stream.
+    AbortSeen,
     /// `session.disabledCommands` was set (or cleared) by the application.
     Disabled(Option<Vec<String>>),
     /// `connection.send(code, text)`.

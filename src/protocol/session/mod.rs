@@ -14,11 +14,14 @@ use memchr::memchr;
 
 use super::address::{parse_address_command, AddressCommand, ParamValue, ParsedAddress};
 use super::config::{Config, HookSet};
+mod chunking;
+
 use super::data::DataDecoder;
 use super::reply::{write_multiline, write_reply, Esc};
 use super::sasl;
 use super::text::{command_name, is_http_request, js_split_ws, trim_js, utf16_len};
 use super::xclient::{js_number, parse_params, XValue};
+use chunking::{Chunk, Chunked};
 
 /// Body bytes collected before a piece is handed to the application.
 pub const BODY_CHUNK: usize = 64 * 1024;
@@ -331,6 +334,9 @@ pub enum Step {
     Body(Vec<u8>),
     /// The rest of the body; the message is complete. Answer with [`Session::resolve_data`].
     BodyEnd(Vec<u8>),
+    /// A BDAT transaction was reset before its last chunk: the stream `onData` got
+    /// ends in an error, and its result no longer counts.
+    BodyAbort,
     /// The delayed `connect` event is due.
     EmitConnect,
     /// `220 Ready to start TLS` is in the output: write it, then run the TLS handshake
@@ -344,6 +350,8 @@ pub enum Step {
 enum Mode {
     Command,
     Data(Box<DataState>),
+    /// Reading the bytes of one BDAT chunk.
+    Chunk(Box<Chunk>),
 }
 
 #[derive(Debug)]
@@ -422,6 +430,8 @@ pub struct Session {
     closing: bool,
     server_closing: bool,
     body_bytes: u64,
+    /// The BDAT transaction in progress, between its first and its last chunk.
+    chunked: Option<Box<Chunked>>,
 
     peer: Peer,
     secure: bool,
@@ -492,6 +502,7 @@ impl Session {
             closing: false,
             server_closing: false,
             body_bytes: 0,
+            chunked: None,
             peer,
             secure,
             client_hostname: String::new(),
@@ -577,9 +588,15 @@ impl Session {
         self.waiting != Waiting::Nothing
     }
 
-    /// True while a message body is being received.
+    /// True while body bytes are being read (after DATA, or inside a BDAT chunk).
     pub fn in_data(&self) -> bool {
-        matches!(self.mode, Mode::Data(_))
+        matches!(self.mode, Mode::Data(_) | Mode::Chunk(_))
+    }
+
+    /// True while a message stream is open: during DATA, or from the first BDAT chunk
+    /// of a transaction to its last (also between chunks).
+    pub fn in_message(&self) -> bool {
+        matches!(self.mode, Mode::Data(_)) || self.chunked.is_some()
     }
 
     /// True when the transaction has a sender (errors are then reported, not ignored).
@@ -591,7 +608,10 @@ impl Session {
     pub fn body_bytes(&self) -> u64 {
         match &self.mode {
             Mode::Data(ds) => ds.decoder.body_len(),
-            Mode::Command => self.body_bytes,
+            Mode::Command | Mode::Chunk(_) => match &self.chunked {
+                Some(tx) => tx.total,
+                None => self.body_bytes,
+            },
         }
     }
 
@@ -819,6 +839,7 @@ impl Session {
             remote_port: self.remote_port.clone(),
         };
         self.envelope = Envelope::default();
+        self.abort_chunked();
         self.generation = self.generation.wrapping_add(1);
         self.mail_synced = true;
         self.rcpt_synced = 0;
@@ -920,6 +941,11 @@ impl Session {
             match self.mode {
                 Mode::Data(_) => {
                     if let Some(step) = self.step_data(partial_body) {
+                        return step;
+                    }
+                }
+                Mode::Chunk(_) => {
+                    if let Some(step) = self.step_chunk(partial_body) {
                         return step;
                     }
                 }
@@ -1072,7 +1098,7 @@ impl Session {
     }
 
     fn is_supported(&self, name: &str) -> bool {
-        !self.is_disabled(name) && self.has_handler(name)
+        !self.is_disabled(name) && (self.has_handler(name) || (name == "BDAT" && self.cfg.chunking))
     }
 
     fn has_hello(&self) -> bool {
@@ -1150,6 +1176,10 @@ impl Session {
             } else {
                 self.send(500, "Error: command not recognized", Esc::for_command(name));
             }
+            return;
+        }
+        if name == "BDAT" {
+            self.cmd_bdat(line);
             return;
         }
         if !self.admit(name) {
@@ -1238,7 +1268,7 @@ impl Session {
                 return false;
             }
         }
-        if !self.has_hello() && matches!(name, "MAIL" | "RCPT" | "DATA" | "AUTH") {
+        if !self.has_hello() && matches!(name, "MAIL" | "RCPT" | "DATA" | "BDAT" | "AUTH") {
             let text = if self.cfg.lmtp {
                 "Error: send LHLO first"
             } else {
@@ -1247,7 +1277,7 @@ impl Session {
             self.send(503, text, Esc::Default);
             return false;
         }
-        if self.auth_required() && matches!(name, "MAIL" | "RCPT" | "DATA") {
+        if self.auth_required() && matches!(name, "MAIL" | "RCPT" | "DATA" | "BDAT") {
             let text = self
                 .cfg
                 .auth_required_message
@@ -1315,6 +1345,12 @@ impl Session {
         ] {
             if !hidden {
                 lines.push(feature.to_string());
+            }
+        }
+        if cfg.chunking && self.is_supported("BDAT") {
+            lines.push("CHUNKING".into());
+            if !cfg.hide_binarymime {
+                lines.push("BINARYMIME".into());
             }
         }
         if !cfg.auth_methods.is_empty() && self.is_supported("AUTH") && !self.user {
@@ -1900,7 +1936,8 @@ impl Session {
         }
         if let Some(body) = addr.arg_str("BODY") {
             let body = body.to_lowercase();
-            if body != "7bit" && body != "8bitmime" {
+            if body != "7bit" && body != "8bitmime" && !(body == "binarymime" && self.binarymime())
+            {
                 return Some((
                     501,
                     "Invalid BODY parameter value. Must be 7BIT or 8BITMIME",
@@ -2044,6 +2081,10 @@ impl Session {
             self.send(503, "Error: need MAIL command", Esc::Default);
             return;
         }
+        if self.chunked.is_some() {
+            self.send(503, "Error: RCPT not allowed after BDAT", Esc::Default);
+            return;
+        }
         let mut addr = Address { parsed, dsn: None };
         if !self.cfg.hide_dsn {
             if let Some(notify) = addr.arg_str("NOTIFY") {
@@ -2155,6 +2196,9 @@ impl Session {
             self.send(503, "Error: need RCPT command", Esc::Default);
             return;
         }
+        if self.refuse_data_in_chunking() {
+            return;
+        }
         let deliver = self.hooks().data;
         self.mode = Mode::Data(Box::new(DataState {
             decoder: DataDecoder::new(),
@@ -2174,6 +2218,10 @@ impl Session {
         if let Mode::Data(ds) = &mut self.mode {
             ds.deliver = false;
             ds.body.clear();
+        }
+        if let Some(tx) = &mut self.chunked {
+            tx.deliver = false;
+            tx.body.clear();
         }
     }
 
@@ -2295,7 +2343,11 @@ mod tests {
                 match s.step(true) {
                     Step::Idle => break,
                     Step::Close => {}
-                    Step::Flush | Step::DataStart | Step::EmitConnect | Step::StartTls => {}
+                    Step::Flush
+                    | Step::DataStart
+                    | Step::EmitConnect
+                    | Step::StartTls
+                    | Step::BodyAbort => {}
                     Step::Hook(_) => s.resolve_hook(HookOutcome::Accept),
                     Step::Body(b) => body.extend_from_slice(&b),
                     Step::BodyEnd(b) => {
