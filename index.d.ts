@@ -466,6 +466,28 @@ export interface SMTPServerOptions extends Omit<tls.TlsOptions, 'SNICallback'>, 
   onClose?(session: SMTPServerSession, callback: SMTPServerCallback): void | PromiseLike<void>;
 }
 
+/** What `server.stats()` returns: counters since the server was created, and the connections open now. */
+export interface SMTPServerStats {
+  /** Connections open now. */
+  connections: number;
+  /** Connections accepted. */
+  connectionsTotal: number;
+  /** Messages answered with a 2xx reply (under LMTP: for at least one recipient). */
+  messagesAccepted: number;
+  /** Messages refused (under LMTP: for every recipient), including oversized ones. */
+  messagesRejected: number;
+  /** Bytes read from clients (after TLS decryption). */
+  bytesReceived: number;
+  /** Bytes of replies written to clients (before TLS encryption). */
+  bytesSent: number;
+  /** TLS handshakes completed (implicit TLS and STARTTLS). */
+  tlsHandshakes: number;
+  /** TLS handshakes that failed. */
+  tlsFailures: number;
+  /** Errors reported through the `error` event (or that would be, without a listener). */
+  errors: number;
+}
+
 /** `server.options` after the constructor filled in the defaults. */
 export type SMTPServerResolvedOptions = SMTPServerOptions & {
   /** Upper-cased and trimmed. */
@@ -603,6 +625,9 @@ export declare class SMTPServer extends EventEmitter {
    * are closed after `closeTimeout`; `callback` runs when everything has ended.
    */
   close(callback?: (() => void) | null): void;
+
+  /** Live counters since the server was created; cheap enough to call every second. */
+  stats(): SMTPServerStats;
 
   /** Replaces the TLS settings (certificates, SNI table) for handshakes from now on. */
   updateSecureContext(options?: SMTPServerTLSOptions | SMTPServerOptions | null): void;

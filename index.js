@@ -273,6 +273,14 @@ class SMTPServer extends EventEmitter {
     return this.server.listen(...args);
   }
 
+  /**
+   * Live counters, cheap enough to read every second: connections open now and in
+   * total, messages accepted and refused, bytes in and out, TLS handshakes, errors.
+   */
+  stats() {
+    return this._native.stats();
+  }
+
   _logListening(address) {
     const addr = address && typeof address === 'object' ? address : { address: null, port: null, family: null };
     const opts = this.options;

@@ -496,3 +496,28 @@ test('typescript/: tsc --strict --noEmit passes; compiled, the server runs', { t
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('prometheus-stats.js: /metrics counts connections, messages and bytes', { timeout: 30000 }, async () => {
+  const server = await example('prometheus-stats.js', { PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1' });
+  try {
+    const metricsPort = Number(/metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(server.output())[1]);
+    const mailer = transport(server.port, { ignoreTLS: true });
+    for (let i = 0; i < 3; i++) {
+      await mailer.sendMail({ envelope: { from: 'a@example.com', to: ['b@example.com'] }, raw: `Subject: ${i}\r\n\r\nhello\r\n` });
+    }
+    mailer.close();
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    const value = name => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)[1]);
+    assert.match(text, /^# TYPE smtp_messages_accepted_total counter$/m);
+    assert.equal(value('smtp_messages_accepted_total'), 3);
+    assert.equal(value('smtp_messages_rejected_total'), 0);
+    assert.ok(value('smtp_connections_total') >= 1);
+    assert.ok(value('smtp_received_bytes_total') > 3 * 'hello'.length);
+    assert.ok(value('smtp_sent_bytes_total') > 0);
+  } finally {
+    await server.stop();
+  }
+});

@@ -19,6 +19,7 @@ use crate::protocol::session::{
 };
 use crate::server::hooks::{ConnId, ConnMsg, Hooks, ServerState};
 use crate::server::listener::{self, Bound, ListenAddr};
+use crate::server::stats::{self, Stats};
 use crate::server::tls::{self, Tls};
 use crate::server::Server;
 use events::{Encoded, Event, JsArgs};
@@ -156,6 +157,31 @@ pub struct NativeServer {
     config: Config,
     tls: Mutex<Option<Tls>>,
     running: Mutex<Option<Running>>,
+    stats: Arc<Stats>,
+}
+
+/// `server.stats()`: counters since the server was created (numbers stay exact up to
+/// 2^53), and the connections open now.
+#[napi(object)]
+pub struct NativeStats {
+    /// Connections open now.
+    pub connections: u32,
+    /// Connections accepted.
+    pub connections_total: f64,
+    /// Messages answered with a 2xx (under LMTP: for at least one recipient).
+    pub messages_accepted: f64,
+    /// Messages refused (every recipient, under LMTP).
+    pub messages_rejected: f64,
+    /// Bytes read from clients (after TLS).
+    pub bytes_received: f64,
+    /// Bytes written to clients (before TLS).
+    pub bytes_sent: f64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: f64,
+    /// TLS handshakes that failed.
+    pub tls_failures: f64,
+    /// Errors reported through the `error` event.
+    pub errors: f64,
 }
 
 fn build_tls(settings: Option<NativeTls>) -> Result<Option<Tls>> {
@@ -194,7 +220,26 @@ impl NativeServer {
             config: options.into_config(),
             tls: Mutex::new(build_tls(tls)?),
             running: Mutex::new(None),
+            stats: Arc::default(),
         })
+    }
+
+    /// The live counters.
+    #[napi]
+    pub fn stats(&self) -> NativeStats {
+        let s = &self.stats;
+        let n = |c| stats::read(c) as f64;
+        NativeStats {
+            connections: self.connection_count(),
+            connections_total: n(&s.connections),
+            messages_accepted: n(&s.messages_accepted),
+            messages_rejected: n(&s.messages_rejected),
+            bytes_received: n(&s.bytes_received),
+            bytes_sent: n(&s.bytes_sent),
+            tls_handshakes: n(&s.tls_handshakes),
+            tls_failures: n(&s.tls_failures),
+            errors: n(&s.errors),
+        }
     }
 
     fn current_tls(&self) -> Option<Tls> {
@@ -264,7 +309,12 @@ impl NativeServer {
         let mut config = self.config.clone();
         config.hooks = HookSet::from_mask(mask);
         let hooks = Arc::new(JsHooks { tsfn });
-        let server = Server::new(config, Arc::clone(&hooks) as Arc<dyn Hooks>, mask);
+        let server = Server::new(
+            config,
+            Arc::clone(&hooks) as Arc<dyn Hooks>,
+            mask,
+            Arc::clone(&self.stats),
+        );
         server.set_tls(self.current_tls());
         let addr = match target.path {
             Some(path) => ListenAddr::Unix {

@@ -13,6 +13,7 @@ use tokio::time::{sleep_until, Instant, Sleep};
 use super::hooks::{ConnId, ConnMsg, Hooks, ServerState};
 use super::inbox::Inbox;
 use super::proxy::{read_header, Prefixed};
+use super::stats;
 use super::tls::{self, Transport};
 use super::Server;
 use crate::protocol::ip::{is_valid_hostname, normalize_address};
@@ -146,9 +147,8 @@ where
         return None;
     };
     let Some(tls) = server.tls() else {
-        server
-            .hooks()
-            .error(0, "TLSError", "TLS is not configured", &peer.remote_address);
+        stats::add(&server.stats.tls_failures, 1);
+        server.error(0, "TLSError", "TLS is not configured", &peer.remote_address);
         return None;
     };
     let sni_callback = server.config().sni_callback;
@@ -184,6 +184,7 @@ where
             match verdict {
                 Ok(info) => {
                     *stream = Transport::Tls(Box::new(established));
+                    stats::add(&server.stats.tls_handshakes, 1);
                     return Some(info);
                 }
                 Err(code) => (code, "Client certificate verification failed".to_string()),
@@ -206,9 +207,8 @@ where
             "TLS handshake timeout".to_string(),
         ),
     };
-    server
-        .hooks()
-        .error(0, &code, &message, &peer.remote_address);
+    stats::add(&server.stats.tls_failures, 1);
+    server.error(0, &code, &message, &peer.remote_address);
     None
 }
 
@@ -370,10 +370,14 @@ where
     async fn flush(&mut self) -> io::Result<()> {
         // the logger hears of replies as they are written
         self.send_trace();
+        let (accepted, rejected) = self.session.take_message_outcomes();
+        stats::add(&self.server.stats.messages_accepted, u64::from(accepted));
+        stats::add(&self.server.stats.messages_rejected, u64::from(rejected));
         if self.session.output().is_empty() {
             return Ok(());
         }
         let out = std::mem::take(self.session.output());
+        stats::add(&self.server.stats.bytes_sent, out.len() as u64);
         // TLS buffers records: flush so the reply leaves now, not with the next write
         let stream = &mut self.stream;
         let res = tokio::time::timeout(self.timeout, async move {
@@ -627,7 +631,7 @@ where
             if code == "EPIPE" { "write" } else { "read" },
             code
         );
-        self.hooks.error(self.id, code, &message, &remote);
+        self.server.error(self.id, code, &message, &remote);
     }
 
     fn may_read(&self) -> bool {
@@ -703,7 +707,13 @@ where
                     }
                 }
                 r = read_some(&mut self.stream, self.session.input(), reserve), if may_read => {
+                    let r = match r {
+                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                        r => r,
+                    };
                     match r {
+                        // a TLS client that closed without close_notify is done sending
+                        // too, as Node's TLS sockets see it
                         Ok(0) => {
                             // the client is done sending: what it sent before is still served,
                             // for a short while
@@ -711,6 +721,7 @@ where
                             self.eof_deadline = Some(Instant::now() + EOF_GRACE.min(self.timeout));
                         }
                         Ok(n) => {
+                            stats::add(&self.server.stats.bytes_received, n as u64);
                             self.big_reads = n >= 4 * 1024;
                             self.touch();
                         }

@@ -6,6 +6,7 @@ pub mod hooks;
 pub mod inbox;
 pub mod listener;
 pub mod proxy;
+pub mod stats;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use tokio::sync::watch;
 use crate::protocol::config::Config;
 use hooks::{ConnId, ConnMsg, Hooks, ServerState};
 use inbox::Inbox;
+use stats::Stats;
 
 /// State shared by a server's listener and connections.
 pub struct Server {
@@ -40,11 +42,18 @@ pub struct Server {
     /// `SNICallback` questions waiting for their answer.
     sni_waiters: Mutex<HashMap<u32, tokio::sync::oneshot::Sender<Option<tls::Tls>>>>,
     next_sni: AtomicU32,
+    /// Live counters, shared with the application's handle.
+    pub stats: Arc<Stats>,
 }
 
 impl Server {
     /// A server with these options, reporting to `hooks`.
-    pub fn new(config: Config, hooks: Arc<dyn Hooks>, hooks_mask: u32) -> Arc<Server> {
+    pub fn new(
+        config: Config,
+        hooks: Arc<dyn Hooks>,
+        hooks_mask: u32,
+        stats: Arc<Stats>,
+    ) -> Arc<Server> {
         let (state, _) = watch::channel(ServerState::Running);
         Arc::new(Server {
             config: RwLock::new(Arc::new(config)),
@@ -62,6 +71,7 @@ impl Server {
             listener: Mutex::new(None),
             sni_waiters: Mutex::new(HashMap::new()),
             next_sni: AtomicU32::new(1),
+            stats,
         })
     }
 
@@ -124,7 +134,14 @@ impl Server {
         }
     }
 
+    /// Reports an error to the application (`error` event) and counts it.
+    pub fn error(&self, conn: ConnId, code: &str, message: &str, remote_address: &str) {
+        stats::add(&self.stats.errors, 1);
+        self.hooks.error(conn, code, message, remote_address);
+    }
+
     fn register(&self) -> (ConnId, Arc<Inbox>) {
+        stats::add(&self.stats.connections, 1);
         let inbox = Arc::new(Inbox::default());
         let mut map = match self.registry.lock() {
             Ok(m) => m,

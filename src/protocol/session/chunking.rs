@@ -184,6 +184,7 @@ impl Session {
                     self.send(code, &text, esc);
                 }
                 if refusal.abort {
+                    self.count_message(false);
                     self.reset();
                 }
                 return None;

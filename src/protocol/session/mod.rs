@@ -432,6 +432,8 @@ pub struct Session {
     body_bytes: u64,
     /// The BDAT transaction in progress, between its first and its last chunk.
     chunked: Option<Box<Chunked>>,
+    /// Messages accepted and refused since the counts were last taken.
+    outcomes: (u32, u32),
 
     peer: Peer,
     secure: bool,
@@ -503,6 +505,7 @@ impl Session {
             server_closing: false,
             body_bytes: 0,
             chunked: None,
+            outcomes: (0, 0),
             peer,
             secure,
             client_hostname: String::new(),
@@ -2248,7 +2251,9 @@ impl Session {
             for _ in 0..count {
                 self.send(552, &text, Esc::TOO_BIG);
             }
+            self.count_message(false);
         } else {
+            self.count_message(replies.iter().any(|r| (200..300).contains(&r.code)));
             for reply in replies {
                 self.send(reply.code, &reply.text, reply.esc);
             }
@@ -2256,6 +2261,19 @@ impl Session {
         self.transactions += 1;
         self.unrecognized = 0;
         self.reset();
+    }
+
+    fn count_message(&mut self, accepted: bool) {
+        if accepted {
+            self.outcomes.0 = self.outcomes.0.saturating_add(1);
+        } else {
+            self.outcomes.1 = self.outcomes.1.saturating_add(1);
+        }
+    }
+
+    /// Messages accepted and refused since the last call.
+    pub fn take_message_outcomes(&mut self) -> (u32, u32) {
+        std::mem::take(&mut self.outcomes)
     }
 
     /// Number of replies a DATA result must have (one per recipient under LMTP).
