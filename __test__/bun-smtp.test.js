@@ -614,3 +614,22 @@ test('an unawaited listen() that fails, without an error listener, still throws 
     holder.close();
   }
 });
+
+// ---------------------------------------------------------------------------
+// Types
+
+test('types: the web members of the DATA stream and an awaited listen() compile with tsc --strict', { skip: !!process.versions.bun && 'tsc runs in the Node run', timeout: 120000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smtp-rs-bun-smtp-types-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'node_modules'));
+    fs.symlinkSync(ROOT, path.join(dir, 'node_modules', 'smtp-server-rs'), 'dir');
+    const file = path.join(dir, 'web-stream.ts');
+    fs.copyFileSync(path.join(FIXTURES, 'types', 'web-stream.ts'), file);
+    const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const args = [tsc, '--strict', '--noEmit', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--typeRoots', path.join(ROOT, 'node_modules', '@types'), '--types', 'node', file];
+    const res = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8' });
+    assert.equal(res.status, 0, res.stdout + res.stderr);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
