@@ -204,8 +204,25 @@ export interface SMTPServerError extends Error {
  * The message body `onData` receives, dot-unstuffed, up to (not including) the final
  * `.` line. It must be read to the end (pipe it somewhere, or call `resume()`) unless
  * the handler answers right away.
+ *
+ * It is a Node `Readable` and also has the methods of a web `ReadableStream` (as the
+ * stream bun-smtp passes): `getReader()`, `pipeTo()`, `pipeThrough()`, `tee()`,
+ * `cancel()` and `locked`. They read the same Buffer chunks, with the same
+ * backpressure; use one side or the other for a message, not both.
  */
 export interface SMTPServerDataStream extends Readable {
+  /** `true` while a web reader (from `getReader()`, or a pipe) holds the stream. */
+  readonly locked: boolean;
+  /** A web reader of the message; the stream is `locked` until `reader.releaseLock()`. */
+  getReader(): ReadableStreamDefaultReader<Buffer>;
+  /** Writes the message into a web `WritableStream`; resolves once it has all been written. */
+  pipeTo(destination: WritableStream<Buffer>, options?: SMTPServerStreamPipeOptions): Promise<void>;
+  /** Pipes the message through a web transform (`{ writable, readable }`) and returns its readable side. */
+  pipeThrough<T>(transform: { writable: WritableStream<Buffer>; readable: ReadableStream<T> }, options?: SMTPServerStreamPipeOptions): ReadableStream<T>;
+  /** Two web `ReadableStream`s that each get every chunk of the message. */
+  tee(): [ReadableStream<Buffer>, ReadableStream<Buffer>];
+  /** Drops the rest of the message, as `destroy()` does. */
+  cancel(reason?: unknown): Promise<void>;
   /** The number of body bytes received so far; the full size once the stream has ended. */
   byteLength: number;
   /**
@@ -214,6 +231,18 @@ export interface SMTPServerDataStream extends Readable {
    * `rejectOversized`.
    */
   sizeExceeded: boolean;
+}
+
+/** The options of the DATA stream's `pipeTo()` and `pipeThrough()` (those of the web streams). */
+export interface SMTPServerStreamPipeOptions {
+  /** Leaves the destination open when the message has ended. */
+  preventClose?: boolean | undefined;
+  /** Does not abort the destination when the message stream fails. */
+  preventAbort?: boolean | undefined;
+  /** Does not cancel the message stream when the destination fails. */
+  preventCancel?: boolean | undefined;
+  /** Stops the pipe when the signal aborts. */
+  signal?: AbortSignal | undefined;
 }
 
 /** One entry of the `onData` result list: a reply text for success or an `Error` for failure. */
@@ -613,6 +642,10 @@ export declare class SMTPServer extends EventEmitter {
    * numeric string; 0 or none for a random one) with an optional host and backlog, a
    * Unix socket path, or a `net.ListenOptions` object (`reusePort` and `ipv6Only` are
    * supported). Errors such as `EADDRINUSE` are emitted as `error` events.
+   *
+   * Without a callback the returned object can be awaited: `await server.listen(2525)`
+   * waits for `listening` and throws the listen error (which then is not thrown as an
+   * `error` event when the server has no `error` listener).
    */
   listen(port?: number | string | null, hostname?: string, backlog?: number, listeningListener?: () => void): SMTPServerListener;
   listen(port?: number | string | null, hostname?: string, listeningListener?: () => void): SMTPServerListener;

@@ -9,6 +9,7 @@ const native = require('./binding.js');
 const { NetServerFacade } = require('./lib/net-facade.js');
 const { createLogger } = require('./lib/logger.js');
 const { nativeTls, SecureSocketInfo } = require('./lib/tls.js');
+const { addWebStreamMethods } = require('./lib/web-stream.js');
 const tlsOptions = require('./lib/tls-options.js');
 
 /** Event kinds sent by the native server (see src/binding/events.rs). */
@@ -62,7 +63,8 @@ function isError(value) {
 
 /**
  * The message stream `onData` receives: a Readable with live `byteLength` and
- * `sizeExceeded`, fed by the native connection with backpressure.
+ * `sizeExceeded`, fed by the native connection with backpressure. It also has the
+ * methods of a web `ReadableStream` (lib/web-stream.js).
  */
 class SMTPDataStream extends Readable {
   constructor(server, conn, maxBytes) {
@@ -110,6 +112,8 @@ class SMTPDataStream extends Readable {
     }
   }
 }
+
+addWebStreamMethods(SMTPDataStream.prototype);
 
 /**
  * A client connection as the application sees it in `server.connections`.

@@ -103,6 +103,28 @@ function rangeError(port) {
 }
 
 /**
+ * The outcome of one `listen()` called without a callback, for `await server.listen()`:
+ * `then` settles once `listening` (or the listen error) has been emitted. The record
+ * makes its promise only when `then` is called, so an unawaited failure leaves no
+ * rejected promise behind.
+ */
+function pendingListen(facade) {
+  const pending = { state: 'pending', error: null, waiters: null, then: null };
+  pending.then = (onFulfilled, onRejected) =>
+    new Promise((resolve, reject) => {
+      if (pending.state === 'pending') {
+        (pending.waiters || (pending.waiters = [])).push({ resolve, reject });
+      } else if (pending.state === 'failed') {
+        reject(pending.error);
+      } else {
+        // no longer thenable (see `then` below), so this fulfils with the object itself
+        resolve(facade);
+      }
+    }).then(onFulfilled, onRejected);
+  return pending;
+}
+
+/**
  * Stands in for the `net.Server` smtp-server exposes as `server.server`: `listen()`,
  * `address()`, `close()`, `ref()`/`unref()`, `getConnections()` and the `listening`,
  * `close` and `error` events. The sockets themselves live in the native core.
@@ -116,7 +138,13 @@ class NetServerFacade extends EventEmitter {
     this._closing = false;
     this._closeCallbacks = [];
     this.listening = false;
-    this.on('error', err => owner.emit('error', err));
+    this._pending = null;
+    this._errorAwaited = false;
+    this.on('error', err => {
+      if (!this._errorAwaited) {
+        owner.emit('error', err);
+      }
+    });
     this.once('close', () => owner.emit('close'));
   }
 
@@ -126,12 +154,14 @@ class NetServerFacade extends EventEmitter {
       this.once('listening', callback);
     }
     const owner = this._owner;
+    const pending = callback ? null : pendingListen(this);
+    this._pending = pending;
     let info;
     try {
       owner._mask = owner._hookMask();
       info = owner._native.listen(target, owner._mask, owner._dispatch);
     } catch (err) {
-      process.nextTick(() => this.emit('error', listenError(err, target)));
+      process.nextTick(() => this._listenFailed(listenError(err, target), pending));
       return this;
     }
     this._address = info.family === 'unix' ? info.address : { address: info.address, family: info.family, port: info.port };
@@ -141,8 +171,62 @@ class NetServerFacade extends EventEmitter {
     process.nextTick(() => {
       owner._logListening(this._address);
       this.emit('listening');
+      this._settle(pending, null);
     });
     return this;
+  }
+
+  /**
+   * While a `listen()` without a callback is under way the object is thenable, so
+   * `await server.listen(port)` waits for `listening` and throws the listen error. It
+   * is not thenable otherwise: with a callback (as in smtp-server), before `listen()`
+   * and once it has settled, when awaiting it or returning it from an async function
+   * gives the object itself, as a `net.Server` would.
+   */
+  get then() {
+    return this._pending ? this._pending.then : undefined;
+  }
+
+  _settle(pending, err) {
+    if (!pending) {
+      return;
+    }
+    if (this._pending === pending) {
+      this._pending = null;
+    }
+    pending.state = err ? 'failed' : 'listening';
+    pending.error = err;
+    const waiters = pending.waiters || [];
+    pending.waiters = null;
+    for (const waiter of waiters) {
+      if (err) {
+        waiter.reject(err);
+      } else {
+        waiter.resolve(this);
+      }
+    }
+  }
+
+  /**
+   * A listen error goes to `error` listeners as from `net.Server`. When the server has
+   * none and the `listen()` is awaited, the rejection carries it instead of an uncaught
+   * `error` event. An `await` reaches `then` in a promise job, which can run after this
+   * tick, so without listeners the choice waits for the jobs of this turn.
+   */
+  _listenFailed(err, pending, deferred) {
+    const owner = this._owner;
+    if (pending && !deferred && !pending.waiters && !owner.listenerCount('error')) {
+      setImmediate(() => this._listenFailed(err, pending, true));
+      return;
+    }
+    const awaited = !!(pending && pending.waiters);
+    this._settle(pending, err);
+    this._errorAwaited = awaited && !owner.listenerCount('error');
+    try {
+      this.emit('error', err);
+    } finally {
+      this._errorAwaited = false;
+    }
   }
 
   address() {
