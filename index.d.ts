@@ -8,7 +8,7 @@
 
 import { EventEmitter } from 'node:events';
 import type * as net from 'node:net';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type * as tls from 'node:tls';
 
 /** A duration in milliseconds. */
@@ -495,6 +495,18 @@ export interface SMTPServerOptions extends Omit<tls.TlsOptions, 'SNICallback'>, 
   onClose?(session: SMTPServerSession, callback: SMTPServerCallback): void | PromiseLike<void>;
 }
 
+/** The addresses `server.connect()` uses in place of the socket's. */
+export interface SMTPServerSocketOptions {
+  /** The client's address. */
+  remoteAddress?: string | undefined;
+  /** The client's port. */
+  remotePort?: number | undefined;
+  /** The local address. */
+  localAddress?: string | undefined;
+  /** The local port. */
+  localPort?: number | undefined;
+}
+
 /** What `server.stats()` returns: counters since the server was created, and the connections open now. */
 export interface SMTPServerStats {
   /** Connections open now. */
@@ -661,6 +673,15 @@ export declare class SMTPServer extends EventEmitter {
 
   /** Live counters since the server was created; cheap enough to call every second. */
   stats(): SMTPServerStats;
+
+  /**
+   * Serves a connection over a socket accepted elsewhere (a `net.Socket`, a
+   * `tls.TLSSocket`, or any Duplex with `remoteAddress`), taken as it is: no PROXY header
+   * is read and no TLS handshake started; STARTTLS works over it. The addresses in
+   * `socketOptions` replace the socket's. Slower than the server's own sockets: the
+   * bytes cross between JavaScript and the native core.
+   */
+  connect(socket: net.Socket | Duplex, socketOptions?: SMTPServerSocketOptions): void;
 
   /** Replaces the TLS settings (certificates, SNI table) for handshakes from now on. */
   updateSecureContext(options?: SMTPServerTLSOptions | SMTPServerOptions | null): void;

@@ -30,7 +30,10 @@ const EV = {
   ON_AUTH: 14,
   SNI: 15,
   TRACE: 16,
-  DATA_RESET: 17
+  DATA_RESET: 17,
+  PIPE_WRITE: 18,
+  PIPE_END: 19,
+  PIPE_DRAIN: 20
 };
 
 /** The application handlers a server can cross into, with their bit in the native mask. */
@@ -211,6 +214,7 @@ class SMTPServer extends EventEmitter {
     this.on('removeListener', listenersChanged);
     this._applyTlsDefaults();
     this._dispatch = this._dispatch.bind(this);
+    this._pipes = new Map();
     this.server = new NetServerFacade(this);
   }
 
@@ -275,6 +279,62 @@ class SMTPServer extends EventEmitter {
 
   listen(...args) {
     return this.server.listen(...args);
+  }
+
+  /**
+   * Serves a connection over a socket accepted elsewhere: a `net.Socket`, a
+   * `tls.TLSSocket`, or any Duplex with `remoteAddress`, as smtp-server's `connect()`.
+   * The socket is taken as it is (no PROXY header is read, no TLS handshake started;
+   * STARTTLS works). `socketOptions` may give `remoteAddress`, `remotePort`,
+   * `localAddress` and `localPort` in place of the socket's. Its bytes cross between
+   * JavaScript and the native core, so this is slower than the server's own sockets.
+   */
+  connect(socket, socketOptions) {
+    const opts = socketOptions || {};
+    const peer = {
+      remoteAddress: String(opts.remoteAddress || socket.remoteAddress || ''),
+      remotePort: Number(opts.remotePort || socket.remotePort) || 0,
+      localAddress: String(opts.localAddress || socket.localAddress || ''),
+      localPort: Number(opts.localPort || socket.localPort) || 0
+    };
+    this._mask = this._hookMask();
+    const pipe = this._native.attach(peer, this._mask, this._dispatch);
+    this._pipes.set(pipe, socket);
+    let ended = false;
+    const end = failed => {
+      if (!ended) {
+        ended = true;
+        this._native.pipeEnd(pipe, failed);
+      }
+    };
+    socket.on('data', chunk => {
+      if (this._native.pipeData(pipe, typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) {
+        socket.pause();
+      }
+    });
+    socket.on('end', () => end(false));
+    socket.on('error', () => end(true));
+    socket.on('close', () => end(false));
+  }
+
+  /** Carries an attached connection's output to its socket. */
+  _onPipe(k, pipe, data) {
+    const socket = this._pipes.get(pipe);
+    if (!socket) {
+      return;
+    }
+    if (k === EV.PIPE_WRITE) {
+      if (data && !socket.destroyed && socket.writable) {
+        socket.write(data);
+      }
+    } else if (k === EV.PIPE_DRAIN) {
+      socket.resume();
+    } else {
+      this._pipes.delete(pipe);
+      if (!socket.destroyed) {
+        socket.end();
+      }
+    }
   }
 
   /**
@@ -387,6 +447,9 @@ class SMTPServer extends EventEmitter {
   // ----- events from the native side -----
 
   _dispatch(k, c, json, b) {
+    if (k >= EV.PIPE_WRITE) {
+      return this._onPipe(k, c, b);
+    }
     const ev = json ? JSON.parse(json) : {};
     ev.k = k;
     ev.c = c;

@@ -271,9 +271,9 @@ class NetServerFacade extends EventEmitter {
   }
 
   _applyRef() {
-    if (this.listening || this._owner.connections.size) {
-      this._owner._native.setRef(this._ref);
-    }
+    // connections handed over with connect() keep the loop alive only while they last
+    const busy = this.listening || this._owner.connections.size > 0;
+    this._owner._native.setRef(this._ref && busy);
   }
 
   ref() {

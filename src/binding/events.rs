@@ -49,6 +49,12 @@ pub mod kind {
     pub const TRACE: u32 = 16;
     /// A BDAT transaction was reset before its last chunk.
     pub const DATA_RESET: u32 = 17;
+    /// Bytes for an attached socket.
+    pub const PIPE_WRITE: u32 = 18;
+    /// End an attached socket.
+    pub const PIPE_END: u32 = 19;
+    /// Resume an attached socket.
+    pub const PIPE_DRAIN: u32 = 20;
 }
 
 /// One event for JavaScript.
@@ -161,6 +167,23 @@ pub enum Event {
     },
     /// The server is closed.
     ServerClosed,
+    /// Bytes for the socket of an attached connection.
+    PipeWrite {
+        /// Pipe.
+        pipe: u32,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// End the socket of an attached connection.
+    PipeEnd {
+        /// Pipe.
+        pipe: u32,
+    },
+    /// Resume the paused socket of an attached connection.
+    PipeDrain {
+        /// Pipe.
+        pipe: u32,
+    },
 }
 
 /// The arguments the dispatcher is called with.
@@ -555,6 +578,12 @@ pub fn encode(event: Event) -> Encoded {
             (kind::SNI, id)
         }
         Event::ServerClosed => (kind::SERVER_CLOSED, 0),
+        Event::PipeWrite { pipe, data } => {
+            buf = nonempty(data);
+            (kind::PIPE_WRITE, pipe)
+        }
+        Event::PipeEnd { pipe } => (kind::PIPE_END, pipe),
+        Event::PipeDrain { pipe } => (kind::PIPE_DRAIN, pipe),
     };
     j.end();
     Encoded {

@@ -7,12 +7,13 @@ pub mod options;
 
 use std::sync::{Arc, Mutex};
 
-use napi::bindgen_prelude::Function;
+use napi::bindgen_prelude::{Buffer, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Result, Status};
 use napi_derive::napi;
 
 use crate::protocol::config::{Config, HookSet};
+use crate::protocol::ip::normalize_address;
 use crate::protocol::reply::Esc;
 use crate::protocol::session::{
     AuthOutcome, ConnectInfo, DataReply, HookCall, HookOutcome, Peer, SessionSync, Trace,
@@ -110,6 +111,15 @@ impl Hooks for JsHooks {
     fn server_closed(&self) {
         self.emit(Event::ServerClosed);
     }
+    fn pipe_write(&self, pipe: u32, data: Vec<u8>) {
+        self.emit(Event::PipeWrite { pipe, data });
+    }
+    fn pipe_end(&self, pipe: u32) {
+        self.emit(Event::PipeEnd { pipe });
+    }
+    fn pipe_drain(&self, pipe: u32) {
+        self.emit(Event::PipeDrain { pipe });
+    }
 }
 
 /// Where `listen()` ended up.
@@ -138,6 +148,19 @@ pub struct ListenOptions {
     pub ipv6_only: Option<bool>,
     /// SO_REUSEPORT.
     pub reuse_port: Option<bool>,
+}
+
+/// The addresses of a socket handed to `server.connect()`.
+#[napi(object)]
+pub struct NativePeer {
+    /// The client's address.
+    pub remote_address: String,
+    /// The client's port.
+    pub remote_port: u32,
+    /// The local address.
+    pub local_address: String,
+    /// The local port.
+    pub local_port: u32,
 }
 
 /// One DATA reply from the application.
@@ -288,19 +311,12 @@ impl NativeServer {
         self.set_running(None);
     }
 
-    /// Binds and starts accepting; `dispatch` receives every event.
-    #[napi]
-    pub fn listen(
-        &self,
-        target: ListenOptions,
-        mask: u32,
-        dispatch: Function<JsArgs, ()>,
-    ) -> Result<AddressInfo> {
-        if self.server().is_some() {
-            return Err(napi::Error::new(
-                Status::GenericFailure,
-                "ERR_SERVER_ALREADY_LISTEN|listen|Listen method has been called more than once without closing.",
-            ));
+    /// The running server, started (without a listener) when there is none yet;
+    /// `dispatch` receives every event.
+    fn ensure_running(&self, mask: u32, dispatch: Function<JsArgs, ()>) -> Result<Arc<Server>> {
+        if let Some(server) = self.server() {
+            server.set_hooks(mask);
+            return Ok(server);
         }
         let tsfn: Dispatch = dispatch
             .build_threadsafe_function::<Encoded>()
@@ -316,6 +332,56 @@ impl NativeServer {
             Arc::clone(&self.stats),
         );
         server.set_tls(self.current_tls());
+        self.set_running(Some(Running {
+            server: Arc::clone(&server),
+            hooks,
+        }));
+        Ok(server)
+    }
+
+    /// Serves a connection over a socket the application accepted
+    /// (`server.connect(socket)`); returns the id of its pipe.
+    #[napi]
+    pub fn attach(&self, peer: NativePeer, mask: u32, dispatch: Function<JsArgs, ()>) -> Result<u32> {
+        let server = self.ensure_running(mask, dispatch)?;
+        Ok(server.attach(Peer {
+            local_address: normalize_address(&peer.local_address),
+            local_port: peer.local_port.min(65535) as u16,
+            remote_address: normalize_address(&peer.remote_address),
+            remote_port: peer.remote_port.min(65535) as u16,
+        }))
+    }
+
+    /// Bytes an attached socket read; true asks to pause the socket until `PIPE_DRAIN`.
+    #[napi]
+    pub fn pipe_data(&self, pipe: u32, data: Buffer) -> bool {
+        self.server()
+            .is_some_and(|s| s.pipes.push(pipe, data.to_vec()))
+    }
+
+    /// An attached socket ended (`failed`: with an error).
+    #[napi]
+    pub fn pipe_end(&self, pipe: u32, failed: bool) {
+        if let Some(server) = self.server() {
+            server.pipes.finish(pipe, failed);
+        }
+    }
+
+    /// Binds and starts accepting; `dispatch` receives every event.
+    #[napi]
+    pub fn listen(
+        &self,
+        target: ListenOptions,
+        mask: u32,
+        dispatch: Function<JsArgs, ()>,
+    ) -> Result<AddressInfo> {
+        if self.server().is_some_and(|s| s.is_listening()) {
+            return Err(napi::Error::new(
+                Status::GenericFailure,
+                "ERR_SERVER_ALREADY_LISTEN|listen|Listen method has been called more than once without closing.",
+            ));
+        }
+        let server = self.ensure_running(mask, dispatch)?;
         let addr = match target.path {
             Some(path) => ListenAddr::Unix {
                 path,
@@ -329,9 +395,7 @@ impl NativeServer {
                 reuse_port: target.reuse_port.unwrap_or(false),
             },
         };
-        let bound =
-            listener::listen(Arc::clone(&server), addr).map_err(|e| io_error(e, "listen"))?;
-        self.set_running(Some(Running { server, hooks }));
+        let bound = listener::listen(server, addr).map_err(|e| io_error(e, "listen"))?;
         Ok(match bound {
             Bound::Tcp(sa) => AddressInfo {
                 address: sa.ip().to_string(),

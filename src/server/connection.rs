@@ -273,6 +273,31 @@ where
         server.report_if_closed();
         return;
     };
+    serve_started(server, started, timeout).await;
+}
+
+/// Serves a connection over a socket the application handed over: taken as it is, with
+/// no PROXY header and no implicit TLS handshake.
+pub async fn run_attached<S>(server: Arc<Server>, stream: S, peer: Peer)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    server.open.fetch_add(1, Ordering::SeqCst);
+    let timeout = Duration::from_millis(server.config().socket_timeout_ms.max(1));
+    let started = (
+        Transport::Plain(Prefixed::new(stream)),
+        peer,
+        None,
+        Vec::new(),
+    );
+    serve_started(server, started, timeout).await;
+}
+
+/// The session part of a connection, from its registration to its end.
+async fn serve_started<S>(server: Arc<Server>, started: Started<S>, timeout: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     // built outside this future, so that its state holds the connection only once
     let mut conn = start(&server, started, timeout);
     conn.serve().await;

@@ -42,6 +42,12 @@ pub trait Hooks: Send + Sync + 'static {
     fn sni(&self, id: u32, servername: &str);
     /// The server stopped listening and its last connection ended.
     fn server_closed(&self);
+    /// Bytes for the socket of an attached connection (`server.connect(socket)`).
+    fn pipe_write(&self, pipe: u32, data: Vec<u8>);
+    /// The attached connection is done writing: end the socket.
+    fn pipe_end(&self, pipe: u32);
+    /// The attached connection read its queued input: resume the paused socket.
+    fn pipe_drain(&self, pipe: u32);
 }
 
 /// An answer or request from the application to one connection.

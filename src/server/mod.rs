@@ -5,6 +5,7 @@ pub mod connection;
 pub mod hooks;
 pub mod inbox;
 pub mod listener;
+pub mod pipe;
 pub mod proxy;
 pub mod stats;
 pub mod tls;
@@ -44,6 +45,8 @@ pub struct Server {
     next_sni: AtomicU32,
     /// Live counters, shared with the application's handle.
     pub stats: Arc<Stats>,
+    /// Connections over sockets the application handed over.
+    pub pipes: Arc<pipe::Pipes>,
 }
 
 impl Server {
@@ -72,6 +75,7 @@ impl Server {
             sni_waiters: Mutex::new(HashMap::new()),
             next_sni: AtomicU32::new(1),
             stats,
+            pipes: Arc::default(),
         })
     }
 
@@ -164,6 +168,11 @@ impl Server {
         if let Some(inbox) = inbox {
             inbox.close();
         }
+    }
+
+    /// A listener is accepting connections.
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::SeqCst)
     }
 
     /// Number of open connections (`getConnections`).
