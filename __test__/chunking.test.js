@@ -517,3 +517,81 @@ print(json.dumps(out))
     });
 });
 
+
+/** Exim (Debian's exim4), used as the sending MTA. */
+const EXIM = ['/usr/sbin/exim4', '/usr/sbin/exim'].find(p => require('node:fs').existsSync(p));
+
+test('Exim as the client: it sees CHUNKING and sends the message with BDAT, delivered intact', { skip: skip || (!EXIM && 'exim4 is not installed') || (process.getuid && process.getuid() !== 0 && 'exim runs its own configuration only for root'), timeout: 60000 }, async () => {
+    const fs = require('node:fs');
+    const os = require('node:os');
+    const path = require('node:path');
+    const { spawn } = require('node:child_process');
+    const got = [];
+    const commands = [];
+    const logger = {
+        debug: (meta, ...args) => meta && meta.tnx === 'command' && commands.push(args.join(' ')),
+        info() {},
+        error() {},
+        warn() {},
+        trace() {},
+        fatal() {}
+    };
+    await withServer({ ...CHUNKING, logger, onData: keep(got, 'Stored from Exim') }, async port => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exim-'));
+        try {
+            fs.mkdirSync(path.join(dir, 'spool'));
+            fs.chmodSync(dir, 0o777);
+            fs.chmodSync(path.join(dir, 'spool'), 0o777);
+            const conf = path.join(dir, 'exim.conf');
+            // Exim refuses to deliver as root; Debian's exim4 package has this user
+            const user = 'Debian-exim';
+            fs.writeFileSync(
+                conf,
+                [
+                    `spool_directory = ${dir}/spool`,
+                    `log_file_path = ${dir}/%slog`,
+                    'primary_hostname = exim.test',
+                    `exim_user = ${user}`,
+                    `exim_group = ${user}`,
+                    'begin routers',
+                    'to_test:',
+                    '  driver = manualroute',
+                    `  route_list = * 127.0.0.1::${port} byname`,
+                    '  transport = smtp_out',
+                    '  self = send',
+                    'begin transports',
+                    'smtp_out:',
+                    '  driver = smtp',
+                    '  hosts_try_chunking = *',
+                    '  allow_localhost',
+                    `  user = ${user}`,
+                    'begin retry',
+                    '* * F,1m,1m',
+                    ''
+                ].join('\n')
+            );
+            fs.chmodSync(conf, 0o644);
+            const lines = [];
+            for (let i = 0; lines.join('\n').length < 600 * 1024; i++) {
+                lines.push((i % 7 === 0 ? '.' : '') + `line ${i} ` + 'x'.repeat(i % 300));
+            }
+            const body = lines.join('\n') + '\n';
+            const child = spawn(EXIM, ['-C', conf, '-odf', '-oi', '-f', 'sender@example.com', 'rcpt@example.com'], { stdio: ['pipe', 'pipe', 'pipe'] });
+            let output = '';
+            child.stdout.on('data', d => (output += d));
+            child.stderr.on('data', d => (output += d));
+            child.stdin.end('Subject: from exim\n\n' + body);
+            const code = await new Promise(resolve => child.on('close', resolve));
+            const log = fs.existsSync(path.join(dir, 'mainlog')) ? fs.readFileSync(path.join(dir, 'mainlog'), 'utf8') : '';
+            assert.equal(code, 0, output + log);
+            assert.match(log, /C="250 Stored from Exim"/, log);
+            assert.ok(commands.some(c => /^C: BDAT \d+ LAST$/.test(c)), commands.join('|'));
+            assert.ok(!commands.some(c => /^C: DATA$/.test(c)), commands.join('|'));
+            assert.equal(got.length, 1);
+            const text = got[0].body.toString();
+            assert.equal(text.slice(text.indexOf('\r\n\r\n') + 4), body.replace(/\n/g, '\r\n'));
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
