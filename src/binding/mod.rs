@@ -395,7 +395,17 @@ impl NativeServer {
                 reuse_port: target.reuse_port.unwrap_or(false),
             },
         };
-        let bound = listener::listen(server, addr).map_err(|e| io_error(e, "listen"))?;
+        let bound = match listener::listen(Arc::clone(&server), addr) {
+            Ok(bound) => bound,
+            Err(e) => {
+                if server.connection_count() == 0 {
+                    // nothing uses the server: let go of it, so that its event channel
+                    // does not hold the event loop
+                    self.set_running(None);
+                }
+                return Err(io_error(e, "listen"));
+            }
+        };
         Ok(match bound {
             Bound::Tcp(sa) => AddressInfo {
                 address: sa.ip().to_string(),
