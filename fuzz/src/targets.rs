@@ -693,9 +693,8 @@ pub fn address(data: &[u8]) {
         "unsafe character in accepted address {:?} from {line:?}",
         p.address
     );
-    if !p.address.is_empty()
-        && !(cmd == AddressCommand::RcptTo && p.address.eq_ignore_ascii_case("postmaster"))
-    {
+    let postmaster = cmd == AddressCommand::RcptTo && p.address.eq_ignore_ascii_case("postmaster");
+    if !p.address.is_empty() && !postmaster {
         let (local, domain) = p
             .address
             .split_once('@')
