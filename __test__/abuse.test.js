@@ -20,7 +20,7 @@ const MB = 1000 * 1000;
 const SIZE = 10 * MB;
 // memory the server may keep after a scenario, over its baseline (allocator caches,
 // JIT code, grown pools); and the peak allowed while a scenario runs
-const SETTLE_MARGIN = 64 * MiB;
+const SETTLE_MARGIN = 80 * MiB;
 const PEAK_LIMIT = 512 * MiB;
 const RUNTIME = IS_BUN ? 'Bun' : 'Node';
 
