@@ -12,7 +12,7 @@ const os = require('node:os');
 const crypto = require('node:crypto');
 
 // helpers shared with the other test files
-const { IMPL, SMTPServer, IS_REF, IS_BUN, WAIT, deadline, nextEvent, until, sleep, createServer, listen, closeServer, withServer, Client, transaction, dotStuff, sha256, collect, smtpError, tmpSocketPath, runChild } = require('./helpers/smtp-client.js');
+const { IMPL, SMTPServer, IS_REF, IS_BUN, WAIT, deadline, nextEvent, until, sleep, createServer, listen, closeServer, withServer, Client, transaction, dotStuff, sha256, collect, smtpError, tmpSocketPath, runChild, writeRepeated } = require('./helpers/smtp-client.js');
 // ---------------------------------------------------------------------------
 
 const MiB = 1024 * 1024;
@@ -22,39 +22,6 @@ async function startData(client, from = 'sender@example.com', to = 'rcpt@example
     assert.equal(await client.cmd(`MAIL FROM:<${from}>`), '250 Accepted');
     assert.equal(await client.cmd(`RCPT TO:<${to}>`), '250 Accepted');
     assert.equal(await client.cmd('DATA'), '354 End data with <CR><LF>.<CR><LF>');
-}
-
-/** Writes `total` bytes of `piece` honouring backpressure (bounded client memory). */
-async function writeRepeated(socket, piece, total, ms = 20000) {
-    let sent = 0;
-    while (sent < total) {
-        const part = total - sent >= piece.length ? piece : piece.subarray(0, total - sent);
-        sent += part.length;
-        if (!socket.write(part)) {
-            if (socket.destroyed) {
-                return sent;
-            }
-            let done;
-            try {
-                await deadline(
-                    new Promise(resolve => {
-                        done = resolve;
-                        socket.once('drain', resolve);
-                        socket.once('close', resolve);
-                    }),
-                    ms,
-                    'the socket to drain'
-                );
-            } finally {
-                socket.removeListener('drain', done);
-                socket.removeListener('close', done);
-            }
-        }
-        if (socket.destroyed) {
-            return sent;
-        }
-    }
-    return sent;
 }
 
 /** Samples rss every 20 ms until stop() is called; stop() returns the peak growth in bytes. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the sans-IO protocol code (fuzz/: PROXY v1 and v2 headers, the DATA decoder, the
-# session state machine).
+# session state machine with its command parser, the MAIL/RCPT address and parameter
+# parser, the SASL decoders).
 #
 #   scripts/fuzz.sh [--stable | --libfuzzer] [seconds-per-target] [target...]
 #
@@ -16,7 +17,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ALL=(proxy_v2 proxy_v1 data_decoder session)
+ALL=(proxy_v2 proxy_v1 data_decoder session address sasl)
 seconds=60
 mode=auto
 targets=()
@@ -84,6 +85,8 @@ for t in "${targets[@]}"; do
         proxy_*) dict=fuzz/dict/proxy.dict max_len=4096 ;;
         data_decoder) dict=fuzz/dict/data.dict max_len=8192 ;;
         session) dict=fuzz/dict/smtp.dict max_len=4096 ;;
+        address) dict=fuzz/dict/smtp.dict max_len=1024 ;;
+        sasl) dict=fuzz/dict/sasl.dict max_len=1024 ;;
     esac
     # New inputs go to the first (uncommitted) directory; the committed seeds stay small.
     work="fuzz/corpus-work/$t"

@@ -297,6 +297,39 @@ async function transaction(client, body, from = 'sender@example.com', to = ['rcp
     return replies === 1 ? client.read('the reply to the message') : client.readN(replies, 'the replies to the message');
 }
 
+/** Writes `total` bytes of `piece` honouring backpressure (bounded client memory). */
+async function writeRepeated(socket, piece, total, ms = 20000) {
+    let sent = 0;
+    while (sent < total) {
+        const part = total - sent >= piece.length ? piece : piece.subarray(0, total - sent);
+        sent += part.length;
+        if (!socket.write(part)) {
+            if (socket.destroyed) {
+                return sent;
+            }
+            let done;
+            try {
+                await deadline(
+                    new Promise(resolve => {
+                        done = resolve;
+                        socket.once('drain', resolve);
+                        socket.once('close', resolve);
+                    }),
+                    ms,
+                    'the socket to drain'
+                );
+            } finally {
+                socket.removeListener('drain', done);
+                socket.removeListener('close', done);
+            }
+        }
+        if (socket.destroyed) {
+            return sent;
+        }
+    }
+    return sent;
+}
+
 /** Dot-stuffs a body whose lines end with CRLF (a dot at the start of a line is doubled). */
 function dotStuff(buf) {
     const parts = [];
@@ -414,4 +447,4 @@ async function python(script, args) {
     }
 }
 
-module.exports = { run, python, IMPL, SMTPServer, IS_REF, IS_BUN, WAIT, deadline, nextEvent, until, sleep, createServer, listen, closeServer, withServer, Client, transaction, dotStuff, sha256, collect, smtpError, tmpSocketPath, runChild };
+module.exports = { run, python, IMPL, SMTPServer, IS_REF, IS_BUN, WAIT, deadline, nextEvent, until, sleep, createServer, listen, closeServer, withServer, Client, transaction, dotStuff, sha256, collect, smtpError, tmpSocketPath, runChild, writeRepeated };

@@ -24,10 +24,10 @@ fn fuzz_dir() -> PathBuf {
 }
 
 fn max_len(target: &str) -> usize {
-    if target == "data_decoder" {
-        8192
-    } else {
-        4096
+    match target {
+        "data_decoder" => 8192,
+        "address" | "sasl" => 1024,
+        _ => 4096,
     }
 }
 

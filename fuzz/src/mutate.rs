@@ -32,8 +32,8 @@ impl XorShift {
     }
 }
 
-/// Byte strings worth inserting: line ends, dots, PROXY and SMTP words, small and large
-/// length fields.
+/// Byte strings worth inserting: line ends, dots, PROXY and SMTP words, address and SASL
+/// pieces, small and large length fields.
 const TOKENS: &[&[u8]] = &[
     b"\r\n",
     b"\n",
@@ -78,6 +78,13 @@ const TOKENS: &[&[u8]] = &[
     b"AUTH XOAUTH2",
     b"AUTH CRAM-MD5\r\n",
     b"AGFAYg==",
+    b"@",
+    b"xn--",
+    b"+0D+0A",
+    b"\x01",
+    b"[IPv6:",
+    b"postmaster",
+    b"auth=Bearer ",
     b"*\r\n",
     b"STARTTLS\r\n",
     b"RSET\r\n",

@@ -5,18 +5,31 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use crate::mutate::XorShift;
+use crate::protocol::address::{parse_address_command, AddressCommand, ParamValue};
 use crate::protocol::config::{Config, HookSet};
 use crate::protocol::data::DataDecoder;
-use crate::protocol::ip::is_ip;
+use crate::protocol::ip::{has_control_chars, is_ip};
 use crate::protocol::proxy::{parse, ProxyHeader, ProxyParse, MAX_V1_HEADER};
 use crate::protocol::reply::{is_control, Esc};
+use crate::protocol::sasl::{
+    decode_base64_lenient, encode_base64, parse_cram_md5, parse_login_username, parse_plain,
+    parse_xoauth2,
+};
 use crate::protocol::session::{
     AuthOutcome, DataReply, HookCall, HookOutcome, Peer, Session, Step, TlsInfo,
 };
+use crate::protocol::text::is_js_space;
 use crate::protocol::xclient::Trust;
 
 /// The names [`run`] knows, in the order the runners use.
-pub const TARGETS: &[&str] = &["proxy_v2", "proxy_v1", "data_decoder", "session"];
+pub const TARGETS: &[&str] = &[
+    "proxy_v2",
+    "proxy_v1",
+    "data_decoder",
+    "session",
+    "address",
+    "sasl",
+];
 
 /// Runs the target called `name`; false for an unknown name.
 pub fn run(name: &str, data: &[u8]) -> bool {
@@ -25,6 +38,8 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "proxy_v1" => proxy_v1(data),
         "data_decoder" => data_decoder(data),
         "session" => session(data),
+        "address" => address(data),
+        "sasl" => sasl(data),
         _ => return false,
     }
     true
@@ -629,5 +644,204 @@ pub fn session(data: &[u8]) {
                 "more than a command line of input kept"
             );
         }
+    }
+}
+
+// ----- MAIL FROM / RCPT TO -----
+
+/// Characters an accepted address never holds: controls, the invisible formatting
+/// characters smtp-server refuses, whitespace (it separates the parameters) and angle
+/// brackets (they delimit the path).
+fn unsafe_in_address(c: char) -> bool {
+    is_control(c) || matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}' | '<' | '>') || is_js_space(c)
+}
+
+/// The MAIL FROM / RCPT TO parser. The first byte picks the command (bit 0), lenient
+/// parsing (bit 1) and whether the rest is the whole line or goes inside
+/// `NAME:<...>` (bit 2); the rest is decoded as the session decodes a command line
+/// (lossy UTF-8).
+///
+/// - no panic, and the same answer twice;
+/// - an accepted address holds no control, invisible, space or angle-bracket character
+///   (including what a Punycode domain decodes to); it is empty, `postmaster` (RCPT) or
+///   has exactly one `@` after a non-empty local part;
+/// - parameter keys are upper-cased and unique, values hold no control character, and
+///   the reported duplicate is one of the keys;
+/// - whatever strict parsing accepts, lenient parsing accepts too.
+pub fn address(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let cmd = if mode & 1 == 0 {
+        AddressCommand::MailFrom
+    } else {
+        AddressCommand::RcptTo
+    };
+    let lenient = mode & 2 != 0;
+    let text = String::from_utf8_lossy(rest);
+    let line = if mode & 4 != 0 {
+        format!("{}:<{text}>", cmd.name())
+    } else {
+        text.into_owned()
+    };
+    let parsed = parse_address_command(cmd, &line, lenient);
+    assert_eq!(
+        parsed,
+        parse_address_command(cmd, &line, lenient),
+        "not deterministic"
+    );
+    let Ok(p) = parsed else {
+        return;
+    };
+    assert!(
+        !p.address.chars().any(unsafe_in_address),
+        "unsafe character in accepted address {:?} from {line:?}",
+        p.address
+    );
+    let postmaster = cmd == AddressCommand::RcptTo && p.address.eq_ignore_ascii_case("postmaster");
+    if !p.address.is_empty() && !postmaster {
+        let (local, domain) = p
+            .address
+            .split_once('@')
+            .unwrap_or_else(|| panic!("address without '@': {:?}", p.address));
+        // the domain itself may come out empty: `xn--` decodes to nothing (punycode.js too)
+        assert!(!local.is_empty() && !domain.contains('@'));
+    }
+    if let Some(args) = &p.args {
+        assert!(!args.is_empty(), "an empty parameter list is not None");
+        for (i, (key, value)) in args.iter().enumerate() {
+            assert!(!key.is_empty());
+            assert!(
+                !args[..i].iter().any(|(k, _)| k == key),
+                "duplicate key {key:?} kept twice"
+            );
+            assert_eq!(
+                key.chars().flat_map(char::to_uppercase).collect::<String>(),
+                *key,
+                "key not upper-cased"
+            );
+            if let ParamValue::Value(v) = value {
+                assert!(
+                    !v.is_empty() && !has_control_chars(v),
+                    "parameter value {v:?}"
+                );
+            }
+        }
+        if let Some(dup) = &p.duplicate {
+            assert!(args.iter().any(|(k, _)| k == dup));
+        }
+    } else {
+        assert!(p.duplicate.is_none());
+    }
+    if !lenient {
+        assert!(
+            parse_address_command(cmd, &line, true).is_ok(),
+            "strict accepts what lenient refuses: {line:?}"
+        );
+    }
+}
+
+// ----- SASL -----
+
+/// Node's `Buffer.from(s, 'base64')` written the plain way: keep the characters of
+/// either alphabet up to the first `=`, then read 6 bits per character, 8 per byte.
+pub fn reference_base64(input: &str) -> Vec<u8> {
+    const STD: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits: Vec<bool> = Vec::new();
+    for b in input.bytes() {
+        if b == b'=' {
+            break;
+        }
+        let b = match b {
+            b'-' => b'+',
+            b'_' => b'/',
+            b => b,
+        };
+        if let Some(v) = STD.iter().position(|&c| c == b) {
+            bits.extend((0..6).rev().map(|i| (v >> i) & 1 == 1));
+        }
+    }
+    bits.chunks_exact(8)
+        .map(|byte| {
+            byte.iter()
+                .fold(0u8, |acc, &bit| (acc << 1) | u8::from(bit))
+        })
+        .collect()
+}
+
+/// The SASL decoders. The first byte picks whether the rest goes to them as it is (lossy
+/// UTF-8, as a command argument arrives) or base64-encoded first (so that the decoded
+/// text has the fuzzer's structure).
+///
+/// - base64 decoding equals [`reference_base64`], and decoding what `encode_base64`
+///   made gives the bytes back;
+/// - PLAIN: three NUL-separated fields or nothing; the username is authcid, else
+///   authzid; no control character in username or authzid;
+/// - LOGIN: a username is not empty and holds no control character;
+/// - XOAUTH2: a non-empty user without control characters and a non-empty token of
+///   words separated by single spaces;
+/// - CRAM-MD5: a username without control characters or spaces, a lower-case digest
+///   without spaces.
+pub fn sasl(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let token = if mode & 1 == 0 {
+        String::from_utf8_lossy(rest).into_owned()
+    } else {
+        encode_base64(rest)
+    };
+    assert_eq!(decode_base64_lenient(&token), reference_base64(&token));
+    assert_eq!(decode_base64_lenient(&encode_base64(rest)), rest);
+    let text = String::from_utf8_lossy(&decode_base64_lenient(&token)).into_owned();
+
+    match parse_plain(&token) {
+        Some(p) => {
+            let fields: Vec<&str> = text.split('\0').collect();
+            assert_eq!(fields, [&p.authzid, &p.authcid, &p.password]);
+            let expected = if p.authcid.is_empty() {
+                &p.authzid
+            } else {
+                &p.authcid
+            };
+            assert_eq!(&p.username, expected);
+            assert!(!p.username.chars().any(is_control) && !p.authzid.chars().any(is_control));
+        }
+        None => {
+            let fields: Vec<&str> = text.split('\0').collect();
+            if fields.len() == 3 {
+                let username = if fields[1].is_empty() {
+                    fields[0]
+                } else {
+                    fields[1]
+                };
+                assert!(
+                    username.chars().any(is_control) || fields[0].chars().any(is_control),
+                    "PLAIN refused {text:?}"
+                );
+            }
+        }
+    }
+
+    if let Ok(username) = parse_login_username(&token) {
+        assert_eq!(username, text);
+        assert!(!username.is_empty() && !username.chars().any(is_control));
+    }
+
+    if let Some((user, access_token)) = parse_xoauth2(&token) {
+        assert!(!user.is_empty() && !user.chars().any(is_control));
+        assert!(!access_token.is_empty());
+        assert!(
+            access_token
+                .split(' ')
+                .all(|w| !w.is_empty() && !w.contains(is_js_space)),
+            "token words {access_token:?}"
+        );
+    }
+
+    if let Some((user, digest)) = parse_cram_md5(&token) {
+        assert!(!user.chars().any(is_control) && !user.contains(' '));
+        assert!(!digest.contains(' '));
+        assert_eq!(digest, digest.to_lowercase());
     }
 }

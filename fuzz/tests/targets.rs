@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use smtp_server_rs_fuzz::targets::{reference_unstuff, run, TARGETS};
+use smtp_server_rs_fuzz::targets::{reference_base64, reference_unstuff, run, TARGETS};
 
 #[test]
 fn reference_unstuff_cases() {
@@ -29,6 +29,24 @@ fn reference_unstuff_cases() {
 }
 
 #[test]
+fn reference_base64_cases() {
+    let cases: &[(&str, &[u8])] = &[
+        ("", b""),
+        ("AGFAYg==", b"\0a@b"),
+        ("dXNlcg", b"user"),
+        ("dXN lc g=", b"user"),
+        ("-_-_", b"\xfb\xff\xbf"),
+        ("+/+/", b"\xfb\xff\xbf"),
+        ("QQ=QUFB", b"A"),
+        ("Q", b""),
+        ("*!", b""),
+    ];
+    for (input, out) in cases {
+        assert_eq!(reference_base64(input), out.to_vec(), "{input:?}");
+    }
+}
+
+#[test]
 fn committed_inputs_pass() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut count = 0;
@@ -44,5 +62,5 @@ fn committed_inputs_pass() {
             }
         }
     }
-    assert!(count > 40, "only {count} committed inputs");
+    assert!(count > 70, "only {count} committed inputs");
 }

@@ -356,11 +356,12 @@ fn validate_address(
     };
 
     if lenient {
-        return Ok(match to_unicode(domain) {
-            Ok(Cow::Owned(unicode)) => join_address(local, &unicode),
+        return match to_unicode(domain) {
+            Ok(Cow::Owned(unicode)) if is_unsafe_decoded(&unicode) => Err(AddressError),
+            Ok(Cow::Owned(unicode)) => Ok(join_address(local, &unicode)),
             // unchanged, or kept as it was because it could not be decoded
-            Ok(Cow::Borrowed(_)) | Err(_) => address.to_owned(),
-        });
+            Ok(Cow::Borrowed(_)) | Err(_) => Ok(address.to_owned()),
+        };
     }
 
     let length = if ascii {
@@ -384,9 +385,17 @@ fn validate_address(
     }
     match to_unicode(domain) {
         Ok(Cow::Borrowed(_)) => Ok(address.to_owned()),
+        Ok(Cow::Owned(unicode)) if is_unsafe_decoded(&unicode) => Err(AddressError),
         Ok(Cow::Owned(unicode)) => Ok(join_address(local, &unicode)),
         Err(_) => Err(AddressError),
     }
+}
+
+/// True when a domain decoded from Punycode holds a character the address could not
+/// have carried as typed: a control character, an invisible formatting character or
+/// whitespace (an `xn--` label can encode any of them, e.g. `xn--fa` is U+0085).
+fn is_unsafe_decoded(domain: &str) -> bool {
+    has_control_chars(domain) || domain.contains(INVISIBLE_CHARS) || domain.contains(is_js_space)
 }
 
 /// The permissive local-part rule: no dot at either end and no two dots in a row.
@@ -872,12 +881,14 @@ mod tests {
             LENIENT,
             Some(("user@xn--99999999999.com", None, None)),
         ),
-        (
-            MAIL,
-            "MAIL FROM:<user@xn--a.com>",
-            STRICT,
-            Some(("user@\u{80}.com", None, None)),
-        ),
+        // a label that decodes to a control, invisible or space character is refused
+        // (smtp-server accepts these: it checks the address before decoding)
+        (MAIL, "MAIL FROM:<user@xn--a.com>", STRICT, None),
+        (MAIL, "MAIL FROM:<user@xn--fa.example>", STRICT, None),
+        (MAIL, "MAIL FROM:<user@xn--fa.example>", LENIENT, None),
+        (RCPT, "RCPT TO:<user@xn--zug.example>", STRICT, None),
+        (RCPT, "RCPT TO:<user@xn--qg7c.example>", LENIENT, None),
+        (RCPT, "RCPT TO:<user@xn--tvg.example>", STRICT, None),
         (
             MAIL,
             "MAIL FROM:<user@xn--ls8h.la>",
