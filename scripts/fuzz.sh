@@ -17,7 +17,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ALL=(proxy_v2 proxy_v1 data_decoder session address sasl)
+ALL=(proxy_v2 proxy_v1 data_decoder session address sasl bdat)
 seconds=60
 mode=auto
 targets=()
@@ -87,6 +87,7 @@ for t in "${targets[@]}"; do
         session) dict=fuzz/dict/smtp.dict max_len=4096 ;;
         address) dict=fuzz/dict/smtp.dict max_len=1024 ;;
         sasl) dict=fuzz/dict/sasl.dict max_len=1024 ;;
+        bdat) dict=fuzz/dict/data.dict max_len=4096 ;;
     esac
     # New inputs go to the first (uncommitted) directory; the committed seeds stay small.
     work="fuzz/corpus-work/$t"

@@ -29,6 +29,7 @@ pub const TARGETS: &[&str] = &[
     "session",
     "address",
     "sasl",
+    "bdat",
 ];
 
 /// Runs the target called `name`; false for an unknown name.
@@ -40,6 +41,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "session" => session(data),
         "address" => address(data),
         "sasl" => sasl(data),
+        "bdat" => bdat(data),
         _ => return false,
     }
     true
@@ -843,5 +845,140 @@ pub fn sasl(data: &[u8]) {
         assert!(!user.chars().any(is_control) && !user.contains(' '));
         assert!(!digest.contains(' '));
         assert_eq!(digest, digest.to_lowercase());
+    }
+}
+
+// ----- BDAT framing -----
+
+/// CHUNKING: a message cut into BDAT chunks (sizes and bytes from the input, NOOPs and
+/// pipelined refused chunks between them), fed to the session in random pieces. The
+/// `onData` stream gets exactly the chunk bytes, in order; each chunk but the last gets
+/// its 250, the last the message reply; no chunk byte is ever read as a command.
+///
+/// Input: a seed byte, then records of a length byte and that many payload bytes (the
+/// top bit of the length byte puts a NOOP before the chunk).
+pub fn bdat(data: &[u8]) {
+    let Some((&seed, mut rest)) = data.split_first() else {
+        return;
+    };
+    let mut chunks: Vec<(bool, &[u8])> = Vec::new();
+    while let Some((&len, tail)) = rest.split_first() {
+        let n = usize::from(len & 0x7f).min(tail.len());
+        chunks.push((len & 0x80 != 0, &tail[..n]));
+        rest = &tail[n..];
+    }
+    let config = Config {
+        name: "mx.test".into(),
+        chunking: true,
+        auth_optional: true,
+        lmtp: seed & 1 != 0,
+        hooks: HookSet::from_mask(1 << 3),
+        ..Config::default()
+    };
+    let lmtp = config.lmtp;
+    let peer = Peer {
+        local_address: "127.0.0.1".into(),
+        local_port: 25,
+        remote_address: "10.0.0.1".into(),
+        remote_port: 4000,
+    };
+    let mut s = Session::new(Arc::new(config), peer);
+    s.reset();
+    s.greet();
+    s.output().clear();
+
+    // a refused chunk first (no transaction yet): its bytes must be read past
+    let mut wire: Vec<u8> = Vec::new();
+    let decoy = b"NOOP\r\nMAIL FROM:<x@y>\r\n";
+    wire.extend_from_slice(format!("BDAT {}\r\n", decoy.len()).as_bytes());
+    wire.extend_from_slice(decoy);
+    wire.extend_from_slice(if lmtp { b"LHLO c\r\n" } else { b"EHLO c\r\n" });
+    wire.extend_from_slice(b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n");
+    let mut expected_body = Vec::new();
+    let mut expected = vec!["503".to_string(), "250".into(), "250".into(), "250".into()];
+    let count = chunks.len();
+    for (i, (noop, payload)) in chunks.iter().enumerate() {
+        if *noop {
+            wire.extend_from_slice(b"NOOP\r\n");
+            expected.push("250 OK".into());
+        }
+        let last = i + 1 == count;
+        let head = format!(
+            "BDAT {}{}\r\n",
+            payload.len(),
+            if last { " LAST" } else { "" }
+        );
+        wire.extend_from_slice(head.as_bytes());
+        wire.extend_from_slice(payload);
+        expected_body.extend_from_slice(payload);
+        expected.push(if last {
+            "250 Stored".into()
+        } else {
+            format!("250 OK: {} bytes received", payload.len())
+        });
+    }
+    if count == 0 {
+        wire.extend_from_slice(b"BDAT 0 LAST\r\n");
+        expected.push("250 Stored".into());
+    }
+    wire.extend_from_slice(b"NOOP\r\n");
+    expected.push("250 OK".into());
+
+    let mut rng = XorShift::new(u64::from(seed) << 8 | 1);
+    let mut body = Vec::new();
+    let mut ended = false;
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < wire.len() {
+        let n = (1 + rng.below(64)).min(wire.len() - pos);
+        s.input().extend_from_slice(&wire[pos..pos + n]);
+        pos += n;
+        let mut steps = 0u32;
+        loop {
+            steps += 1;
+            assert!(steps < 100_000, "the session does not settle");
+            match s.step(rng.below(2) == 0) {
+                Step::Idle => break,
+                Step::Flush => out.append(s.output()),
+                Step::Close => panic!("the session closed"),
+                Step::Hook(_) | Step::StartTls => panic!("unexpected hook"),
+                Step::DataStart | Step::EmitConnect => {
+                    let _ = s.take_sync();
+                }
+                Step::BodyAbort => panic!("the transaction was aborted"),
+                Step::Body(piece) => {
+                    assert!(!ended, "body after its end");
+                    assert!(!piece.is_empty(), "empty body piece");
+                    body.extend_from_slice(&piece);
+                }
+                Step::BodyEnd(piece) => {
+                    assert!(!ended, "a second end");
+                    ended = true;
+                    body.extend_from_slice(&piece);
+                    let reply = DataReply {
+                        code: 250,
+                        text: "Stored".into(),
+                        esc: Esc::DATA_OK,
+                    };
+                    s.resolve_data(vec![reply]);
+                }
+            }
+        }
+        out.append(s.output());
+    }
+    assert!(
+        ended,
+        "the message did not end: {:?}",
+        String::from_utf8_lossy(&out)
+    );
+    assert!(body == expected_body, "the body differs from the chunks");
+    let text = String::from_utf8_lossy(&out);
+    let replies: Vec<&str> = text
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && l.as_bytes().get(3) != Some(&b'-'))
+        .collect();
+    assert_eq!(replies.len(), expected.len(), "replies: {replies:?}");
+    for (got, want) in replies.iter().zip(&expected) {
+        assert!(got.starts_with(want.as_str()), "{got:?} is not {want:?}");
     }
 }
