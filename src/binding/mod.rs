@@ -342,7 +342,12 @@ impl NativeServer {
     /// Serves a connection over a socket the application accepted
     /// (`server.connect(socket)`); returns the id of its pipe.
     #[napi]
-    pub fn attach(&self, peer: NativePeer, mask: u32, dispatch: Function<JsArgs, ()>) -> Result<u32> {
+    pub fn attach(
+        &self,
+        peer: NativePeer,
+        mask: u32,
+        dispatch: Function<JsArgs, ()>,
+    ) -> Result<u32> {
         let server = self.ensure_running(mask, dispatch)?;
         Ok(server.attach(Peer {
             local_address: normalize_address(&peer.local_address),
