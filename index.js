@@ -77,13 +77,13 @@ class SMTPDataStream extends Readable {
     this._server = server;
     this._conn = conn;
     this._maxBytes = maxBytes;
-    this._owesAck = false;
+    this._owedAcks = 0;
     this._finished = false;
   }
 
   _read() {
-    if (this._owesAck) {
-      this._owesAck = false;
+    // every piece that filled the buffer is acknowledged once the reader wants more
+    for (; this._owedAcks > 0; this._owedAcks--) {
       this._server._native.ack(this._conn.cid);
     }
   }
@@ -103,7 +103,7 @@ class SMTPDataStream extends Readable {
         if (more) {
           this._server._native.ack(this._conn.cid);
         } else {
-          this._owesAck = true;
+          this._owedAcks++;
         }
       }
     }
@@ -299,39 +299,62 @@ class SMTPServer extends EventEmitter {
     };
     this._mask = this._hookMask();
     const pipe = this._native.attach(peer, this._mask, this._dispatch);
-    this._pipes.set(pipe, socket);
-    let ended = false;
+    // the connection keeps the process alive from now on (as a listening server would)
+    this._native.setRef(this.server._ref !== false);
+    // reading pauses while the native side has a full queue, or while the socket's
+    // write buffer is full (replies to pipelined commands must not pile up here)
+    const state = { socket, queueFull: false, writeBlocked: false, ended: false, done: false };
+    this._pipes.set(pipe, state);
     const end = failed => {
-      if (!ended) {
-        ended = true;
+      if (!state.ended) {
+        state.ended = true;
         this._native.pipeEnd(pipe, failed);
       }
     };
     socket.on('data', chunk => {
+      if (state.done) {
+        return; // the session has ended: what the client still sends is dropped
+      }
       if (this._native.pipeData(pipe, typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) {
+        state.queueFull = true;
         socket.pause();
       }
+    });
+    socket.on('drain', () => {
+      state.writeBlocked = false;
+      resumePipe(state);
     });
     socket.on('end', () => end(false));
     socket.on('error', () => end(true));
     socket.on('close', () => end(false));
+    if (socket.destroyed || socket.readableEnded) {
+      end(false);
+    }
   }
 
   /** Carries an attached connection's output to its socket. */
   _onPipe(k, pipe, data) {
-    const socket = this._pipes.get(pipe);
-    if (!socket) {
+    const state = this._pipes.get(pipe);
+    if (!state) {
       return;
     }
+    const socket = state.socket;
     if (k === EV.PIPE_WRITE) {
-      if (data && !socket.destroyed && socket.writable) {
-        socket.write(data);
+      if (data && !socket.destroyed && socket.writable && !socket.write(data)) {
+        state.writeBlocked = true;
+        socket.pause();
       }
     } else if (k === EV.PIPE_DRAIN) {
-      socket.resume();
+      state.queueFull = false;
+      resumePipe(state);
     } else {
       this._pipes.delete(pipe);
+      state.done = true;
       if (!socket.destroyed) {
+        // reading on lets the client's end arrive, so the socket closes
+        state.queueFull = false;
+        state.writeBlocked = false;
+        socket.resume();
         socket.end();
       }
     }
@@ -816,7 +839,9 @@ class SMTPServer extends EventEmitter {
       const handler = this[name];
       const returned = handler.call(this, ...args, callback);
       if (returned && typeof returned.then === 'function') {
-        settleWithPromise(returned, handler.length > args.length, callback);
+        settleWithPromise(returned, handler.length > args.length, callback, err =>
+          this.logger.error({ err, tnx: 'command', cid: conn.id }, '%s Failed to process %s: %s', conn.id, name, err && err.message)
+        );
       }
     } catch (err) {
       this.logger.error({ err, tnx: 'command', cid: conn.id }, '%s Failed to process %s: %s', conn.id, name, err && err.message);
@@ -1055,7 +1080,7 @@ class SMTPServer extends EventEmitter {
  * `async` handler written in callback style keeps its meaning. Whichever answers
  * first wins; the other is ignored.
  */
-function settleWithPromise(promise, takesCallback, callback) {
+function settleWithPromise(promise, takesCallback, callback, onFault) {
   promise.then(
     value => {
       if (value !== undefined || !takesCallback) {
@@ -1063,7 +1088,14 @@ function settleWithPromise(promise, takesCallback, callback) {
       }
     },
     reason => callback(reason && typeof reason === 'object' ? reason : new Error(reason === undefined || reason === null ? 'Handler rejected' : String(reason)))
-  );
+  ).then(null, onFault);
+}
+
+/** Resumes reading an attached socket once nothing holds it back. */
+function resumePipe(state) {
+  if (!state.queueFull && !state.writeBlocked && !state.socket.destroyed) {
+    state.socket.resume();
+  }
 }
 
 /** The `user` field of smtp-server's log entries. */

@@ -595,3 +595,62 @@ test('Exim as the client: it sees CHUNKING and sends the message with BDAT, deli
         }
     });
 });
+
+test('LMTP: a last chunk over the size limit gets one 552 per recipient', { skip }, async () => {
+    await withServer({ ...CHUNKING, lmtp: true, size: 10, rejectOversized: true }, async port => {
+        const client = await Client.connect(port);
+        try {
+            await client.read();
+            await client.cmd('LHLO me');
+            await envelope(client, 'a@example.com', ['one@example.com', 'two@example.com']);
+            client.write(bdat('x'.repeat(20), true));
+            assert.deepEqual(await client.readN(2), ['552 Error: message exceeds fixed maximum message size 10', '552 Error: message exceeds fixed maximum message size 10']);
+            assert.equal(await client.cmd('NOOP'), '250 OK');
+        } finally {
+            client.destroy();
+        }
+    });
+});
+
+test('BDAT disabled for the session after CHUNKING was announced: 500, and its chunk is still read past', { skip }, async () => {
+    await withServer(
+        {
+            ...CHUNKING,
+            onMailFrom(address, session, callback) {
+                session.disabledCommands = ['BDAT'];
+                callback();
+            }
+        },
+        async port => {
+            const client = await Client.open(port);
+            try {
+                await envelope(client);
+                client.write(bdat('QUIT\r\n', true));
+                assert.equal(await client.read(), '500 Error: command not recognized');
+                assert.equal(await client.cmd('NOOP'), '250 OK');
+            } finally {
+                client.destroy();
+            }
+        }
+    );
+});
+
+test('close() while a BDAT message is in progress: it still finishes, then 421', { skip }, async () => {
+    const got = [];
+    const server = require('./helpers/smtp-client.js').createServer({ ...CHUNKING, closeTimeout: 5000, onData: keep(got, 'Finished') });
+    const port = await require('./helpers/smtp-client.js').listen(server);
+    const client = await Client.open(port);
+    try {
+        await envelope(client);
+        assert.equal(await send(client, 'BDAT 3\r\nabc'), '250 OK: 3 bytes received');
+        const closed = new Promise(resolve => server.close(resolve));
+        await sleep(50);
+        assert.equal(await send(client, 'BDAT 3 LAST\r\ndef'), '250 Finished');
+        assert.equal(got[0].body.toString(), 'abcdef');
+        assert.equal(await client.cmd('NOOP'), '421 Server shutting down');
+        await client.waitClose();
+        await closed;
+    } finally {
+        client.destroy();
+    }
+});

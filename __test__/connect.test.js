@@ -278,3 +278,47 @@ outer.listen(0, '127.0.0.1', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(JSON.parse(result.stdout.trim().split('\n').pop()), { bye: true });
 });
+
+test('a client that pipelines without reading replies: reading its socket pauses, replies do not pile up', { timeout: 60000, skip: IS_REF && 'checks this package' }, async () => {
+    const smtp = createServer();
+    let inner = null;
+    const outer = net.createServer(socket => {
+        inner = socket;
+        smtp.connect(socket);
+    });
+    await new Promise(resolve => outer.listen(0, '127.0.0.1', resolve));
+    const client = await Client.open(outer.address().port);
+    try {
+        client.socket.pause();
+        const noops = Buffer.from('NOOP\r\n'.repeat(100000));
+        for (let i = 0; i < 30; i++) {
+            client.socket.write(noops); // 18 MB in all, answered by 24 MB of replies
+        }
+        let peak = 0;
+        for (let i = 0; i < 30; i++) {
+            await sleep(100);
+            peak = Math.max(peak, inner.writableLength);
+        }
+        assert.ok(peak < 4 * 1024 * 1024, `replies queued in JavaScript: ${peak} bytes`);
+        client.socket.resume();
+        await until(() => client.replies.length > 0, 'replies to flow again');
+    } finally {
+        client.destroy();
+        await closeOuter(outer);
+        await until(() => smtp.connections.size === 0, 'the connection to be gone');
+    }
+});
+
+test('a long line on a paused handed-over socket: 421 and the socket is closed, not left half-open', { timeout: 30000, skip: IS_REF && 'checks this package' }, async () => {
+    const smtp = createServer();
+    const outer = await frontDoor(smtp);
+    const client = await Client.open(outer.address().port);
+    try {
+        client.write(Buffer.alloc(4 * 1024 * 1024, 'a'));
+        assert.equal(await client.read('the refusal', 10000), '421 Error: Command line too long');
+        await client.waitClose('the server to close the socket', 10000);
+    } finally {
+        client.destroy();
+        await closeOuter(outer);
+    }
+});

@@ -380,7 +380,11 @@ impl NativeServer {
         mask: u32,
         dispatch: Function<JsArgs, ()>,
     ) -> Result<AddressInfo> {
-        if self.server().is_some_and(|s| s.is_listening()) {
+        // a closing server (connections still finishing) cannot listen again either
+        if self
+            .server()
+            .is_some_and(|s| s.is_listening() || !s.is_running())
+        {
             return Err(napi::Error::new(
                 Status::GenericFailure,
                 "ERR_SERVER_ALREADY_LISTEN|listen|Listen method has been called more than once without closing.",

@@ -277,12 +277,12 @@ where
 }
 
 /// Serves a connection over a socket the application handed over: taken as it is, with
-/// no PROXY header and no implicit TLS handshake.
+/// no PROXY header and no implicit TLS handshake. The caller has counted it as open.
 pub async fn run_attached<S>(server: Arc<Server>, stream: S, peer: Peer)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    server.open.fetch_add(1, Ordering::SeqCst);
+    // `open` was counted by `Server::attach`
     let timeout = Duration::from_millis(server.config().socket_timeout_ms.max(1));
     let started = (
         Transport::Plain(Prefixed::new(stream)),

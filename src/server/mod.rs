@@ -170,6 +170,11 @@ impl Server {
         }
     }
 
+    /// `close()` has not been called.
+    pub fn is_running(&self) -> bool {
+        *self.state.borrow() == ServerState::Running
+    }
+
     /// A listener is accepting connections.
     pub fn is_listening(&self) -> bool {
         self.listening.load(Ordering::SeqCst)

@@ -249,6 +249,8 @@ impl Server {
     /// `connect()` takes it); STARTTLS works over it. Returns the pipe id.
     pub fn attach(self: &Arc<Self>, peer: crate::protocol::session::Peer) -> u32 {
         let (id, stream) = self.pipes.open(Arc::clone(self.hooks()));
+        // counted now, so that the server is known to be in use before the task runs
+        self.open.fetch_add(1, Ordering::SeqCst);
         napi::bindgen_prelude::spawn(super::connection::run_attached(
             Arc::clone(self),
             stream,

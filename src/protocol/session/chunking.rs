@@ -40,6 +40,8 @@ struct Refusal {
     reply: Option<(u16, String, Esc)>,
     /// The refusal also ends the transaction.
     abort: bool,
+    /// How many times the reply is sent (one per recipient for a last chunk under LMTP).
+    replies: usize,
 }
 
 /// Parses `BDAT <size> [LAST]`: the size and whether it is the last chunk.
@@ -84,13 +86,27 @@ impl Session {
             self.close();
             return;
         };
-        let refusal = if self.admit("BDAT") {
-            self.chunk_refusal(size)
+        let refusal = if !self.is_supported("BDAT") {
+            // disabled for this session (`session.disabledCommands`) after CHUNKING was
+            // announced: refused as an unknown command, its chunk still read past
+            self.unrecognized += 1;
+            if self.unrecognized >= 10 {
+                self.send(421, "Error: too many unrecognized commands", Esc::Default);
+                return;
+            }
+            Some(Refusal {
+                reply: Some((500, "Error: command not recognized".into(), Esc::Default)),
+                abort: false,
+                replies: 1,
+            })
+        } else if self.admit("BDAT") {
+            self.chunk_refusal(size, last)
         } else {
             // admit() has answered; the chunk is still read past
             Some(Refusal {
                 reply: None,
                 abort: false,
+                replies: 1,
             })
         };
         if refusal.is_none() {
@@ -105,10 +121,11 @@ impl Session {
     }
 
     /// Why a chunk of `size` bytes cannot join the transaction, if it cannot.
-    fn chunk_refusal(&mut self, size: u64) -> Option<Refusal> {
+    fn chunk_refusal(&mut self, size: u64, last: bool) -> Option<Refusal> {
         let simple = |code: u16, text: &str| Refusal {
             reply: Some((code, text.to_string(), Esc::Default)),
             abort: false,
+            replies: 1,
         };
         if self.envelope.mail_from.is_none() {
             return Some(simple(503, "Error: need MAIL command"));
@@ -123,6 +140,12 @@ impl Session {
             return Some(Refusal {
                 reply: Some((552, self.size_exceeded_text(), Esc::TOO_BIG)),
                 abort: true,
+                // the last chunk is answered as a message: once per recipient under LMTP
+                replies: if last && self.cfg.lmtp {
+                    self.envelope.rcpt_to.len().max(1)
+                } else {
+                    1
+                },
             });
         }
         None
@@ -181,7 +204,9 @@ impl Session {
             };
             if let Some(refusal) = chunk.refusal {
                 if let Some((code, text, esc)) = refusal.reply {
-                    self.send(code, &text, esc);
+                    for _ in 0..refusal.replies {
+                        self.send(code, &text, esc);
+                    }
                 }
                 if refusal.abort {
                     self.count_message(false);

@@ -1129,6 +1129,17 @@ impl Session {
             let entry = self.redacted(&raw_name, line);
             self.trace.push(entry);
         }
+        if raw_name == "BDAT"
+            && self.cfg.chunking
+            && self.ready
+            && self.auth_step.is_none()
+            && (self.chunked.is_some() || !self.server_closing)
+        {
+            // its chunk is read past whatever the answer, and a message in progress
+            // still finishes when the server is closing, as after DATA
+            self.cmd_bdat(line);
+            return;
+        }
         if self.server_closing {
             self.send(421, "Server shutting down", Esc::for_command(&raw_name));
             return;
@@ -1179,10 +1190,6 @@ impl Session {
             } else {
                 self.send(500, "Error: command not recognized", Esc::for_command(name));
             }
-            return;
-        }
-        if name == "BDAT" {
-            self.cmd_bdat(line);
             return;
         }
         if !self.admit(name) {
