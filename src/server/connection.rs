@@ -716,9 +716,9 @@ where
             }
             let may_read = self.may_read();
             // large reads only once a body arrives in large pieces: a small message
-            // never allocates (and frees) a 64 KiB buffer
+            // never allocates (and frees) a large buffer
             let reserve = match (self.session.in_data(), self.big_reads) {
-                (true, true) => 64 * 1024,
+                (true, true) => 256 * 1024,
                 (true, false) => 8 * 1024,
                 (false, _) => 512,
             };

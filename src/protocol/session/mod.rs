@@ -24,7 +24,7 @@ use super::xclient::{js_number, parse_params, XValue};
 use chunking::{Chunk, Chunked};
 
 /// Body bytes collected before a piece is handed to the application.
-pub const BODY_CHUNK: usize = 64 * 1024;
+pub const BODY_CHUNK: usize = 128 * 1024;
 /// Output collected before the session asks to flush it.
 const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 /// Longest HELO/EHLO argument accepted (UTF-16 code units, as JavaScript counts).
