@@ -22,12 +22,13 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const crypto = require('node:crypto');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const { Writable } = require('node:stream');
 const nodemailer = require('nodemailer');
 
 const { WAIT, deadline, until, sleep, createServer, listen, closeServer, Client, transaction, dotStuff, sha256, runChild } = require('./helpers/smtp-client.js');
 const { DEFAULT_KEY, DEFAULT_CERT } = require('../lib/tls-options.js');
+const { startProcess } = require('./helpers/process.js');
 
 const ROOT = path.join(__dirname, '..');
 const FIXTURES = path.join(__dirname, 'fixtures', 'bun-smtp');
@@ -54,17 +55,6 @@ function findNode() {
 
 const RUNTIMES = { bun: findBun(), node: findNode() };
 
-const children = new Set();
-process.on('exit', () => {
-  for (const child of children) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-});
-
 /**
  * Runs a fixture under `runtime` in a fresh working directory (holding `files`) and waits for the port
  * the harness prints. Resolves with { port, dir, output(), waitOutput(re), stop() }.
@@ -75,51 +65,28 @@ async function startExample(runtime, file, files = {}) {
     fs.writeFileSync(path.join(dir, name), content);
   }
   const preload = runtime === 'bun' ? '--preload' : '--require';
-  const child = spawn(RUNTIMES[runtime], [preload, HARNESS, path.join(FIXTURES, file)], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  let err = '';
-  let exited = null;
-  child.stdout.on('data', d => (out += d));
-  child.stderr.on('data', d => (err += d));
-  const exit = new Promise(resolve =>
-    child.once('exit', (code, signal) => {
-      exited = { code, signal };
-      children.delete(child);
-      resolve(exited);
-    })
-  );
-  const handle = {
+  let handle;
+  try {
+    handle = await startProcess(RUNTIMES[runtime], [preload, HARNESS, path.join(FIXTURES, file)], { cwd: dir, ready: /@@port (\d+)/, ms: START, what: file });
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const stop = handle.stop;
+  return {
     dir,
-    output: () => out,
+    port: Number(handle.match[1]),
+    output: handle.output,
     async waitOutput(re, what = String(re)) {
-      await until(() => re.test(out) || exited, `the example to print ${what}`);
-      assert.match(out, re, `output of ${file}: ${out}\n${err}`);
+      await until(() => re.test(handle.output()) || handle.exited(), `the example to print ${what}`);
+      assert.match(handle.output(), re, `output of ${file}: ${handle.output()}\n${handle.errors()}`);
     },
     async stop() {
-      if (!exited) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-        await exit;
-        clearTimeout(timer);
-      }
+      const exited = await stop();
       fs.rmSync(dir, { recursive: true, force: true });
       return exited;
     }
   };
-  try {
-    await until(() => /@@port (\d+)/.test(out) || exited, `${file} to listen`, START);
-  } catch (e) {
-    await handle.stop();
-    throw e;
-  }
-  const m = /@@port (\d+)/.exec(out);
-  if (!m) {
-    await handle.stop();
-    throw new Error(`${file} exited before listening (${JSON.stringify(exited)}): ${out}\n${err}`);
-  }
-  handle.port = Number(m[1]);
-  return handle;
 }
 
 /** Defines one test per runtime that can run `file` (TypeScript and Bun APIs need Bun). */

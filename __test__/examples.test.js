@@ -12,35 +12,16 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const nodemailer = require('nodemailer');
 
 const { WAIT, deadline, until, Client, transaction, run } = require('./helpers/smtp-client.js');
+const { startProcess } = require('./helpers/process.js');
 
 const root = path.join(__dirname, '..');
 const examples = path.join(root, 'examples');
 const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const START = 15000;
-
-const children = new Set();
-process.on('exit', () => {
-  for (const child of children) {
-    killTree(child, 'SIGKILL');
-  }
-});
-
-function killTree(child, signal) {
-  try {
-    // the children are process group leaders (detached), so this reaches npm's own child too
-    process.kill(-child.pid, signal);
-  } catch {
-    try {
-      child.kill(signal);
-    } catch {
-      // gone already
-    }
-  }
-}
 
 function tmpDir(tag) {
   return fs.mkdtempSync(path.join(os.tmpdir(), `smtp-rs-example-${tag}-`));
@@ -51,43 +32,11 @@ function tmpDir(tag) {
  * it is listening. Resolves with { child, output(), stop(), port }.
  */
 async function start(cmd, args, env, { cwd = root, ready = /listening on \S*?:(\d+)|listening on (\/\S+),/ } = {}) {
-  const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  children.add(child);
-  let out = '';
-  let exited = null;
-  child.stdout.on('data', d => (out += d));
-  child.stderr.on('data', d => (out += d));
-  const exit = new Promise(resolve =>
-    child.once('exit', (code, signal) => {
-      exited = { code, signal };
-      children.delete(child);
-      resolve(exited);
-    })
-  );
-  const handle = {
-    child,
-    output: () => out,
-    async stop() {
-      if (!exited) {
-        killTree(child, 'SIGTERM');
-        const timer = setTimeout(() => killTree(child, 'SIGKILL'), 3000);
-        await exit;
-        clearTimeout(timer);
-      }
-      return exited;
-    }
-  };
-  try {
-    await until(() => ready.test(out) || exited, `${path.basename(args[args.length - 1] || cmd)} to listen`, START);
-  } catch (err) {
-    await handle.stop();
-    throw new Error(`${err.message}; output: ${out}`);
-  }
-  if (exited) {
-    throw new Error(`${cmd} ${args.join(' ')} exited (${JSON.stringify(exited)}) before listening: ${out}`);
-  }
-  const m = ready.exec(out);
-  handle.port = m[1] ? Number(m[1]) : undefined;
+  // detached: stop() reaches the whole process group (npm and the server it starts)
+  const handle = await startProcess(cmd, args, { cwd, env, ready, ms: START, detached: true, what: path.basename(args[args.length - 1] || cmd) });
+  handle.port = handle.match[1] ? Number(handle.match[1]) : undefined;
+  const output = handle.output;
+  handle.output = () => output() + handle.errors();
   return handle;
 }
 
