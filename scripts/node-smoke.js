@@ -12,16 +12,20 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 
-// What each version runs (about 20 s): the protocol core, real clients (nodemailer),
-// STARTTLS and SNI, and the packed package (require, import and types in an installed
-// project). The whole suite also passes on Node 18 (checked by hand: pass every file
+// What each version runs (about 30 s): the protocol core, real clients (nodemailer),
+// STARTTLS and SNI, the packed package (require, import and types in an installed
+// project), and CHUNKING, connect(), promise handlers and stats(). The whole suite also passes on Node 18 (checked by hand: pass every file
 // instead); the differential files compare with smtp-server itself, which wants Node 20.
 const DEFAULT_FILES = [
   '__test__/core.test.js',
   '__test__/clients.test.js',
   '__test__/starttls.test.js',
   '__test__/sni.test.js',
-  '__test__/pack.test.js'
+  '__test__/pack.test.js',
+  '__test__/chunking.test.js',
+  '__test__/connect.test.js',
+  '__test__/promise-handlers.test.js',
+  '__test__/stats.test.js'
 ];
 const DEFAULT_MAJORS = ['18', '22', '24'];
 
