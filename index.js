@@ -299,12 +299,12 @@ class SMTPServer extends EventEmitter {
     };
     this._mask = this._hookMask();
     const pipe = this._native.attach(peer, this._mask, this._dispatch);
-    // the connection keeps the process alive from now on (as a listening server would)
-    this._native.setRef(this.server._ref !== false);
     // reading pauses while the native side has a full queue, or while the socket's
     // write buffer is full (replies to pipelined commands must not pile up here)
     const state = { socket, queueFull: false, writeBlocked: false, ended: false, done: false };
     this._pipes.set(pipe, state);
+    // the connection keeps the process alive from now on, as a listening server would
+    this.server._applyRef();
     const end = failed => {
       if (!state.ended) {
         state.ended = true;

@@ -3,22 +3,10 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { IS_REF, withServer, Client, smtpError, sleep, until, sha256, python } = require('./helpers/smtp-client.js');
+const { IS_REF, withServer, createServer, listen, Client, collect, smtpError, sleep, until, sha256, python } = require('./helpers/smtp-client.js');
 
 const skip = IS_REF && 'smtp-server has no CHUNKING';
 const CHUNKING = { hideCHUNKING: false };
-
-/** An onData handler that keeps every message (bytes and envelope) in `got`. */
-function keep(got, result) {
-    return (stream, session, callback) => {
-        const chunks = [];
-        stream.on('data', chunk => chunks.push(chunk));
-        stream.on('end', () => {
-            got.push({ body: Buffer.concat(chunks), envelope: session.envelope, byteLength: stream.byteLength, sizeExceeded: stream.sizeExceeded });
-            callback(null, result);
-        });
-    };
-}
 
 /** `BDAT <n>[ LAST]\r\n` followed by the bytes. */
 function bdat(bytes, last) {
@@ -78,7 +66,7 @@ test('EHLO: CHUNKING and BINARYMIME only with hideCHUNKING: false; BDAT is unkno
 
 test('chunks pipelined in one write: one reply per chunk, the body arrives byte for byte (no dot-unstuffing)', { skip }, async () => {
     const got = [];
-    await withServer({ ...CHUNKING, onData: keep(got) }, async port => {
+    await withServer({ ...CHUNKING, onData: collect(got) }, async port => {
         const client = await Client.open(port);
         try {
             const parts = [Buffer.from('Subject: t\r\n\r\n.leading dot\r\n'), Buffer.from('\r\n.\r\nstill body\r\n\0\xff'), Buffer.from('..\r\n.')];
@@ -102,7 +90,7 @@ test('chunks pipelined in one write: one reply per chunk, the body arrives byte 
 
 test('BDAT 0 LAST ends the message; an empty message is delivered', { skip }, async () => {
     const got = [];
-    await withServer({ ...CHUNKING, onData: keep(got, 'Empty is fine') }, async port => {
+    await withServer({ ...CHUNKING, onData: collect(got, () => [null, 'Empty is fine']) }, async port => {
         const client = await Client.open(port);
         try {
             await envelope(client);
@@ -173,7 +161,7 @@ test('8 MiB of random bytes in random chunks, written in small pieces, reach a s
 
 test('a chunk written one byte at a time', { skip }, async () => {
     const got = [];
-    await withServer({ ...CHUNKING, onData: keep(got) }, async port => {
+    await withServer({ ...CHUNKING, onData: collect(got) }, async port => {
         const client = await Client.open(port);
         try {
             await envelope(client);
@@ -197,7 +185,7 @@ test('refused BDAT: the chunk is read past, never taken for commands', { skip },
             onMailFrom(address, session, callback) {
                 setTimeout(() => callback(address.address === 'spammer@example.com' ? smtpError('Go away', 550) : null), 5);
             },
-            onData: keep(got)
+            onData: collect(got)
         },
         async port => {
             const client = await Client.open(port);
@@ -239,7 +227,7 @@ test('BDAT before EHLO and before AUTH is refused as other commands are, and its
 
 test('mixing rules: DATA after BDAT, RCPT after BDAT, DATA with BODY=BINARYMIME', { skip }, async () => {
     const got = [];
-    await withServer({ ...CHUNKING, onData: keep(got) }, async port => {
+    await withServer({ ...CHUNKING, onData: collect(got) }, async port => {
         const client = await Client.open(port);
         try {
             await envelope(client);
@@ -476,7 +464,7 @@ test('no onData handler: BDAT messages are accepted and read past', { skip }, as
 
 test('a Python client speaking RFC 3030 over a raw socket', { skip, timeout: 30000 }, async () => {
     const got = [];
-    await withServer({ ...CHUNKING, onData: keep(got, 'Stored by chunks') }, async port => {
+    await withServer({ ...CHUNKING, onData: collect(got, () => [null, 'Stored by chunks']) }, async port => {
         const script = `
 import json, socket
 out = []
@@ -536,7 +524,7 @@ test('Exim as the client: it sees CHUNKING and sends the message with BDAT, deli
         trace() {},
         fatal() {}
     };
-    await withServer({ ...CHUNKING, logger, onData: keep(got, 'Stored from Exim') }, async port => {
+    await withServer({ ...CHUNKING, logger, onData: collect(got, () => [null, 'Stored from Exim']) }, async port => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exim-'));
         try {
             fs.mkdirSync(path.join(dir, 'spool'));
@@ -637,8 +625,8 @@ test('BDAT disabled for the session after CHUNKING was announced: 500, and its c
 
 test('close() while a BDAT message is in progress: it still finishes, then 421', { skip }, async () => {
     const got = [];
-    const server = require('./helpers/smtp-client.js').createServer({ ...CHUNKING, closeTimeout: 5000, onData: keep(got, 'Finished') });
-    const port = await require('./helpers/smtp-client.js').listen(server);
+    const server = createServer({ ...CHUNKING, closeTimeout: 5000, onData: collect(got, () => [null, 'Finished']) });
+    const port = await listen(server);
     const client = await Client.open(port);
     try {
         await envelope(client);

@@ -44,6 +44,26 @@ struct Refusal {
     replies: usize,
 }
 
+impl Refusal {
+    /// The command was answered already; the chunk is only read past.
+    fn answered() -> Refusal {
+        Refusal {
+            reply: None,
+            abort: false,
+            replies: 1,
+        }
+    }
+
+    /// One reply after the chunk; the transaction goes on.
+    fn reply(code: u16, text: &str) -> Refusal {
+        Refusal {
+            reply: Some((code, text.to_string(), Esc::Default)),
+            abort: false,
+            replies: 1,
+        }
+    }
+}
+
 /// Parses `BDAT <size> [LAST]`: the size and whether it is the last chunk.
 fn parse_bdat(line: &str) -> Option<(u64, bool)> {
     let parts = js_split_ws(line);
@@ -89,25 +109,13 @@ impl Session {
         let refusal = if !self.is_supported("BDAT") {
             // disabled for this session (`session.disabledCommands`) after CHUNKING was
             // announced: refused as an unknown command, its chunk still read past
-            self.unrecognized += 1;
-            if self.unrecognized >= 10 {
-                self.send(421, "Error: too many unrecognized commands", Esc::Default);
-                return;
-            }
-            Some(Refusal {
-                reply: Some((500, "Error: command not recognized".into(), Esc::Default)),
-                abort: false,
-                replies: 1,
-            })
+            self.refuse_unrecognized("BDAT");
+            Some(Refusal::answered())
         } else if self.admit("BDAT") {
             self.chunk_refusal(size, last)
         } else {
             // admit() has answered; the chunk is still read past
-            Some(Refusal {
-                reply: None,
-                abort: false,
-                replies: 1,
-            })
+            Some(Refusal::answered())
         };
         if refusal.is_none() {
             self.open_chunked();
@@ -122,16 +130,11 @@ impl Session {
 
     /// Why a chunk of `size` bytes cannot join the transaction, if it cannot.
     fn chunk_refusal(&mut self, size: u64, last: bool) -> Option<Refusal> {
-        let simple = |code: u16, text: &str| Refusal {
-            reply: Some((code, text.to_string(), Esc::Default)),
-            abort: false,
-            replies: 1,
-        };
         if self.envelope.mail_from.is_none() {
-            return Some(simple(503, "Error: need MAIL command"));
+            return Some(Refusal::reply(503, "Error: need MAIL command"));
         }
         if self.envelope.rcpt_to.is_empty() {
-            return Some(simple(503, "Error: need RCPT command"));
+            return Some(Refusal::reply(503, "Error: need RCPT command"));
         }
         let total = self.chunked.as_ref().map_or(0, |tx| tx.total);
         let after = total.saturating_add(size);

@@ -1180,16 +1180,7 @@ impl Session {
             }
         }
         if !self.is_supported(name) {
-            self.unrecognized += 1;
-            if self.unrecognized >= 10 {
-                self.send(
-                    421,
-                    "Error: too many unrecognized commands",
-                    Esc::for_command(name),
-                );
-            } else {
-                self.send(500, "Error: command not recognized", Esc::for_command(name));
-            }
+            self.refuse_unrecognized(name);
             return;
         }
         if !self.admit(name) {
@@ -1260,6 +1251,20 @@ impl Session {
             "XCLIENT" => self.cmd_xclient(line),
             "XFORWARD" => self.cmd_xforward(line),
             _ => self.send(500, "Error: command not recognized", Esc::Default),
+        }
+    }
+
+    /// Answers a command that is unknown or disabled; the tenth in a row closes.
+    fn refuse_unrecognized(&mut self, name: &str) {
+        self.unrecognized += 1;
+        if self.unrecognized >= 10 {
+            self.send(
+                421,
+                "Error: too many unrecognized commands",
+                Esc::for_command(name),
+            );
+        } else {
+            self.send(500, "Error: command not recognized", Esc::for_command(name));
         }
     }
 
