@@ -732,13 +732,7 @@ where
                     }
                 }
                 r = read_some(&mut self.stream, self.session.input(), reserve), if may_read => {
-                    let r = match r {
-                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
-                        r => r,
-                    };
                     match r {
-                        // a TLS client that closed without close_notify is done sending
-                        // too, as Node's TLS sockets see it
                         Ok(0) => {
                             // the client is done sending: what it sent before is still served,
                             // for a short while

@@ -434,7 +434,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Transport<S> {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            // a client that closed without close_notify is done sending, as Node's TLS
+            // sockets see it: the end of input, not an error
+            Transport::Tls(s) => match Pin::new(s.as_mut()).poll_read(cx, buf) {
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    Poll::Ready(Ok(()))
+                }
+                other => other,
+            },
             Transport::Switching => Poll::Ready(Err(switching())),
         }
     }
