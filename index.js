@@ -938,15 +938,12 @@ class SMTPServer extends EventEmitter {
     const stream = new SMTPDataStream(this, conn, maxBytes);
     conn._dataStream = stream;
     let result = null;
-    let answered = false;
     const answer = discard => {
-      if (answered || stream._aborted) {
+      // answered once: afterwards, or once aborted, the stream is no longer the connection's
+      if (conn._dataStream !== stream) {
         return;
       }
-      answered = true;
-      if (conn._dataStream === stream) {
-        conn._dataStream = null;
-      }
+      conn._dataStream = null;
       this._sendDataResult(conn, result[0], result[1], discard);
     };
     stream.once('end', () => {
@@ -1020,9 +1017,6 @@ class SMTPServer extends EventEmitter {
   _onDataAbort(conn, reset) {
     const stream = conn._dataStream;
     conn._dataStream = null;
-    if (stream) {
-      stream._aborted = true;
-    }
     if (stream && !stream.destroyed && !stream.readableEnded) {
       const err = new Error(reset ? 'The transaction was reset before the message was received in full' : 'Connection closed before the message was received in full');
       err.code = reset ? 'ERESET' : 'ECONNECTION';
