@@ -1018,6 +1018,9 @@ impl Session {
         // bound the work (and the piece size) of one step
         let avail = &self.input[self.pos..];
         let take = avail.len().min(4 * BODY_CHUNK);
+        // the decoded bytes never outgrow the input plus the two it may hold back:
+        // room for all of them up front, so the piece is never copied by a regrowth
+        ds.body.reserve(take + 2);
         let (consumed, done) = ds.decoder.decode(&avail[..take], &mut ds.body);
         self.pos += consumed;
         if !ds.deliver {
