@@ -267,7 +267,7 @@ fn sync(j: &mut Json, sync: &SessionSync) {
         j.str(Some("ch"), &view.client_hostname);
         opt_str(j, "oc", view.opening_command);
         opt_str(j, "hn", view.host_name_appears_as.as_deref());
-        j.str(Some("tt"), &view.transmission_type)
+        j.str(Some("tt"), view.transmission_type)
             .num(Some("tr"), f64::from(view.transaction));
         j.end();
     }

@@ -13,6 +13,7 @@ use tokio::time::{sleep_until, Instant, Sleep};
 use super::hooks::{ConnId, ConnMsg, Hooks, ServerState};
 use super::inbox::Inbox;
 use super::proxy::{read_header, Prefixed};
+use super::ready::ReadReady;
 use super::stats;
 use super::tls::{self, Transport};
 use super::Server;
@@ -85,7 +86,7 @@ async fn prologue<S>(
     timeout: Duration,
 ) -> Option<Started<S>>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
 {
     let cfg = server.config();
     let mut stream = Prefixed::new(stream);
@@ -141,7 +142,7 @@ async fn handshake<S>(
     peer: &Peer,
 ) -> Option<crate::protocol::session::TlsInfo>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
 {
     let Transport::Plain(plain) = std::mem::replace(stream, Transport::Switching) else {
         return None;
@@ -263,7 +264,7 @@ struct Conn<S> {
 /// Serves one accepted connection until it closes.
 pub async fn run<S>(server: Arc<Server>, stream: S, peer: Peer)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
 {
     server.open.fetch_add(1, Ordering::SeqCst);
     let timeout = Duration::from_millis(server.config().socket_timeout_ms.max(1));
@@ -280,7 +281,7 @@ where
 /// no PROXY header and no implicit TLS handshake. The caller has counted it as open.
 pub async fn run_attached<S>(server: Arc<Server>, stream: S, peer: Peer)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
 {
     // `open` was counted by `Server::attach`
     let timeout = Duration::from_millis(server.config().socket_timeout_ms.max(1));
@@ -296,7 +297,7 @@ where
 /// The session part of a connection, from its registration to its end.
 async fn serve_started<S>(server: Arc<Server>, started: Started<S>, timeout: Duration)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
 {
     // built outside this future, so that its state holds the connection only once
     let mut conn = start(&server, started, timeout);
@@ -317,7 +318,7 @@ type Started<S> = (
 /// Registers the connection, tells the application, and creates its session.
 fn start<S>(server: &Arc<Server>, started: Started<S>, timeout: Duration) -> Conn<Prefixed<S>>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
 {
     let (stream, peer, tls_info, proxy_params) = started;
     let cfg = server.config();
@@ -359,7 +360,7 @@ where
 
 impl<S> Conn<S>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
 {
     /// The connection is over: the application hears of it last.
     fn end(mut self) {
@@ -378,7 +379,7 @@ where
 
 impl<S> Conn<S>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
 {
     fn touch(&mut self) {
         self.deadline = Instant::now() + self.timeout;
@@ -795,12 +796,17 @@ where
     }
 }
 
-/// Reads once into `buf`, growing it by `reserve` bytes first.
-async fn read_some<S: AsyncRead + Unpin>(
+/// Reads once into `buf`, growing it by `reserve` bytes first. A buffer released while
+/// the connection was idle is only taken again once input is there.
+async fn read_some<S: AsyncRead + ReadReady + Unpin>(
     stream: &mut S,
     buf: &mut Vec<u8>,
     reserve: usize,
 ) -> io::Result<usize> {
+    if buf.capacity() == 0 {
+        let stream = &mut *stream;
+        std::future::poll_fn(move |cx| stream.poll_read_ready(cx)).await?;
+    }
     if buf.capacity() - buf.len() < reserve / 2 {
         buf.reserve(reserve);
     }

@@ -186,7 +186,12 @@ async fn accept_loop<L, S>(
     accept: impl Fn(&L) -> io::Result<Option<(S, Peer)>>,
 ) where
     L: std::os::fd::AsRawFd,
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + super::ready::ReadReady
+        + Unpin
+        + Send
+        + 'static,
 {
     // SAFETY: a std listener owns its file descriptor until it is dropped, and
     // `as_raw_fd()` always returns that same descriptor, which is what `register`

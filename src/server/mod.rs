@@ -7,6 +7,7 @@ pub mod inbox;
 pub mod listener;
 pub mod pipe;
 pub mod proxy;
+pub mod ready;
 pub mod stats;
 pub mod tls;
 

@@ -12,6 +12,7 @@ use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::hooks::Hooks;
+use super::ready::ReadReady;
 use super::Server;
 
 /// Queued input beyond which the application is asked to pause its socket.
@@ -172,6 +173,17 @@ impl Drop for JsStream {
     fn drop(&mut self) {
         self.end_output();
         self.pipes.remove(self.id);
+    }
+}
+
+impl ReadReady for JsStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut input = self.input.lock();
+        if !input.chunks.is_empty() || input.end != End::Open {
+            return Poll::Ready(Ok(()));
+        }
+        input.waker = Some(cx.waker().clone());
+        Poll::Pending
     }
 }
 

@@ -24,6 +24,7 @@ use tokio_rustls::rustls::{
 };
 use tokio_rustls::server::TlsStream;
 
+use super::ready::ReadReady;
 use crate::protocol::punycode::to_unicode;
 use crate::protocol::session::TlsInfo;
 
@@ -443,6 +444,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Transport<S> {
                 other => other,
             },
             Transport::Switching => Poll::Ready(Err(switching())),
+        }
+    }
+}
+
+impl<S: ReadReady> ReadReady for Transport<S> {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Transport::Plain(s) => s.poll_read_ready(cx),
+            // TLS may hold decrypted input already: its reads decide
+            Transport::Tls(_) | Transport::Switching => Poll::Ready(Ok(())),
         }
     }
 }

@@ -156,7 +156,7 @@ pub struct View {
     /// The HELO/EHLO argument, lower-cased.
     pub host_name_appears_as: Option<String>,
     /// `SMTP`, `ESMTPSA`, ...
-    pub transmission_type: String,
+    pub transmission_type: &'static str,
     /// 1-based transaction index.
     pub transaction: u32,
     /// `remotePort` (a number, or `''` after an unparsable XCLIENT PORT).
@@ -471,8 +471,10 @@ pub struct Session {
     xforward_dirty: bool,
     hook_mask: Option<Arc<AtomicU32>>,
     trace: Vec<Trace>,
-    /// The view as the application last received it.
-    synced_view: Option<Box<View>>,
+    /// Counts the resets that changed the view in more than its transaction counter.
+    view_serial: u32,
+    /// `view_serial` when the application last received the whole view; `None` before.
+    synced_view_serial: Option<u32>,
     /// The application's envelope still has the default flags.
     default_flags_synced: bool,
 }
@@ -488,7 +490,7 @@ impl Session {
             client_hostname: String::new(),
             opening_command: None,
             host_name_appears_as: None,
-            transmission_type: String::new(),
+            transmission_type: "",
             transaction: 1,
             remote_port: XValue::Num(f64::from(peer.remote_port)),
         };
@@ -541,7 +543,8 @@ impl Session {
             xforward_dirty: false,
             hook_mask: None,
             trace: Vec::new(),
-            synced_view: None,
+            view_serial: 0,
+            synced_view_serial: None,
             default_flags_synced: false,
         }
     }
@@ -814,25 +817,23 @@ impl Session {
 
     // ----- session reset and sync -----
 
-    fn transmission_type(&self) -> String {
-        let mut t = String::with_capacity(8);
-        if self.opening_command == Some("EHLO") {
-            t.push('E');
-        }
-        t.push_str(if self.cfg.lmtp { "LMTP" } else { "SMTP" });
-        if self.secure {
-            t.push('S');
-        }
-        if self.user {
-            t.push('A');
-        }
-        t
+    /// `SMTP`, `ESMTPSA`, ...: the opening command, the protocol, TLS and AUTH.
+    fn transmission_type(&self) -> &'static str {
+        const NAMES: [&str; 16] = [
+            "SMTP", "SMTPA", "SMTPS", "SMTPSA", "LMTP", "LMTPA", "LMTPS", "LMTPSA", "ESMTP",
+            "ESMTPA", "ESMTPS", "ESMTPSA", "ELMTP", "ELMTPA", "ELMTPS", "ELMTPSA",
+        ];
+        let index = usize::from(self.opening_command == Some("EHLO")) << 3
+            | usize::from(self.cfg.lmtp) << 2
+            | usize::from(self.secure) << 1
+            | usize::from(self.user);
+        NAMES[index]
     }
 
     /// Resets the session (smtp-server's `_resetSession`): refreshes the visible fields
     /// and starts a new envelope.
     pub fn reset(&mut self) {
-        self.view = View {
+        let view = View {
             peer: self.peer.clone(),
             client_hostname: self.client_hostname.clone(),
             opening_command: self.opening_command,
@@ -841,6 +842,10 @@ impl Session {
             transaction: self.transactions + 1,
             remote_port: self.remote_port.clone(),
         };
+        if !view.same_but_transaction(&self.view) {
+            self.view_serial = self.view_serial.wrapping_add(1);
+        }
+        self.view = view;
         self.envelope = Envelope::default();
         self.abort_chunked();
         self.generation = self.generation.wrapping_add(1);
@@ -859,15 +864,13 @@ impl Session {
             self.synced_generation = self.generation;
             // the application makes a fresh envelope object either way
             self.default_flags_synced = true;
-            let same = self
-                .synced_view
-                .as_ref()
-                .is_some_and(|v| v.same_but_transaction(&self.view));
-            if same {
+            // the application keeps the last view it received: when only the counter
+            // moved since, the counter is all it needs
+            if self.synced_view_serial == Some(self.view_serial) {
                 sync.transaction = Some(self.view.transaction);
             } else {
                 sync.view = Some(self.view.clone());
-                self.synced_view = Some(Box::new(self.view.clone()));
+                self.synced_view_serial = Some(self.view_serial);
             }
         }
         if self.flags_dirty {
@@ -1643,7 +1646,7 @@ impl Session {
 
     /// Asks `onAuth` (or applies smtp-server's default when it is not defined).
     fn auth_ask(&mut self, mut request: AuthRequest) {
-        let mut t = self.transmission_type();
+        let mut t = self.transmission_type().to_string();
         if !t.ends_with('A') {
             t.push('A');
         }
@@ -2625,13 +2628,10 @@ mod tests {
             (
                 v.opening_command,
                 v.host_name_appears_as.clone(),
-                v.transmission_type.clone(),
+                v.transmission_type,
             )
         });
-        assert_eq!(
-            view,
-            Some((Some("EHLO"), Some("x".to_string()), "ESMTP".to_string()))
-        );
+        assert_eq!(view, Some((Some("EHLO"), Some("x".to_string()), "ESMTP")));
         assert_eq!(
             sync.mail_from.map(|m| m.parsed.address),
             Some("a@b.c".to_string())
