@@ -1,7 +1,8 @@
 //! SMTP load generator for the benchmarks: N concurrent connections sending messages of a
 //! given size, optionally pipelined (`--pipeline`: the envelope in one write; `--burst N`:
 //! N whole transactions per write, bodies included, replies read afterwards), one or many
-//! messages per connection, or holding idle connections. Prints one JSON line with
+//! messages per connection, or holding idle connections; `--warmup N` sends N untimed
+//! messages on one connection before the timed run. Prints one JSON line with
 //! throughput, latency percentiles and the generator's own CPU time.
 //!
 //! cargo run --release --example loadgen -- --port 2525 --conns 50 --messages 20000 --size 1024
@@ -29,6 +30,7 @@ struct Args {
     idle: usize,
     hold_ms: u64,
     rcpts: usize,
+    warmup: usize,
     starttls: bool,
     tls: Option<tokio_rustls::TlsConnector>,
 }
@@ -46,6 +48,7 @@ fn parse_args() -> Args {
         idle: 0,
         hold_ms: 2000,
         rcpts: 1,
+        warmup: 0,
         starttls: false,
         tls: None,
     };
@@ -66,6 +69,7 @@ fn parse_args() -> Args {
             "--idle" => a.idle = num(),
             "--hold-ms" => a.hold_ms = num() as u64,
             "--rcpts" => a.rcpts = num().max(1),
+            "--warmup" => a.warmup = num(),
             "--pipeline" => {
                 a.pipeline = true;
                 i += 1;
@@ -292,6 +296,18 @@ async fn run_messages(a: Args) {
     let body = Arc::new(make_body(a.size));
     let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    if a.warmup > 0 {
+        // untimed messages first, so that the server's code is compiled and its
+        // buffers are grown before anything is measured
+        if let Ok(mut c) = Conn::open(&a).await {
+            for _ in 0..a.warmup {
+                if c.send_message(&a, &body).await.is_err() {
+                    break;
+                }
+            }
+            c.quit().await;
+        }
+    }
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..a.conns {
