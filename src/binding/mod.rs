@@ -350,9 +350,9 @@ impl NativeServer {
     ) -> Result<u32> {
         let server = self.ensure_running(mask, dispatch)?;
         Ok(server.attach(Peer {
-            local_address: normalize_address(&peer.local_address),
+            local_address: normalize_address(&peer.local_address).into(),
             local_port: peer.local_port.min(65535) as u16,
-            remote_address: normalize_address(&peer.remote_address),
+            remote_address: normalize_address(&peer.remote_address).into(),
             remote_port: peer.remote_port.min(65535) as u16,
         }))
     }

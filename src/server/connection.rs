@@ -107,13 +107,13 @@ where
                 .ok()
                 .flatten()?;
             if let Some(source) = header.source {
-                peer.remote_address = normalize_address(&source);
+                peer.remote_address = normalize_address(&source).into();
             }
             if let Some(port) = header.source_port {
                 peer.remote_port = port;
             }
             if let Some((address, port)) = header.destination {
-                peer.local_address = normalize_address(&address);
+                peer.local_address = normalize_address(&address).into();
                 peer.local_port = port;
             }
             params = header.params;

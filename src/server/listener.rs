@@ -242,9 +242,12 @@ fn accept_tcp(
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().ok();
     let peer = Peer {
-        local_address: local.map(|a| normalize_ip(a.ip())).unwrap_or_default(),
+        local_address: local
+            .map(|a| normalize_ip(a.ip()))
+            .unwrap_or_default()
+            .into(),
         local_port: local.map(|a| a.port()).unwrap_or(0),
-        remote_address: normalize_ip(remote.ip()),
+        remote_address: normalize_ip(remote.ip()).into(),
         remote_port: remote.port(),
     };
     Ok(Some((stream, peer)))

@@ -134,12 +134,12 @@ pub struct EnvelopeFlags {
 /// Connection-level identity of the client and server ends.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Peer {
-    /// Normalized local address.
-    pub local_address: String,
+    /// Normalized local address (shared by the session's copies).
+    pub local_address: Arc<str>,
     /// Local port.
     pub local_port: u16,
-    /// Normalized remote address.
-    pub remote_address: String,
+    /// Normalized remote address (shared by the session's copies).
+    pub remote_address: Arc<str>,
     /// Remote port.
     pub remote_port: u16,
 }
@@ -150,11 +150,11 @@ pub struct View {
     /// Addresses and ports.
     pub peer: Peer,
     /// Reverse-resolved name or `[ip]`.
-    pub client_hostname: String,
+    pub client_hostname: Arc<str>,
     /// `HELO`, `EHLO` or `LHLO` as of the reset.
     pub opening_command: Option<&'static str>,
     /// The HELO/EHLO argument, lower-cased.
-    pub host_name_appears_as: Option<String>,
+    pub host_name_appears_as: Option<Arc<str>>,
     /// `SMTP`, `ESMTPSA`, ...
     pub transmission_type: &'static str,
     /// 1-based transaction index.
@@ -437,9 +437,9 @@ pub struct Session {
 
     peer: Peer,
     secure: bool,
-    client_hostname: String,
+    client_hostname: Arc<str>,
     opening_command: Option<&'static str>,
-    hello_name: Option<String>,
+    hello_name: Option<Arc<str>>,
     user: bool,
     transactions: u32,
     unrecognized: u32,
@@ -463,7 +463,7 @@ pub struct Session {
     user_cleared: bool,
     servername_due: bool,
     auth_step: Option<AuthStep>,
-    original_remote: String,
+    original_remote: Arc<str>,
     remote_port: XValue,
     xclient: Vec<(String, XValue)>,
     xforward: Vec<(String, XValue)>,
@@ -487,7 +487,7 @@ impl Session {
         let remote_port = XValue::Num(f64::from(peer.remote_port));
         let view = View {
             peer: peer.clone(),
-            client_hostname: String::new(),
+            client_hostname: "".into(),
             opening_command: None,
             host_name_appears_as: None,
             transmission_type: "",
@@ -510,7 +510,7 @@ impl Session {
             outcomes: (0, 0),
             peer,
             secure,
-            client_hostname: String::new(),
+            client_hostname: "".into(),
             opening_command: None,
             hello_name: None,
             user: false,
@@ -629,12 +629,12 @@ impl Session {
     /// What the `connect` event reports now.
     pub fn connect_info(&self) -> ConnectInfo {
         ConnectInfo {
-            local_address: self.peer.local_address.clone(),
+            local_address: self.peer.local_address.to_string(),
             local_port: self.peer.local_port,
-            remote_address: self.peer.remote_address.clone(),
+            remote_address: self.peer.remote_address.to_string(),
             remote_port: self.remote_port.clone(),
-            host_name_appears_as: self.hello_name.clone(),
-            client_hostname: self.client_hostname.clone(),
+            host_name_appears_as: self.hello_name.as_deref().map(str::to_string),
+            client_hostname: self.client_hostname.to_string(),
             wait: false,
         }
     }
@@ -702,14 +702,14 @@ impl Session {
                 forward,
                 key,
                 value: value.clone(),
-                through: self.peer.remote_address.clone(),
+                through: self.peer.remote_address.to_string(),
             });
         }
     }
 
     /// Notes for the logger that the session starts (no `onConnect` handler to ask).
     pub fn record_connected(&mut self) {
-        let name = self.client_hostname.clone();
+        let name = self.client_hostname.to_string();
         self.record(|| Trace::Connected(name));
     }
 
@@ -746,9 +746,9 @@ impl Session {
         let lower = hostname.to_lowercase();
         let name = lower.strip_suffix('.').unwrap_or(&lower);
         self.client_hostname = if name.is_empty() {
-            format!("[{}]", self.peer.remote_address)
+            format!("[{}]", self.peer.remote_address).into()
         } else {
-            name.to_string()
+            name.into()
         };
     }
 
@@ -1331,7 +1331,7 @@ impl Session {
             .helo_response
             .as_deref()
             .unwrap_or("%s Nice to meet you, %s");
-        let replacements = [self.cfg.name.as_str(), self.client_hostname.as_str()];
+        let replacements = [self.cfg.name.as_str(), &self.client_hostname];
         let mut out = String::with_capacity(format.len() + 32);
         let mut rest = format;
         let mut i = 0;
@@ -1354,7 +1354,7 @@ impl Session {
         let Some(host) = self.helo_argument(line, err) else {
             return;
         };
-        self.hello_name = Some(host);
+        self.hello_name = Some(host.into());
         let cfg = Arc::clone(&self.cfg);
         let mut lines = vec![self.helo_line()];
         for (hidden, feature) in [
@@ -1410,7 +1410,7 @@ impl Session {
         let Some(host) = self.helo_argument(line, "Error: Syntax: HELO hostname") else {
             return;
         };
-        self.hello_name = Some(host);
+        self.hello_name = Some(host.into());
         self.reset();
         let text = self.helo_line();
         self.send(250, &text, Esc::Never);
@@ -1795,9 +1795,9 @@ impl Session {
                     if let XValue::Str(addr) = &raw {
                         if !addr.is_empty() {
                             self.record_proxied(false, "ADDR", &raw);
-                            let previous = XValue::Str(self.peer.remote_address.clone());
+                            let previous = XValue::Str(self.peer.remote_address.to_string());
                             keep_default(&mut self.xclient, "ADDR:DEFAULT", previous);
-                            self.peer.remote_address = addr.clone();
+                            self.peer.remote_address = addr.as_str().into();
                             self.hello_name = None;
                             self.clear_user();
                         }
@@ -1807,7 +1807,7 @@ impl Session {
                     let name = raw.text();
                     value = XValue::Str(name.clone());
                     self.record_proxied(false, "NAME", &value);
-                    let previous = XValue::Str(self.client_hostname.clone());
+                    let previous = XValue::Str(self.client_hostname.to_string());
                     keep_default(&mut self.xclient, "NAME:DEFAULT", previous);
                     self.set_client_hostname(&name);
                 }
@@ -1882,10 +1882,10 @@ impl Session {
                     if let XValue::Str(addr) = &raw {
                         if !addr.is_empty() {
                             self.record_proxied(true, "ADDR", &raw);
-                            let previous = XValue::Str(self.peer.remote_address.clone());
+                            let previous = XValue::Str(self.peer.remote_address.to_string());
                             keep_default(&mut self.xforward, "ADDR:DEFAULT", previous);
                             has_addr = true;
-                            self.peer.remote_address = addr.clone();
+                            self.peer.remote_address = addr.as_str().into();
                         }
                     }
                 }
@@ -1905,7 +1905,7 @@ impl Session {
                     let helo = raw.text().to_lowercase();
                     value = XValue::Str(helo.clone());
                     self.record_proxied(true, "HELO", &value);
-                    self.hello_name = Some(helo);
+                    self.hello_name = Some(helo.into());
                 }
                 _ => {}
             }
@@ -2617,7 +2617,7 @@ mod tests {
         s.greet();
         let first = s.take_sync();
         assert_eq!(
-            first.view.as_ref().map(|v| v.client_hostname.as_str()),
+            first.view.as_ref().map(|v| &*v.client_hostname),
             Some("host.example")
         );
         s.input()
@@ -2631,7 +2631,7 @@ mod tests {
                 v.transmission_type,
             )
         });
-        assert_eq!(view, Some((Some("EHLO"), Some("x".to_string()), "ESMTP")));
+        assert_eq!(view, Some((Some("EHLO"), Some("x".into()), "ESMTP")));
         assert_eq!(
             sync.mail_from.map(|m| m.parsed.address),
             Some("a@b.c".to_string())
