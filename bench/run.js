@@ -151,11 +151,17 @@ async function measure(server, scenario) {
   }
   if (result.messages) {
     // both CPU times cover the untimed warm-up messages too
-    const warmup = scenario.args.includes('--warmup') ? Number(scenario.args[scenario.args.indexOf('--warmup') + 1]) : 0;
+    const warmup = argValue(scenario, '--warmup');
     r.loadgenPer = Number.isFinite(result.loadgen_cpu) && scenario.unit !== 'MB/s' ? (result.loadgen_cpu / (result.messages + warmup)) * 1000 : NaN;
-    r.cpuPer = scenario.unit === 'MB/s' ? cpu / ((result.messages * Number(scenario.args[scenario.args.indexOf('--size') + 1])) / 1e9) : (cpu / (result.messages + warmup)) * 1000;
+    r.cpuPer = scenario.unit === 'MB/s' ? cpu / ((result.messages * argValue(scenario, '--size')) / 1e9) : (cpu / (result.messages + warmup)) * 1000;
   }
   return r;
+}
+
+/** The number a scenario passes to the load generator for `flag`; 0 without it. */
+function argValue(scenario, flag) {
+  const i = scenario.args.indexOf(flag);
+  return i >= 0 ? Number(scenario.args[i + 1]) : 0;
 }
 
 function median(values) {

@@ -86,7 +86,7 @@ async fn prologue<S>(
     timeout: Duration,
 ) -> Option<Started<S>>
 where
-    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let cfg = server.config();
     let mut stream = Prefixed::new(stream);
@@ -142,7 +142,7 @@ async fn handshake<S>(
     peer: &Peer,
 ) -> Option<crate::protocol::session::TlsInfo>
 where
-    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Transport::Plain(plain) = std::mem::replace(stream, Transport::Switching) else {
         return None;
@@ -318,7 +318,7 @@ type Started<S> = (
 /// Registers the connection, tells the application, and creates its session.
 fn start<S>(server: &Arc<Server>, started: Started<S>, timeout: Duration) -> Conn<Prefixed<S>>
 where
-    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (stream, peer, tls_info, proxy_params) = started;
     let cfg = server.config();
@@ -804,6 +804,7 @@ async fn read_some<S: AsyncRead + ReadReady + Unpin>(
     reserve: usize,
 ) -> io::Result<usize> {
     if buf.capacity() == 0 {
+        // moved in as `&mut S`, so the future needs `S: Send`, not `S: Sync`
         let stream = &mut *stream;
         std::future::poll_fn(move |cx| stream.poll_read_ready(cx)).await?;
     }

@@ -471,10 +471,9 @@ pub struct Session {
     xforward_dirty: bool,
     hook_mask: Option<Arc<AtomicU32>>,
     trace: Vec<Trace>,
-    /// Counts the resets that changed the view in more than its transaction counter.
-    view_serial: u32,
-    /// `view_serial` when the application last received the whole view; `None` before.
-    synced_view_serial: Option<u32>,
+    /// The view changed in more than its transaction counter since the application
+    /// last received it whole (true until it first does).
+    view_dirty: bool,
     /// The application's envelope still has the default flags.
     default_flags_synced: bool,
 }
@@ -543,8 +542,7 @@ impl Session {
             xforward_dirty: false,
             hook_mask: None,
             trace: Vec::new(),
-            view_serial: 0,
-            synced_view_serial: None,
+            view_dirty: true,
             default_flags_synced: false,
         }
     }
@@ -817,8 +815,9 @@ impl Session {
 
     // ----- session reset and sync -----
 
-    /// `SMTP`, `ESMTPSA`, ...: the opening command, the protocol, TLS and AUTH.
-    fn transmission_type(&self) -> &'static str {
+    /// `SMTP`, `ESMTPSA`, ...: the opening command, the protocol, TLS and AUTH
+    /// (`authenticated`, as the session is or as it will be once AUTH succeeds).
+    fn transmission_type(&self, authenticated: bool) -> &'static str {
         const NAMES: [&str; 16] = [
             "SMTP", "SMTPA", "SMTPS", "SMTPSA", "LMTP", "LMTPA", "LMTPS", "LMTPSA", "ESMTP",
             "ESMTPA", "ESMTPS", "ESMTPSA", "ELMTP", "ELMTPA", "ELMTPS", "ELMTPSA",
@@ -826,7 +825,7 @@ impl Session {
         let index = usize::from(self.opening_command == Some("EHLO")) << 3
             | usize::from(self.cfg.lmtp) << 2
             | usize::from(self.secure) << 1
-            | usize::from(self.user);
+            | usize::from(authenticated);
         NAMES[index]
     }
 
@@ -838,13 +837,11 @@ impl Session {
             client_hostname: self.client_hostname.clone(),
             opening_command: self.opening_command,
             host_name_appears_as: self.hello_name.clone(),
-            transmission_type: self.transmission_type(),
+            transmission_type: self.transmission_type(self.user),
             transaction: self.transactions + 1,
             remote_port: self.remote_port.clone(),
         };
-        if !view.same_but_transaction(&self.view) {
-            self.view_serial = self.view_serial.wrapping_add(1);
-        }
+        self.view_dirty |= !view.same_but_transaction(&self.view);
         self.view = view;
         self.envelope = Envelope::default();
         self.abort_chunked();
@@ -866,11 +863,10 @@ impl Session {
             self.default_flags_synced = true;
             // the application keeps the last view it received: when only the counter
             // moved since, the counter is all it needs
-            if self.synced_view_serial == Some(self.view_serial) {
-                sync.transaction = Some(self.view.transaction);
-            } else {
+            if std::mem::take(&mut self.view_dirty) {
                 sync.view = Some(self.view.clone());
-                self.synced_view_serial = Some(self.view_serial);
+            } else {
+                sync.transaction = Some(self.view.transaction);
             }
         }
         if self.flags_dirty {
@@ -1646,11 +1642,7 @@ impl Session {
 
     /// Asks `onAuth` (or applies smtp-server's default when it is not defined).
     fn auth_ask(&mut self, mut request: AuthRequest) {
-        let mut t = self.transmission_type().to_string();
-        if !t.ends_with('A') {
-            t.push('A');
-        }
-        request.transmission_type = t;
+        request.transmission_type = self.transmission_type(true).to_string();
         if self.hooks().auth {
             self.waiting = Waiting::Hook(Box::new(HookCall::Auth(request.clone())));
             self.queue
