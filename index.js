@@ -133,11 +133,25 @@ class SMTPConnection {
     this.secure = ev.secure;
     this.session = { id: ev.id, secure: ev.secure };
     this.tlsOptions = false;
-    this._xClient = new Map();
-    this._xForward = new Map();
+    this.clientHostname = undefined;
+    // created with the session's fields (an idle connection may never need them)
+    this._xClient = null;
+    this._xForward = null;
+    this._view = null;
+    this._tls = undefined;
     this._dataStream = null;
     this._generation = -1;
     this._disabledKey = undefined;
+  }
+
+  /** `session.xClient`, one Map for the whole connection. */
+  _xClientMap() {
+    return this._xClient || (this._xClient = new Map());
+  }
+
+  /** `session.xForward`, one Map for the whole connection. */
+  _xForwardMap() {
+    return this._xForward || (this._xForward = new Map());
   }
 
   /** Sends a reply line to the client. */
@@ -624,8 +638,8 @@ class SMTPServer extends EventEmitter {
     session.clientHostname = v.ch;
     session.openingCommand = v.oc;
     session.hostNameAppearsAs = v.hn;
-    session.xClient = conn._xClient;
-    session.xForward = conn._xForward;
+    session.xClient = conn._xClientMap();
+    session.xForward = conn._xForwardMap();
     session.transmissionType = v.tt;
     session.tlsOptions = conn.tlsOptions;
     session.envelope = this._freshEnvelope();
@@ -679,15 +693,17 @@ class SMTPServer extends EventEmitter {
       session.tlsOptions = conn.tlsOptions;
     }
     if (s.xc) {
-      conn._xClient.clear();
+      const map = conn._xClientMap();
+      map.clear();
       for (const { k, v } of s.xc) {
-        conn._xClient.set(k, v);
+        map.set(k, v);
       }
     }
     if (s.xf) {
-      conn._xForward.clear();
+      const map = conn._xForwardMap();
+      map.clear();
       for (const { k, v } of s.xf) {
-        conn._xForward.set(k, v);
+        map.set(k, v);
       }
     }
     if (s.uc) {

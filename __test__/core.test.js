@@ -406,6 +406,55 @@ test("a connection refused by onConnect emits no 'connect' event", async () => {
     });
 });
 
+test("'connect' listeners added and removed while listening", async () => {
+    await withServer({}, async (port, server) => {
+        const events = [];
+        const listener = info => events.push(info.id);
+        const first = await Client.open(port);
+        try {
+            server.on('connect', listener);
+            const second = await Client.open(port);
+            second.destroy();
+            assert.equal(events.length, 1, "the listener hears the connection made after it was added");
+            server.removeListener('connect', listener);
+            const third = await Client.open(port);
+            third.destroy();
+            assert.equal(events.length, 1, 'a removed listener hears nothing');
+            assert.equal(await first.cmd('NOOP'), '250 OK', 'a connection made without listeners is served');
+        } finally {
+            first.destroy();
+        }
+    });
+});
+
+test('session.xClient and session.xForward are Maps that last the whole connection', async () => {
+    const seen = [];
+    await withServer(
+        {
+            onMailFrom(address, session, callback) {
+                seen.push([session.xClient, session.xForward]);
+                callback();
+            }
+        },
+        async port => {
+            const client = await Client.open(port);
+            try {
+                assert.match(await client.cmd('MAIL FROM:<a@example.com>'), /^250 /);
+                assert.match(await client.cmd('RSET'), /^250 /);
+                assert.match(await client.cmd('MAIL FROM:<b@example.com>'), /^250 /);
+            } finally {
+                client.destroy();
+            }
+        }
+    );
+    assert.equal(seen.length, 2);
+    assert.ok(seen[0][0] instanceof Map && seen[0][1] instanceof Map);
+    assert.equal(seen[0][0].size, 0);
+    assert.equal(seen[1][0], seen[0][0], 'the same xClient Map after a reset');
+    assert.equal(seen[1][1], seen[0][1], 'the same xForward Map after a reset');
+    assert.notEqual(seen[0][0], seen[0][1]);
+});
+
 // ---------------------------------------------------------------------------
 // handlers
 

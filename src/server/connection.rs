@@ -1,10 +1,12 @@
 //! One task per connection: reads the socket into the session, writes its replies,
 //! keeps the timers, and carries questions to the application and answers back.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -80,7 +82,7 @@ pub fn new_session_id() -> String {
 /// handshake, bounded by `socketTimeout`, capped by `maxClients`, and abandoned when the
 /// server closes. `None` drops the connection.
 async fn prologue<S>(
-    server: &Server,
+    server: Arc<Server>,
     stream: S,
     mut peer: Peer,
     timeout: Duration,
@@ -121,7 +123,7 @@ where
         let mut transport = Transport::Plain(stream);
         let mut info = None;
         if cfg.implicit_tls {
-            info = Some(handshake(server, &mut transport, timeout, &peer).await?);
+            info = Some(handshake(&server, &mut transport, timeout, &peer).await?);
         }
         Some((transport, peer, info, params))
     };
@@ -259,22 +261,31 @@ struct Conn<S> {
     timer: Pin<Box<Sleep>>,
     /// The last read was large: the client sends a body in big pieces.
     big_reads: bool,
+    /// The server state this connection last followed.
+    server_state: ServerState,
 }
 
 /// Serves one accepted connection until it closes.
-pub async fn run<S>(server: Arc<Server>, stream: S, peer: Peer)
+///
+/// The stream and the addresses move into the boxed prologue right here, not into the
+/// returned future: that future lives as long as the connection, and holds only the
+/// server, the timeout and, once started, the connection.
+pub fn run<S>(server: Arc<Server>, stream: S, peer: Peer) -> impl Future<Output = ()> + Send
 where
     S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
 {
     server.open.fetch_add(1, Ordering::SeqCst);
     let timeout = Duration::from_millis(server.config().socket_timeout_ms.max(1));
     // boxed: the TLS and PROXY states are large and only live until the session starts
-    let Some(started) = Box::pin(prologue(&server, stream, peer, timeout)).await else {
-        server.open.fetch_sub(1, Ordering::SeqCst);
-        server.report_if_closed();
-        return;
-    };
-    serve_started(server, started, timeout).await;
+    let prologue = Box::pin(prologue(Arc::clone(&server), stream, peer, timeout));
+    async move {
+        let Some(started) = prologue.await else {
+            server.open.fetch_sub(1, Ordering::SeqCst);
+            server.report_if_closed();
+            return;
+        };
+        start(&server, started, timeout).serve_to_end().await;
+    }
 }
 
 /// Serves a connection over a socket the application handed over: taken as it is, with
@@ -291,19 +302,53 @@ where
         None,
         Vec::new(),
     );
-    serve_started(server, started, timeout).await;
+    start(&server, started, timeout).serve_to_end().await;
 }
 
-/// The session part of a connection, from its registration to its end.
-async fn serve_started<S>(server: Arc<Server>, started: Started<S>, timeout: Duration)
+/// Writes `out` and flushes it (TLS buffers records: the reply leaves now, not with the
+/// next write). A socket that takes it at once never touches the timer; one that makes
+/// the write wait arms the connection's timer for `timeout`, and the write fails when it
+/// fires first. (The serving loop re-arms the timer for its own deadlines.)
+async fn write_out<W>(
+    stream: &mut W,
+    timer: &mut Pin<Box<Sleep>>,
+    out: &[u8],
+    timeout: Duration,
+) -> io::Result<()>
 where
-    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
 {
-    // built outside this future, so that its state holds the connection only once
-    let mut conn = start(&server, started, timeout);
-    conn.serve().await;
-    conn.finish().await;
-    conn.end();
+    let mut written = 0;
+    let mut armed = false;
+    std::future::poll_fn(|cx| {
+        let progress = loop {
+            if written < out.len() {
+                match Pin::new(&mut *stream).poll_write(cx, &out[written..]) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(n)) => written += n,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => break Poll::Pending,
+                }
+            } else {
+                break Pin::new(&mut *stream).poll_flush(cx);
+            }
+        };
+        if progress.is_ready() {
+            return progress;
+        }
+        if !armed {
+            armed = true;
+            timer.as_mut().reset(Instant::now() + timeout);
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "write timeout",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// What the prologue hands to the session: the stream (after any PROXY header and
@@ -355,6 +400,7 @@ where
         eof_deadline: None,
         timer: Box::pin(sleep_until(now + timeout)),
         big_reads: false,
+        server_state: ServerState::Running,
     }
 }
 
@@ -362,6 +408,20 @@ impl<S> Conn<S>
 where
     S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
 {
+    /// Serves the session, then ends the connection. (An async block rather than an
+    /// async fn: a `mut self` parameter would be held twice in the future's state.)
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold the connection twice"
+    )]
+    fn serve_to_end(mut self) -> impl Future<Output = ()> + Send {
+        async move {
+            self.serve().await;
+            self.finish().await;
+            self.end();
+        }
+    }
+
     /// The connection is over: the application hears of it last.
     fn end(mut self) {
         if self.pending_start.is_some() {
@@ -404,20 +464,9 @@ where
         }
         let out = std::mem::take(self.session.output());
         stats::add(&self.server.stats.bytes_sent, out.len() as u64);
-        // TLS buffers records: flush so the reply leaves now, not with the next write
-        let stream = &mut self.stream;
-        let res = tokio::time::timeout(self.timeout, async move {
-            stream.write_all(&out).await?;
-            stream.flush().await?;
-            Ok::<_, io::Error>(())
-        })
-        .await;
+        let res = write_out(&mut self.stream, &mut self.timer, &out, self.timeout).await;
         self.touch();
-        match res {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timeout")),
-        }
+        res
     }
 
     /// Steps the session until it waits; true when the connection should close.
@@ -482,7 +531,11 @@ where
                     self.unseen_aborts = self.unseen_aborts.saturating_add(1);
                     self.abort_data(true);
                 }
-                Step::EmitConnect => self.emit_connect(),
+                Step::EmitConnect => {
+                    if self.session.hooks().connect_event {
+                        self.emit_connect();
+                    }
+                }
             }
         }
     }
@@ -518,7 +571,7 @@ where
     fn emit_connect(&mut self) {
         let sync = self.sync();
         let mut info = self.session.connect_info();
-        info.wait = self.phase != Phase::Ready && self.session.hooks().connect_event;
+        info.wait = self.phase != Phase::Ready;
         self.hooks.connect_event(self.id, sync, info);
     }
 
@@ -568,13 +621,12 @@ where
     }
 
     fn greet(&mut self) {
-        if self.session.take_connect_at_greeting() {
+        // without 'connect' listeners the event has no one to reach: it is not sent
+        if self.session.take_connect_at_greeting() && self.session.hooks().connect_event {
             self.emit_connect();
-            if self.session.hooks().connect_event {
-                // the listeners run before the client sees the greeting, as in smtp-server
-                self.phase = Phase::Announcing;
-                return;
-            }
+            // the listeners run before the client sees the greeting, as in smtp-server
+            self.phase = Phase::Announcing;
+            return;
         }
         self.phase = Phase::Ready;
         self.session.greet();
@@ -626,10 +678,17 @@ where
             ConnMsg::Disabled(list) => self.session.set_disabled_override(list),
             ConnMsg::Send(code, text) => self.session.send_external(code, &text),
             ConnMsg::Close => self.session.close(),
+            ConnMsg::State(state) => self.on_state(state),
         }
     }
 
+    /// Follows the server's state; each change applies once (the first look and the
+    /// inbox may both bring it).
     fn on_state(&mut self, state: ServerState) {
+        if state <= self.server_state {
+            return;
+        }
+        self.server_state = state;
         match state {
             ServerState::Running => {}
             ServerState::Closing => self.session.set_server_closing(),
@@ -671,11 +730,9 @@ where
     }
 
     async fn serve(&mut self) {
-        let mut state = self.server.state();
-        {
-            let now = *state.borrow_and_update();
-            self.on_state(now);
-        }
+        // later changes arrive in the inbox
+        let now = *self.server.state().borrow();
+        self.on_state(now);
         loop {
             match self.drive().await {
                 Ok(false) => {}
@@ -726,12 +783,6 @@ where
             tokio::select! {
                 biased;
                 msg = self.rx.recv() => self.on_message(msg),
-                changed = state.changed() => {
-                    if changed.is_ok() {
-                        let now = *state.borrow_and_update();
-                        self.on_state(now);
-                    }
-                }
                 r = read_some(&mut self.stream, self.session.input(), reserve), if may_read => {
                     match r {
                         Ok(0) => {
@@ -782,7 +833,7 @@ where
             return;
         }
         let linger = self.timeout.min(HALF_CLOSE_CAP);
-        let deadline = Instant::now() + linger;
+        self.timer.as_mut().reset(Instant::now() + linger);
         let mut scratch = vec![0u8; 4096];
         loop {
             tokio::select! {
@@ -790,7 +841,7 @@ where
                     Ok(0) | Err(_) => return,
                     Ok(_) => {}
                 },
-                _ = sleep_until(deadline) => return,
+                _ = self.timer.as_mut() => return,
             }
         }
     }

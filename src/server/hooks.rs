@@ -78,6 +78,8 @@ pub enum ConnMsg {
     Send(u16, String),
     /// `connection.close()`.
     Close,
+    /// The server moved on to this state.
+    State(ServerState),
 }
 
 /// Server-wide state changes a connection follows.

@@ -237,7 +237,7 @@ impl Server {
 
     /// Moves the server to a later state; connections react to it.
     pub fn set_state(&self, state: ServerState) {
-        self.state.send_if_modified(|s| {
+        let changed = self.state.send_if_modified(|s| {
             if *s < state {
                 *s = state;
                 true
@@ -245,6 +245,10 @@ impl Server {
                 false
             }
         });
+        if changed {
+            // a connection registered after this reads the new state when it starts
+            self.broadcast(|| ConnMsg::State(state));
+        }
         self.report_if_closed();
     }
 

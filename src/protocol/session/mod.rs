@@ -6,6 +6,7 @@
 //! codes, DATA framing. Where smtp-server would call an application handler the session
 //! stops with [`Step::Hook`] until the matching `resolve_*` method is called.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -67,14 +68,14 @@ impl Address {
 /// The transaction state (`session.envelope`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
-    /// Accepted sender.
-    pub mail_from: Option<Address>,
+    /// Accepted sender (boxed: an idle session holds no room for one).
+    pub mail_from: Option<Box<Address>>,
     /// Accepted recipients.
     pub rcpt_to: Vec<Address>,
     /// REQUIRETLS was given.
     pub require_tls: bool,
-    /// `7bit` or `8bitmime`.
-    pub body_type: String,
+    /// `7bit` or `8bitmime` (the default is not allocated).
+    pub body_type: Cow<'static, str>,
     /// SMTPUTF8 was given.
     pub smtp_utf8: bool,
     /// DSN RET (upper-cased).
@@ -89,7 +90,7 @@ impl Default for Envelope {
             mail_from: None,
             rcpt_to: Vec::new(),
             require_tls: false,
-            body_type: "7bit".into(),
+            body_type: Cow::Borrowed("7bit"),
             smtp_utf8: false,
             dsn_ret: None,
             dsn_envid: None,
@@ -880,7 +881,7 @@ impl Session {
             if !(default && self.default_flags_synced) {
                 sync.envelope_flags = Some(EnvelopeFlags {
                     require_tls: e.require_tls,
-                    body_type: e.body_type.clone(),
+                    body_type: e.body_type.to_string(),
                     smtp_utf8: e.smtp_utf8,
                     dsn_ret: e.dsn_ret.clone(),
                     dsn_envid: e.dsn_envid.clone(),
@@ -890,7 +891,7 @@ impl Session {
         }
         if !self.mail_synced {
             self.mail_synced = true;
-            sync.mail_from = self.envelope.mail_from.clone();
+            sync.mail_from = self.envelope.mail_from.as_deref().cloned();
         }
         sync.rcpt_from = self.rcpt_synced;
         if self.rcpt_synced < self.envelope.rcpt_to.len() {
@@ -2038,7 +2039,7 @@ impl Session {
         }
         // the parameters go into the envelope before the handler runs
         if let Some(body) = addr.arg_str("BODY") {
-            self.envelope.body_type = body.to_lowercase();
+            self.envelope.body_type = body.to_lowercase().into();
         }
         if matches!(addr.arg("SMTPUTF8"), Some(ParamValue::Flag)) {
             self.envelope.smtp_utf8 = true;
@@ -2065,7 +2066,7 @@ impl Session {
     }
 
     fn accept_mail(&mut self, addr: Address, known: bool) {
-        self.envelope.mail_from = Some(addr);
+        self.envelope.mail_from = Some(Box::new(addr));
         self.mail_synced = known;
         self.send(250, "Accepted", Esc::MAIL_OK);
     }
