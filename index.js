@@ -693,18 +693,10 @@ class SMTPServer extends EventEmitter {
       session.tlsOptions = conn.tlsOptions;
     }
     if (s.xc) {
-      const map = conn._xClientMap();
-      map.clear();
-      for (const { k, v } of s.xc) {
-        map.set(k, v);
-      }
+      replaceEntries(conn._xClientMap(), s.xc);
     }
     if (s.xf) {
-      const map = conn._xForwardMap();
-      map.clear();
-      for (const { k, v } of s.xf) {
-        map.set(k, v);
-      }
+      replaceEntries(conn._xForwardMap(), s.xf);
     }
     if (s.uc) {
       session.user = false;
@@ -1102,6 +1094,14 @@ function settleWithPromise(promise, takesCallback, callback, onFault) {
 }
 
 /** Resumes reading an attached socket once nothing holds it back. */
+/** Makes `map` hold exactly `entries` (`{k, v}` pairs, in order). */
+function replaceEntries(map, entries) {
+  map.clear();
+  for (const { k, v } of entries) {
+    map.set(k, v);
+  }
+}
+
 function resumePipe(state) {
   if (!state.queueFull && !state.writeBlocked && !state.socket.destroyed) {
     state.socket.resume();

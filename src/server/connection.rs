@@ -261,8 +261,6 @@ struct Conn<S> {
     timer: Pin<Box<Sleep>>,
     /// The last read was large: the client sends a body in big pieces.
     big_reads: bool,
-    /// The server state this connection last followed.
-    server_state: ServerState,
 }
 
 /// Serves one accepted connection until it closes.
@@ -400,7 +398,6 @@ where
         eof_deadline: None,
         timer: Box::pin(sleep_until(now + timeout)),
         big_reads: false,
-        server_state: ServerState::Running,
     }
 }
 
@@ -532,9 +529,7 @@ where
                     self.abort_data(true);
                 }
                 Step::EmitConnect => {
-                    if self.session.hooks().connect_event {
-                        self.emit_connect();
-                    }
+                    self.emit_connect();
                 }
             }
         }
@@ -568,11 +563,17 @@ where
         }
     }
 
-    fn emit_connect(&mut self) {
+    /// Emits the `connect` event; without listeners it has no one to reach and is not
+    /// sent. True when it was sent.
+    fn emit_connect(&mut self) -> bool {
+        if !self.session.hooks().connect_event {
+            return false;
+        }
         let sync = self.sync();
         let mut info = self.session.connect_info();
         info.wait = self.phase != Phase::Ready;
         self.hooks.connect_event(self.id, sync, info);
+        true
     }
 
     /// The early-talker window is over: look the client up, then ask `onConnect`.
@@ -621,9 +622,7 @@ where
     }
 
     fn greet(&mut self) {
-        // without 'connect' listeners the event has no one to reach: it is not sent
-        if self.session.take_connect_at_greeting() && self.session.hooks().connect_event {
-            self.emit_connect();
+        if self.session.take_connect_at_greeting() && self.emit_connect() {
             // the listeners run before the client sees the greeting, as in smtp-server
             self.phase = Phase::Announcing;
             return;
@@ -682,13 +681,9 @@ where
         }
     }
 
-    /// Follows the server's state; each change applies once (the first look and the
-    /// inbox may both bring it).
+    /// Follows the server's state. The first look and the inbox may both bring the same
+    /// change: applying it again changes nothing.
     fn on_state(&mut self, state: ServerState) {
-        if state <= self.server_state {
-            return;
-        }
-        self.server_state = state;
         match state {
             ServerState::Running => {}
             ServerState::Closing => self.session.set_server_closing(),
@@ -731,8 +726,7 @@ where
 
     async fn serve(&mut self) {
         // later changes arrive in the inbox
-        let now = *self.server.state().borrow();
-        self.on_state(now);
+        self.on_state(self.server.current_state());
         loop {
             match self.drive().await {
                 Ok(false) => {}

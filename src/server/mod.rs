@@ -173,7 +173,12 @@ impl Server {
 
     /// `close()` has not been called.
     pub fn is_running(&self) -> bool {
-        *self.state.borrow() == ServerState::Running
+        self.current_state() == ServerState::Running
+    }
+
+    /// The server's state now.
+    pub fn current_state(&self) -> ServerState {
+        *self.state.borrow()
     }
 
     /// A listener is accepting connections.
