@@ -48,7 +48,7 @@ const HOOKS = [
 ];
 
 const CLOSE_TIMEOUT = 30 * 1000;
-const DATA_HIGH_WATER_MARK = 256 * 1024;
+const DATA_STREAM_OPTIONS = { highWaterMark: 256 * 1024 };
 
 /** A reply code from an application error, or `fallback` when it has none usable. */
 function replyCode(value, fallback) {
@@ -71,7 +71,7 @@ function isError(value) {
  */
 class SMTPDataStream extends Readable {
   constructor(server, conn, maxBytes) {
-    super({ highWaterMark: DATA_HIGH_WATER_MARK });
+    super(DATA_STREAM_OPTIONS);
     this.byteLength = 0;
     this.sizeExceeded = false;
     this._server = server;
@@ -79,6 +79,20 @@ class SMTPDataStream extends Readable {
     this._maxBytes = maxBytes;
     this._owedAcks = 0;
     this._finished = false;
+    // what onData answered, sent once the stream has ended (or closed without ending)
+    this._handled = false;
+    this._error = null;
+    this._message = undefined;
+  }
+
+  /** Sends onData's answer once: afterwards, or once aborted, the stream is no longer the connection's. */
+  _answer(discard) {
+    const conn = this._conn;
+    if (conn._dataStream !== this) {
+      return;
+    }
+    conn._dataStream = null;
+    this._server._sendDataResult(conn, this._error, this._message, discard);
   }
 
   _read() {
@@ -117,6 +131,20 @@ class SMTPDataStream extends Readable {
 }
 
 addWebStreamMethods(SMTPDataStream.prototype);
+
+/** A message stream's 'end' listener: the answer goes out if onData gave it. */
+function dataStreamEnded() {
+  if (this._handled) {
+    this._answer(false);
+  }
+}
+
+/** A message stream's 'close' listener: a stream closed before its end discards the rest. */
+function dataStreamClosed() {
+  if (this._handled) {
+    this._answer(true);
+  }
+}
 
 /**
  * A client connection as the application sees it in `server.connections`.
@@ -488,15 +516,10 @@ class SMTPServer extends EventEmitter {
       return this._onPipe(k, c, b);
     }
     const ev = json ? JSON.parse(json) : {};
-    ev.k = k;
-    ev.c = c;
-    if (b) {
-      ev.b = b;
-    }
     const conn = this._conns.get(c);
-    switch (ev.k) {
+    switch (k) {
       case EV.OPEN:
-        return this._onOpen(ev);
+        return this._onOpen(c, ev);
       case EV.REVERSE:
         return conn && this._onReverse(conn, ev.ip);
       case EV.ON_CONNECT:
@@ -505,11 +528,11 @@ class SMTPServer extends EventEmitter {
         return conn && this._onConnectEvent(conn, ev);
       case EV.MAIL_FROM:
       case EV.RCPT_TO:
-        return conn && this._onAddress(conn, ev);
+        return conn && this._onAddress(conn, k === EV.MAIL_FROM, ev);
       case EV.DATA_START:
-        return conn && this._onDataStart(conn, ev);
+        return conn && this._onDataStart(conn, ev, b);
       case EV.BODY:
-        return conn && conn._dataStream && conn._dataStream._piece(ev.b, ev.e, ev.n);
+        return conn && conn._dataStream && conn._dataStream._piece(b, ev.e, ev.n);
       case EV.DATA_ABORT:
         return conn && this._onDataAbort(conn);
       case EV.DATA_RESET:
@@ -600,8 +623,8 @@ class SMTPServer extends EventEmitter {
     }
   }
 
-  _onOpen(ev) {
-    const conn = new SMTPConnection(this, ev.c, ev);
+  _onOpen(cid, ev) {
+    const conn = new SMTPConnection(this, cid, ev);
     if (ev.px && this.options.logger) {
       // the address as the header wrote it (lower-cased), as smtp-server checks and logs it
       const proxied = String(ev.px[1]).trim().toLowerCase();
@@ -609,7 +632,7 @@ class SMTPServer extends EventEmitter {
         this.logger.info({ tnx: 'proxy', cid: conn.id, proxy: proxied }, '[%s] PROXY from %s through %s (%s)', conn.id, proxied, String(ev.px[2]).trim().toLowerCase(), JSON.stringify(ev.px));
       }
     }
-    this._conns.set(ev.c, conn);
+    this._conns.set(cid, conn);
     this.connections.add(conn);
     this.server._connectionsChanged();
     this._refreshHooks();
@@ -916,10 +939,9 @@ class SMTPServer extends EventEmitter {
     });
   }
 
-  _onAddress(conn, ev) {
+  _onAddress(conn, mail, ev) {
     this._applySync(conn, ev.s);
     const address = ev.a;
-    const mail = ev.k === EV.MAIL_FROM;
     this._callHandler(conn, mail ? 'onMailFrom' : 'onRcptTo', [address, conn.session], err => {
       if (err) {
         return this._native.complete(conn.cid, replyCode(err.responseCode, -1), errorText(err));
@@ -940,54 +962,43 @@ class SMTPServer extends EventEmitter {
     });
   }
 
-  _onDataStart(conn, ev) {
+  _onDataStart(conn, ev, body) {
     this._applySync(conn, ev.s);
     const maxBytes = Number(this.options.size) || 0;
     const stream = new SMTPDataStream(this, conn, maxBytes);
     conn._dataStream = stream;
-    let result = null;
-    const answer = discard => {
-      // answered once: afterwards, or once aborted, the stream is no longer the connection's
-      if (conn._dataStream !== stream) {
-        return;
-      }
-      conn._dataStream = null;
-      this._sendDataResult(conn, result[0], result[1], discard);
-    };
-    stream.once('end', () => {
-      if (result) {
-        answer(false);
-      }
-    });
-    stream.once('close', () => {
-      if (result) {
-        answer(true);
-      }
-    });
+    stream.on('end', dataStreamEnded);
+    stream.on('close', dataStreamClosed);
     this._callHandler(conn, 'onData', [stream, conn.session], (err, message) => {
-      result = [err, message];
+      stream._handled = true;
+      stream._error = err;
+      stream._message = message;
       if (stream.readableEnded) {
-        return answer(false);
+        return stream._answer(false);
       }
       if (stream.destroyed) {
-        return answer(true);
+        return stream._answer(true);
       }
       if (stream.readableFlowing === null) {
         // answered without reading: the rest of the message is dropped natively
-        answer(true);
+        stream._answer(true);
         stream.resume();
       }
       // otherwise the reply waits for the stream to end
     });
     if (ev.e !== undefined) {
       // the first piece of the body (often all of it) came with the event
-      stream._piece(ev.b, ev.e, ev.n);
+      stream._piece(body, ev.e, ev.n);
     }
   }
 
   _sendDataResult(conn, err, message, discard) {
     const lmtp = !!this.options.lmtp;
     const envelope = conn.session.envelope;
+    if (!err && !lmtp && !Array.isArray(message)) {
+      // the common answer: one reply, no list to build
+      return this._native.completeDataOne(conn.cid, 250, typeof message === 'string' ? message : 'OK: message queued', true, discard);
+    }
     const count = lmtp ? (envelope && Array.isArray(envelope.rcptTo) ? envelope.rcptTo.length : 0) : 1;
     let replies;
     if (err) {
