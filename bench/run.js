@@ -28,7 +28,7 @@ const scenarios = [
   { id: 'perconn', title: '1 message per connection, 200 concurrent', args: ['--conns', '200', '--messages', quick ? '600' : '3000', '--size', '1024', '--per-conn', '1'], unit: 'conn/s' },
   { id: 'big1', title: '20 MiB, 1 connection', args: ['--conns', '1', '--messages', quick ? '2' : '20', '--size', String(20 * MiB)], unit: 'MB/s' },
   { id: 'big4', title: '20 MiB, 4 connections', args: ['--conns', '4', '--messages', quick ? '4' : '24', '--size', String(20 * MiB)], unit: 'MB/s' },
-  { id: 'latency', title: 'latency at light load (1 connection)', args: ['--conns', '1', '--messages', quick ? '300' : '2000', '--size', '1024', '--warmup', quick ? '200' : '1000'], unit: 'µs' },
+  { id: 'latency', title: 'latency at light load (1 connection)', args: ['--conns', '1', '--messages', quick ? '300' : '3000', '--size', '1024', '--warmup', quick ? '2000' : '10000'], unit: 'µs' },
   { id: 'tls50', title: '1 KiB, 50 connections, STARTTLS', args: ['--conns', '50', '--messages', quick ? '2000' : '10000', '--size', '1024', '--starttls'], unit: 'msg/s', env: { TLS: '1' } },
   { id: 'ceiling', title: 'load generator ceiling: 1 KiB in bursts of 50 transactions, 20 connections, no handlers', args: ['--conns', '20', '--messages', quick ? '50000' : '300000', '--size', '1024', '--burst', '50'], unit: 'msg/s', only: ['rs-none'] },
   { id: 'idle', title: 'idle connections after EHLO', args: ['--idle', quick ? '1000' : '10000', '--hold-ms', '2500'], unit: 'KiB/conn' }
