@@ -85,6 +85,25 @@ class SMTPDataStream extends Readable {
     this._message = undefined;
   }
 
+  /** onData called back: the answer goes out now if the stream is done with, else at its end. */
+  _handlerAnswered(err, message) {
+    this._handled = true;
+    this._error = err;
+    this._message = message;
+    if (this.readableEnded) {
+      return this._answer(false);
+    }
+    if (this.destroyed) {
+      return this._answer(true);
+    }
+    if (this.readableFlowing === null) {
+      // answered without reading: the rest of the message is dropped natively
+      this._answer(true);
+      this.resume();
+    }
+    // otherwise the answer waits for the stream to end
+  }
+
   /** Sends onData's answer once: afterwards, or once aborted, the stream is no longer the connection's. */
   _answer(discard) {
     const conn = this._conn;
@@ -969,23 +988,7 @@ class SMTPServer extends EventEmitter {
     conn._dataStream = stream;
     stream.on('end', dataStreamEnded);
     stream.on('close', dataStreamClosed);
-    this._callHandler(conn, 'onData', [stream, conn.session], (err, message) => {
-      stream._handled = true;
-      stream._error = err;
-      stream._message = message;
-      if (stream.readableEnded) {
-        return stream._answer(false);
-      }
-      if (stream.destroyed) {
-        return stream._answer(true);
-      }
-      if (stream.readableFlowing === null) {
-        // answered without reading: the rest of the message is dropped natively
-        stream._answer(true);
-        stream.resume();
-      }
-      // otherwise the reply waits for the stream to end
-    });
+    this._callHandler(conn, 'onData', [stream, conn.session], (err, message) => stream._handlerAnswered(err, message));
     if (ev.e !== undefined) {
       // the first piece of the body (often all of it) came with the event
       stream._piece(body, ev.e, ev.n);
@@ -995,10 +998,6 @@ class SMTPServer extends EventEmitter {
   _sendDataResult(conn, err, message, discard) {
     const lmtp = !!this.options.lmtp;
     const envelope = conn.session.envelope;
-    if (!err && !lmtp && !Array.isArray(message)) {
-      // the common answer: one reply, no list to build
-      return this._native.completeDataOne(conn.cid, 250, typeof message === 'string' ? message : 'OK: message queued', true, discard);
-    }
     const count = lmtp ? (envelope && Array.isArray(envelope.rcptTo) ? envelope.rcptTo.length : 0) : 1;
     let replies;
     if (err) {
@@ -1104,7 +1103,6 @@ function settleWithPromise(promise, takesCallback, callback, onFault) {
   ).then(null, onFault);
 }
 
-/** Resumes reading an attached socket once nothing holds it back. */
 /** Makes `map` hold exactly `entries` (`{k, v}` pairs, in order). */
 function replaceEntries(map, entries) {
   map.clear();
@@ -1113,6 +1111,7 @@ function replaceEntries(map, entries) {
   }
 }
 
+/** Resumes reading an attached socket once nothing holds it back. */
 function resumePipe(state) {
   if (!state.queueFull && !state.writeBlocked && !state.socket.destroyed) {
     state.socket.resume();
