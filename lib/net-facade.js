@@ -140,6 +140,7 @@ class NetServerFacade extends EventEmitter {
     this.listening = false;
     this._pending = null;
     this._errorAwaited = false;
+    this._maxConnections = undefined;
     this.on('error', err => {
       if (!this._errorAwaited) {
         owner.emit('error', err);
@@ -287,6 +288,32 @@ class NetServerFacade extends EventEmitter {
     this._ref = false;
     this._applyRef();
     return this;
+  }
+
+  /**
+   * `net.Server#maxConnections`: undefined until set. Setting it limits the clients as
+   * `maxClients` does (the client over the limit gets smtp-server's 421 reply).
+   */
+  get maxConnections() {
+    return this._maxConnections;
+  }
+
+  set maxConnections(value) {
+    this._maxConnections = value;
+    this._owner.options.maxClients = value;
+  }
+
+  /** The number of open connections (`net.Server#connections`, deprecated there). */
+  get connections() {
+    return this._owner._native.connectionCount();
+  }
+
+  /** `await using` support: closes the server; resolves once it has closed. */
+  [Symbol.asyncDispose]() {
+    if (!this.listening) {
+      return Promise.resolve();
+    }
+    return new Promise(resolve => this.close(() => resolve()));
   }
 
   getConnections(callback) {

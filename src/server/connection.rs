@@ -372,6 +372,7 @@ where
     let live = server.live.fetch_add(1, Ordering::SeqCst) + 1;
     let mut session = Session::new(Arc::clone(&cfg), peer);
     session.follow_hooks(server.hook_mask());
+    session.follow_config(server.live_config());
     if let Some(info) = tls_info {
         session.tls_established(info, false);
     }
@@ -676,6 +677,7 @@ where
             ConnMsg::Ack => self.in_flight = self.in_flight.saturating_sub(1),
             ConnMsg::Disabled(list) => self.session.set_disabled_override(list),
             ConnMsg::Send(code, text) => self.session.send_external(code, &text),
+            ConnMsg::Raw(bytes) => self.session.send_raw(&bytes),
             ConnMsg::Close => self.session.close(),
             ConnMsg::State(state) => self.on_state(state),
         }
