@@ -235,6 +235,53 @@ test("connection._socket.write() then destroy() in onConnect (nodemailer's disco
     assert.deepEqual(result.slice(1), ['454 4.3.0 Try again later', ['string', true], 0]);
 });
 
+test('connection._socket used inside onConnect: as nodemailer does (write and destroy after the callback), and instead of it', async () => {
+    const result = await same(async SMTPServer => {
+        const out = [];
+        for (const mode of ['after-callback', 'instead-of-callback', 'before-callback']) {
+            const { server, port } = await start(SMTPServer, {
+                disabledCommands: ['STARTTLS', 'AUTH'],
+                onConnect(session, callback) {
+                    const [conn] = this.connections;
+                    if (mode === 'after-callback') {
+                        // nodemailer's disconnecting server: the greeting goes out first
+                        callback();
+                        setImmediate(() => {
+                            conn._socket.write('454 4.3.0 Try again later\r\n');
+                            conn._socket.destroy();
+                        });
+                    } else if (mode === 'instead-of-callback') {
+                        conn._socket.write('454 4.3.0 Try again later\r\n');
+                        conn._socket.destroy();
+                    } else {
+                        conn._socket.write(Buffer.from('100 before the greeting\r\n'));
+                        callback();
+                    }
+                }
+            });
+            try {
+                const client = await Client.connect(port);
+                if (mode === 'before-callback') {
+                    out.push(await client.readN(2, 'the line and the greeting'));
+                    out.push(await client.cmd('QUIT'));
+                } else {
+                    out.push(await client.readN(mode === 'after-callback' ? 2 : 1, 'the lines'));
+                }
+                await client.waitClose();
+            } finally {
+                await closeServer(server);
+            }
+        }
+        return out;
+    });
+    assert.deepEqual(result, [
+        ['220 mx.test ESMTP', '454 4.3.0 Try again later'],
+        ['454 4.3.0 Try again later'],
+        ['100 before the greeting', '220 mx.test ESMTP'],
+        '221 Bye'
+    ]);
+});
+
 test('connection._socket.end(data) writes, then closes; the client leaving emits end and close', async () => {
     await same(async SMTPServer => {
         const { server, port } = await start(SMTPServer, { authOptional: true });
