@@ -308,14 +308,6 @@ class NetServerFacade extends EventEmitter {
     return this._owner._native.connectionCount();
   }
 
-  /** `await using` support: closes the server; resolves once it has closed. */
-  [Symbol.asyncDispose]() {
-    if (!this.listening) {
-      return Promise.resolve();
-    }
-    return new Promise(resolve => this.close(() => resolve()));
-  }
-
   getConnections(callback) {
     const count = this._owner._native.connectionCount();
     if (typeof callback === 'function') {
@@ -323,6 +315,17 @@ class NetServerFacade extends EventEmitter {
     }
     return this;
   }
+}
+
+if (Symbol.asyncDispose) {
+  // `await using` support (Node 20 and Bun have the symbol): closes the server and
+  // resolves once it has closed
+  NetServerFacade.prototype[Symbol.asyncDispose] = function asyncDispose() {
+    if (!this.listening) {
+      return Promise.resolve();
+    }
+    return new Promise(resolve => this.close(() => resolve()));
+  };
 }
 
 module.exports = { NetServerFacade, parseListenArgs };
