@@ -88,11 +88,72 @@ fn parse_identity(id: &Identity) -> Result<Arc<CertifiedKey>, String> {
         .map_err(|e| format!("invalid private key PEM: {e}"))?;
     let signing = provider::sign::any_supported_type(&key)
         .map_err(|e| format!("unsupported private key: {e}"))?;
-    let certified = CertifiedKey::new(certs, signing);
-    certified
-        .keys_match()
-        .map_err(|e| format!("the private key does not match the certificate: {e}"))?;
-    Ok(Arc::new(certified))
+    let spki = certificate_spki(&certs[0])
+        .ok_or("the certificate is not a well-formed X.509 certificate")?;
+    let key_spki = signing
+        .public_key()
+        .ok_or("the public key of the private key cannot be derived")?;
+    if key_spki.as_ref() != spki {
+        return Err("the private key does not match the certificate".into());
+    }
+    Ok(Arc::new(CertifiedKey::new(certs, signing)))
+}
+
+/// One DER element: its tag, its contents, all of its bytes, and what follows it.
+struct Element<'a> {
+    tag: u8,
+    contents: &'a [u8],
+    whole: &'a [u8],
+    rest: &'a [u8],
+}
+
+/// Reads the DER element at the start of `input` (single-byte tags, definite lengths).
+fn der_element(input: &[u8]) -> Option<Element<'_>> {
+    let (&tag, after_tag) = input.split_first()?;
+    let (&first, after_len) = after_tag.split_first()?;
+    let (len, body) = if first < 0x80 {
+        (usize::from(first), after_len)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > std::mem::size_of::<usize>() || after_len.len() < n {
+            return None;
+        }
+        let (bytes, body) = after_len.split_at(n);
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, body)
+    };
+    if body.len() < len {
+        return None;
+    }
+    let header = input.len() - body.len();
+    let (whole, rest) = input.split_at(header + len);
+    Some(Element {
+        tag,
+        contents: &body[..len],
+        whole,
+        rest,
+    })
+}
+
+/// The DER SubjectPublicKeyInfo of a certificate of any version. Read from the structure
+/// itself: webpki parses only version 3 certificates, and OpenSSL serves version 1 too.
+fn certificate_spki(cert: &[u8]) -> Option<&[u8]> {
+    const SEQUENCE: u8 = 0x30;
+    const VERSION: u8 = 0xa0;
+    let certificate = der_element(cert).filter(|e| e.tag == SEQUENCE)?;
+    let tbs = der_element(certificate.contents).filter(|e| e.tag == SEQUENCE)?;
+    let mut fields = tbs.contents;
+    if fields.first() == Some(&VERSION) {
+        fields = der_element(fields)?.rest;
+    }
+    // serialNumber, signature, issuer, validity, subject
+    for _ in 0..5 {
+        fields = der_element(fields)?.rest;
+    }
+    let spki = der_element(fields).filter(|e| e.tag == SEQUENCE)?;
+    Some(spki.whole)
 }
 
 fn parse_identities(list: &[Identity]) -> Result<Vec<Arc<CertifiedKey>>, String> {
@@ -485,5 +546,76 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Transport<S> {
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Transport::Switching => Poll::Ready(Ok(())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::certificate_spki;
+
+    /// DER of `tag` around `contents` (short or two-byte long form length).
+    fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match u8::try_from(contents.len()) {
+            Ok(n) if n < 0x80 => out.push(n),
+            _ => {
+                let n = u16::try_from(contents.len()).expect("test sizes fit");
+                out.push(0x82);
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+        }
+        out.extend_from_slice(contents);
+        out
+    }
+
+    /// A certificate's shape: the TBS fields in order, then a signature algorithm and value.
+    fn certificate(version: Option<u8>, spki: &[u8]) -> Vec<u8> {
+        let mut tbs = Vec::new();
+        if let Some(v) = version {
+            tbs.extend(tlv(0xa0, &tlv(0x02, &[v])));
+        }
+        tbs.extend(tlv(0x02, &[0x01])); // serialNumber
+        for _ in 0..4 {
+            tbs.extend(tlv(0x30, b"")); // signature, issuer, validity, subject
+        }
+        tbs.extend_from_slice(spki);
+        let mut cert = tlv(0x30, &tbs);
+        cert.extend(tlv(0x30, b""));
+        cert.extend(tlv(0x03, &[0]));
+        tlv(0x30, &cert)
+    }
+
+    #[test]
+    fn finds_the_public_key_of_version_1_and_3_certificates() {
+        let spki = tlv(
+            0x30,
+            &[&tlv(0x30, b"alg")[..], &tlv(0x03, &[0; 200])].concat(),
+        );
+        for version in [None, Some(2)] {
+            let cert = certificate(version, &spki);
+            assert_eq!(certificate_spki(&cert), Some(&spki[..]), "{version:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_certificates_have_no_public_key() {
+        let spki = tlv(0x30, &tlv(0x03, &[0; 10]));
+        let cert = certificate(Some(2), &spki);
+        for end in 0..cert.len() {
+            assert_eq!(certificate_spki(&cert[..end]), None, "cut at {end}");
+        }
+        // a field that is not a SEQUENCE where the public key should be
+        let bad = certificate(None, &tlv(0x04, b"key"));
+        assert_eq!(certificate_spki(&bad), None);
+        // lengths longer than the input, or of more bytes than a usize holds
+        assert_eq!(
+            certificate_spki(&[0x30, 0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+            None
+        );
+        assert_eq!(
+            certificate_spki(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]),
+            None
+        );
+        assert_eq!(certificate_spki(&[0x30, 0x80]), None);
     }
 }
