@@ -498,12 +498,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Transport<S> {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             // a client that closed without close_notify is done sending, as Node's TLS
             // sockets see it: the end of input, not an error
-            Transport::Tls(s) => match Pin::new(s.as_mut()).poll_read(cx, buf) {
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    Poll::Ready(Ok(()))
+            Transport::Tls(s) => {
+                let read = match Pin::new(s.as_mut()).poll_read(cx, buf) {
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        Poll::Ready(Ok(()))
+                    }
+                    other => other,
+                };
+                // what reading made TLS answer (the refusal of a renegotiation, a key
+                // update) leaves now, not with the next reply; a socket that cannot take
+                // it yet wakes this read again when it can, and a write error shows in
+                // the next read or write
+                if s.get_ref().1.wants_write() {
+                    let _ = Pin::new(s.as_mut()).poll_flush(cx);
                 }
-                other => other,
-            },
+                read
+            }
             Transport::Switching => Poll::Ready(Err(switching())),
         }
     }
