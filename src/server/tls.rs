@@ -19,8 +19,8 @@ use tokio_rustls::rustls::server::danger::{ClientCertVerified, ClientCertVerifie
 use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert, ServerConnection};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{
-    self, CipherSuite, DigitallySignedStruct, DistinguishedName, ProtocolVersion, ServerConfig,
-    SignatureScheme,
+    self, CertificateError, CipherSuite, DigitallySignedStruct, DistinguishedName, ProtocolVersion,
+    ServerConfig, SignatureScheme,
 };
 use tokio_rustls::server::TlsStream;
 
@@ -65,7 +65,8 @@ pub struct Tls {
     pub client_auth: Option<Arc<ClientAuth>>,
 }
 
-/// How client certificates are judged after the handshake.
+/// How client certificates are judged: the trusted CAs and whether a certificate that
+/// does not verify (or none) breaks off the handshake.
 #[derive(Debug)]
 pub struct ClientAuth {
     roots: Vec<CertificateDer<'static>>,
@@ -197,22 +198,24 @@ impl ResolvesServerCert for SniResolver {
     }
 }
 
-/// Accepts any client certificate during the handshake (after checking the client holds
-/// its key), so that an unverified certificate can be reported to the application the
-/// way Node does (`authorized: false`) instead of failing the handshake.
+/// Judges client certificates during the handshake. With `rejectUnauthorized` a
+/// certificate that does not verify, or none, breaks off the handshake with the alert that
+/// names the reason; without it every certificate is taken (once the client has shown it
+/// holds the key) and `inspect` reports the verdict the way Node does (`authorized: false`).
 #[derive(Debug)]
-struct RecordingVerifier {
+struct ClientVerifier {
     provider: Arc<CryptoProvider>,
     hints: Vec<DistinguishedName>,
+    auth: Arc<ClientAuth>,
 }
 
-impl ClientCertVerifier for RecordingVerifier {
+impl ClientCertVerifier for ClientVerifier {
     fn offer_client_auth(&self) -> bool {
         true
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        false
+        self.auth.reject_unauthorized
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
@@ -221,10 +224,18 @@ impl ClientCertVerifier for RecordingVerifier {
 
     fn verify_client_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
+        if self.auth.reject_unauthorized {
+            verify_client(&self.auth, end_entity, intermediates, now).map_err(|code| {
+                let refusal = REFUSALS.iter().find(|r| r.code == code);
+                rustls::Error::InvalidCertificate(
+                    refusal.map_or(CertificateError::BadEncoding, |r| r.error.clone()),
+                )
+            })?;
+        }
         Ok(ClientCertVerified::assertion())
     }
 
@@ -324,13 +335,14 @@ pub fn build(settings: &TlsSettings) -> Result<Tls, String> {
             .filter_map(|der| webpki::anchor_from_trusted_cert(der).ok())
             .map(|anchor| DistinguishedName::in_sequence(anchor.subject.as_ref()))
             .collect();
-        let verifier = Arc::new(RecordingVerifier {
-            provider: Arc::clone(&provider),
-            hints,
-        });
         let auth = Arc::new(ClientAuth {
             roots,
             reject_unauthorized: settings.reject_unauthorized,
+        });
+        let verifier = Arc::new(ClientVerifier {
+            provider: Arc::clone(&provider),
+            hints,
+            auth: Arc::clone(&auth),
         });
         (
             builder
@@ -389,30 +401,95 @@ fn authorization_error(err: &webpki::Error, self_signed: bool) -> &'static str {
     }
 }
 
-/// Checks a client certificate chain against the trusted CAs.
-fn verify_client(auth: &ClientAuth, chain: &[CertificateDer<'static>]) -> Result<(), &'static str> {
-    let Some(leaf) = chain.first() else {
-        return Err("UNABLE_TO_GET_ISSUER_CERT");
-    };
-    let self_signed = is_self_signed(leaf);
+/// Checks a client certificate chain against the trusted CAs; `Err` is Node's name for
+/// what is wrong with it.
+fn verify_client(
+    auth: &ClientAuth,
+    leaf: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    now: UnixTime,
+) -> Result<(), &'static str> {
     let anchors: Vec<_> = auth
         .roots
         .iter()
         .filter_map(|der| webpki::anchor_from_trusted_cert(der).ok())
         .collect();
     let cert = webpki::EndEntityCert::try_from(leaf).map_err(|_| "CERT_REJECTED")?;
-    let now = UnixTime::now();
     cert.verify_for_usage(
         webpki::ALL_VERIFICATION_ALGS,
         &anchors,
-        &chain[1..],
+        intermediates,
         now,
         webpki::KeyUsage::client_auth(),
         None,
         None,
     )
     .map(|_| ())
-    .map_err(|e| authorization_error(&e, self_signed))
+    .map_err(|e| authorization_error(&e, is_self_signed(leaf)))
+}
+
+/// A client certificate refusal: Node's name for it, the rustls error that carries it
+/// through the handshake (and so picks the alert the client gets), and OpenSSL's text.
+struct Refusal {
+    code: &'static str,
+    error: CertificateError,
+    message: &'static str,
+}
+
+/// The refusals `verify_client` can give; where two share a rustls error, the first is
+/// the name reported once the handshake has failed.
+const REFUSALS: [Refusal; 7] = [
+    Refusal {
+        code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+        error: CertificateError::UnknownIssuer,
+        message: "unable to verify the first certificate",
+    },
+    Refusal {
+        code: "DEPTH_ZERO_SELF_SIGNED_CERT",
+        error: CertificateError::UnknownIssuer,
+        message: "self-signed certificate",
+    },
+    Refusal {
+        code: "CERT_HAS_EXPIRED",
+        error: CertificateError::Expired,
+        message: "certificate has expired",
+    },
+    Refusal {
+        code: "CERT_NOT_YET_VALID",
+        error: CertificateError::NotValidYet,
+        message: "certificate is not yet valid",
+    },
+    Refusal {
+        code: "CERT_REVOKED",
+        error: CertificateError::Revoked,
+        message: "certificate revoked",
+    },
+    Refusal {
+        code: "INVALID_PURPOSE",
+        error: CertificateError::InvalidPurpose,
+        message: "unsupported certificate purpose",
+    },
+    Refusal {
+        code: "CERT_REJECTED",
+        error: CertificateError::BadEncoding,
+        message: "certificate rejected",
+    },
+];
+
+/// Node's error code and message for a handshake that failed because the client
+/// certificate was refused (`rejectUnauthorized`), as OpenSSL names them.
+pub fn client_cert_refusal(err: &io::Error) -> Option<(&'static str, &'static str)> {
+    match err.get_ref()?.downcast_ref::<rustls::Error>()? {
+        rustls::Error::NoCertificatesPresented => Some((
+            "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE",
+            "peer did not return a certificate",
+        )),
+        rustls::Error::InvalidCertificate(e) => REFUSALS
+            .iter()
+            .find(|r| r.error == *e)
+            .map(|r| (r.code, r.message)),
+        _ => None,
+    }
 }
 
 /// True when the certificate verifies with itself as the only trust anchor.
@@ -435,9 +512,8 @@ fn is_self_signed(der: &CertificateDer<'_>) -> bool {
     .is_ok()
 }
 
-/// Describes an established session; `Err` carries Node's verification error name when
-/// the client certificate must be refused.
-pub fn inspect(conn: &ServerConnection, auth: Option<&ClientAuth>) -> Result<TlsInfo, String> {
+/// Describes an established session, with the verdict on the client certificate.
+pub fn inspect(conn: &ServerConnection, auth: Option<&ClientAuth>) -> TlsInfo {
     let (name, standard_name) = conn
         .negotiated_cipher_suite()
         .map(|s| cipher_names(s.suite()))
@@ -447,10 +523,7 @@ pub fn inspect(conn: &ServerConnection, auth: Option<&ClientAuth>) -> Result<Tls
         Some(ProtocolVersion::TLSv1_2) => "TLSv1.2",
         _ => "unknown",
     };
-    let chain: Vec<CertificateDer<'static>> = conn
-        .peer_certificates()
-        .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
-        .unwrap_or_default();
+    let chain = conn.peer_certificates().unwrap_or_default();
     let mut info = TlsInfo {
         name,
         standard_name,
@@ -461,17 +534,20 @@ pub fn inspect(conn: &ServerConnection, auth: Option<&ClientAuth>) -> Result<Tls
         peer_certificate: chain.first().map(|c| c.as_ref().to_vec()),
     };
     if let Some(auth) = auth {
-        match verify_client(auth, &chain) {
-            Ok(()) => info.authorized = true,
-            Err(code) => {
-                info.authorization_error = Some(code.to_string());
-                if auth.reject_unauthorized {
-                    return Err(code.to_string());
-                }
+        // with `rejectUnauthorized` the handshake got this far only with a good certificate
+        let verdict = match chain.split_first() {
+            _ if auth.reject_unauthorized => Ok(()),
+            Some((leaf, intermediates)) => {
+                verify_client(auth, leaf, intermediates, UnixTime::now())
             }
+            None => Err("UNABLE_TO_GET_ISSUER_CERT"),
+        };
+        match verdict {
+            Ok(()) => info.authorized = true,
+            Err(code) => info.authorization_error = Some(code.to_string()),
         }
     }
-    Ok(info)
+    info
 }
 
 /// A connection's byte stream: plain until STARTTLS (or from the start for implicit TLS).
