@@ -89,8 +89,9 @@ fn parse_identity(id: &Identity) -> Result<Arc<CertifiedKey>, String> {
         .map_err(|e| format!("invalid private key PEM: {e}"))?;
     let signing = provider::sign::any_supported_type(&key)
         .map_err(|e| format!("unsupported private key: {e}"))?;
-    let spki = certificate_spki(&certs[0])
-        .ok_or("the certificate is not a well-formed X.509 certificate")?;
+    let spki = certificate_fields(&certs[0])
+        .ok_or("the certificate is not a well-formed X.509 certificate")?
+        .spki;
     let key_spki = signing
         .public_key()
         .ok_or("the public key of the private key cannot be derived")?;
@@ -138,23 +139,37 @@ fn der_element(input: &[u8]) -> Option<Element<'_>> {
     })
 }
 
-/// The DER SubjectPublicKeyInfo of a certificate of any version. Read from the structure
-/// itself: webpki parses only version 3 certificates, and OpenSSL serves version 1 too.
-fn certificate_spki(cert: &[u8]) -> Option<&[u8]> {
+/// The parts of a certificate that name it and its key, as DER.
+struct CertificateFields<'a> {
+    issuer: &'a [u8],
+    subject: &'a [u8],
+    spki: &'a [u8],
+}
+
+/// Reads a certificate of any version from the structure itself: webpki parses only
+/// version 3 certificates, and OpenSSL takes version 1 too.
+fn certificate_fields(cert: &[u8]) -> Option<CertificateFields<'_>> {
     const SEQUENCE: u8 = 0x30;
     const VERSION: u8 = 0xa0;
     let certificate = der_element(cert).filter(|e| e.tag == SEQUENCE)?;
     let tbs = der_element(certificate.contents).filter(|e| e.tag == SEQUENCE)?;
-    let mut fields = tbs.contents;
-    if fields.first() == Some(&VERSION) {
-        fields = der_element(fields)?.rest;
+    let mut rest = tbs.contents;
+    if rest.first() == Some(&VERSION) {
+        rest = der_element(rest)?.rest;
     }
-    // serialNumber, signature, issuer, validity, subject
-    for _ in 0..5 {
-        fields = der_element(fields)?.rest;
+    // serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
+    let mut fields = [&[][..]; 6];
+    for field in &mut fields {
+        let element = der_element(rest)?;
+        *field = element.whole;
+        rest = element.rest;
     }
-    let spki = der_element(fields).filter(|e| e.tag == SEQUENCE)?;
-    Some(spki.whole)
+    let [_, _, issuer, _, subject, spki] = fields;
+    (spki.first() == Some(&SEQUENCE)).then_some(CertificateFields {
+        issuer,
+        subject,
+        spki,
+    })
 }
 
 fn parse_identities(list: &[Identity]) -> Result<Vec<Arc<CertifiedKey>>, String> {
@@ -388,12 +403,14 @@ fn cipher_names(suite: CipherSuite) -> (String, String) {
     (name, standard)
 }
 
-/// Node's name for a certificate verification failure.
-fn authorization_error(err: &webpki::Error, self_signed: bool) -> &'static str {
+/// Node's name for a certificate verification failure. `untrusted_self_issued`: the
+/// certificate names itself as its issuer and is not one of the trusted CAs (OpenSSL
+/// finds no chain for it, whatever else webpki has against it, such as a CA flag).
+fn authorization_error(err: &webpki::Error, untrusted_self_issued: bool) -> &'static str {
     match err {
         webpki::Error::CertExpired { .. } => "CERT_HAS_EXPIRED",
         webpki::Error::CertNotValidYet { .. } => "CERT_NOT_YET_VALID",
-        webpki::Error::UnknownIssuer if self_signed => "DEPTH_ZERO_SELF_SIGNED_CERT",
+        _ if untrusted_self_issued => "DEPTH_ZERO_SELF_SIGNED_CERT",
         webpki::Error::UnknownIssuer => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
         webpki::Error::CertRevoked => "CERT_REVOKED",
         webpki::Error::RequiredEkuNotFoundContext(_) => "INVALID_PURPOSE",
@@ -425,7 +442,11 @@ fn verify_client(
         None,
     )
     .map(|_| ())
-    .map_err(|e| authorization_error(&e, is_self_signed(leaf)))
+    .map_err(|e| {
+        let self_issued = certificate_fields(leaf).is_some_and(|f| f.issuer == f.subject);
+        let trusted = auth.roots.iter().any(|root| root == leaf);
+        authorization_error(&e, self_issued && !trusted)
+    })
 }
 
 /// A client certificate refusal: Node's name for it, the rustls error that carries it
@@ -490,26 +511,6 @@ pub fn client_cert_refusal(err: &io::Error) -> Option<(&'static str, &'static st
             .map(|r| (r.code, r.message)),
         _ => None,
     }
-}
-
-/// True when the certificate verifies with itself as the only trust anchor.
-fn is_self_signed(der: &CertificateDer<'_>) -> bool {
-    let (Ok(anchor), Ok(cert)) = (
-        webpki::anchor_from_trusted_cert(der),
-        webpki::EndEntityCert::try_from(der),
-    ) else {
-        return false;
-    };
-    cert.verify_for_usage(
-        webpki::ALL_VERIFICATION_ALGS,
-        &[anchor],
-        &[],
-        UnixTime::now(),
-        webpki::KeyUsage::client_auth(),
-        None,
-        None,
-    )
-    .is_ok()
 }
 
 /// Describes an established session, with the verdict on the client certificate.
@@ -637,7 +638,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Transport<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::certificate_spki;
+    use super::certificate_fields;
 
     /// DER of `tag` around `contents` (short or two-byte long form length).
     fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
@@ -655,15 +656,16 @@ mod tests {
     }
 
     /// A certificate's shape: the TBS fields in order, then a signature algorithm and value.
-    fn certificate(version: Option<u8>, spki: &[u8]) -> Vec<u8> {
+    fn certificate(version: Option<u8>, issuer: &[u8], subject: &[u8], spki: &[u8]) -> Vec<u8> {
         let mut tbs = Vec::new();
         if let Some(v) = version {
             tbs.extend(tlv(0xa0, &tlv(0x02, &[v])));
         }
         tbs.extend(tlv(0x02, &[0x01])); // serialNumber
-        for _ in 0..4 {
-            tbs.extend(tlv(0x30, b"")); // signature, issuer, validity, subject
-        }
+        tbs.extend(tlv(0x30, b"")); // signature
+        tbs.extend_from_slice(issuer);
+        tbs.extend(tlv(0x30, b"")); // validity
+        tbs.extend_from_slice(subject);
         tbs.extend_from_slice(spki);
         let mut cert = tlv(0x30, &tbs);
         cert.extend(tlv(0x30, b""));
@@ -672,36 +674,42 @@ mod tests {
     }
 
     #[test]
-    fn finds_the_public_key_of_version_1_and_3_certificates() {
+    fn reads_version_1_and_3_certificates() {
+        let issuer = tlv(0x30, b"issuer");
+        let subject = tlv(0x30, b"subject");
         let spki = tlv(
             0x30,
             &[&tlv(0x30, b"alg")[..], &tlv(0x03, &[0; 200])].concat(),
         );
         for version in [None, Some(2)] {
-            let cert = certificate(version, &spki);
-            assert_eq!(certificate_spki(&cert), Some(&spki[..]), "{version:?}");
+            let cert = certificate(version, &issuer, &subject, &spki);
+            let fields = certificate_fields(&cert).expect("a well-formed certificate");
+            assert_eq!(fields.issuer, &issuer[..], "{version:?}");
+            assert_eq!(fields.subject, &subject[..], "{version:?}");
+            assert_eq!(fields.spki, &spki[..], "{version:?}");
         }
     }
 
     #[test]
-    fn malformed_certificates_have_no_public_key() {
+    fn malformed_certificates_are_not_read() {
+        let name = tlv(0x30, b"name");
         let spki = tlv(0x30, &tlv(0x03, &[0; 10]));
-        let cert = certificate(Some(2), &spki);
+        let cert = certificate(Some(2), &name, &name, &spki);
         for end in 0..cert.len() {
-            assert_eq!(certificate_spki(&cert[..end]), None, "cut at {end}");
+            assert!(certificate_fields(&cert[..end]).is_none(), "cut at {end}");
         }
         // a field that is not a SEQUENCE where the public key should be
-        let bad = certificate(None, &tlv(0x04, b"key"));
-        assert_eq!(certificate_spki(&bad), None);
-        // lengths longer than the input, or of more bytes than a usize holds
-        assert_eq!(
-            certificate_spki(&[0x30, 0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
-            None
-        );
-        assert_eq!(
-            certificate_spki(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]),
-            None
-        );
-        assert_eq!(certificate_spki(&[0x30, 0x80]), None);
+        let bad = certificate(None, &name, &name, &tlv(0x04, b"key"));
+        assert!(certificate_fields(&bad).is_none());
+        // fields missing, lengths longer than the input or of more bytes than a usize holds
+        let short = tlv(0x30, &tlv(0x30, &tlv(0x02, &[1])));
+        for input in [
+            &short[..],
+            &[0x30, 0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff],
+            &[0x30, 0x80],
+        ] {
+            assert!(certificate_fields(input).is_none(), "{input:?}");
+        }
     }
 }
