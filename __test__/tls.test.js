@@ -152,6 +152,8 @@ function makeCertificates() {
     leaf('inter', 'ca1', 'Test Intermediate', ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign']);
     v1('v1rsa', 'ca1', 'v1rsa.test', ['-newkey', 'rsa:2048']);
     v1('v1ec', 'inter', 'v1ec.test', ec.slice(0, 4));
+    // a self-signed client certificate, as `openssl req -x509` makes it (a CA certificate)
+    openssl(['req', '-x509', ...ec, '-keyout', 'clientSelf.key', '-out', 'clientSelf.crt', '-subj', '/CN=client-self', '-days', '2'], dir);
     // an expired client certificate: `openssl ca` is the tool that sets past dates
     fs.mkdirSync(path.join(dir, 'cadb'));
     fs.writeFileSync(path.join(dir, 'cadb', 'index.txt'), '');
@@ -177,6 +179,7 @@ function makeCertificates() {
         clientGood: pair('clientGood'),
         clientOther: pair('clientOther'),
         clientExpired: pair('clientExpired'),
+        clientSelf: pair('clientSelf'),
         v1rsa: pair('v1rsa'),
         v1ec: { key: read('v1ec.key'), cert: read('v1ec.crt') + read('inter.crt') },
         alphaEncryptedKey: read('alpha.enc.key')
@@ -452,6 +455,7 @@ const CLIENTS = {
     good: { key: C.clientGood.key, cert: C.clientGood.cert },
     other: { key: C.clientOther.key, cert: C.clientOther.cert },
     expired: { key: C.clientExpired.key, cert: C.clientExpired.cert },
+    self: { key: C.clientSelf.key, cert: C.clientSelf.cert },
     none: {}
 };
 
@@ -459,14 +463,14 @@ test('requestCert + ca, rejectUnauthorized: false: every client gets in, onSecur
     const secure = [];
     const mails = [];
     await withServer({ secure: true, ...C.alpha, requestCert: true, rejectUnauthorized: false, ca: C.ca1, onSecure: recordingSecure(secure), onMailFrom: recordingMail(mails) }, async port => {
-        for (const who of ['good', 'other', 'none']) {
+        for (const who of ['good', 'other', 'none', 'self']) {
             await using(Client.openTls(port, { ...CLIENTS[who], servername: 'alpha.test' }), async c => {
                 assert.equal(await c.cmd(`MAIL FROM:<${who}@example.com>`), '250 Accepted');
             });
         }
     });
-    assert.equal(secure.length, 3);
-    const [good, other, none] = secure;
+    assert.equal(secure.length, 4);
+    const [good, other, none, self] = secure;
     assert.equal(good.authorized, true);
     assert.ok(!good.authorizationError, 'no authorizationError for a good certificate');
     assert.equal(good.peerCN, 'client-good');
@@ -478,7 +482,10 @@ test('requestCert + ca, rejectUnauthorized: false: every client gets in, onSecur
     assert.equal(none.authorized, false);
     assert.equal(none.authorizationError, 'UNABLE_TO_GET_ISSUER_CERT');
     assert.equal(none.peerCN, undefined);
-    assert.deepEqual(mails.map(m => m.address), ['good@example.com', 'other@example.com', 'none@example.com']);
+    assert.equal(self.authorized, false);
+    assert.equal(self.authorizationError, 'DEPTH_ZERO_SELF_SIGNED_CERT');
+    assert.equal(self.peerCN, 'client-self');
+    assert.deepEqual(mails.map(m => m.address), ['good@example.com', 'other@example.com', 'none@example.com', 'self@example.com']);
 });
 
 test('openssl s_client parses the CA names the server asks client certificates for', { timeout: 20000 }, async () => {
