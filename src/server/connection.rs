@@ -183,24 +183,23 @@ where
             let auth = chosen
                 .as_ref()
                 .map_or(tls.client_auth.as_deref(), |t| t.client_auth.as_deref());
-            let verdict = tls::inspect(established.get_ref().1, auth);
-            match verdict {
-                Ok(info) => {
-                    *stream = Transport::Tls(Box::new(established));
-                    stats::add(&server.stats.tls_handshakes, 1);
-                    return Some(info);
-                }
-                Err(code) => (code, "Client certificate verification failed".to_string()),
-            }
+            let info = tls::inspect(established.get_ref().1, auth);
+            *stream = Transport::Tls(Box::new(established));
+            stats::add(&server.stats.tls_handshakes, 1);
+            return Some(info);
         }
-        Ok(Err(err)) => match err.kind() {
-            io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::BrokenPipe => (
+        Ok(Err(err)) => match (tls::client_cert_refusal(&err), err.kind()) {
+            (Some((code, message)), _) => (code.to_string(), message.to_string()),
+            (
+                None,
+                io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::BrokenPipe,
+            ) => (
                 "SocketError".to_string(),
                 "Socket closed while initiating TLS".to_string(),
             ),
-            _ => (
+            (None, _) => (
                 "TLSError".to_string(),
                 format!("Failed to establish TLS session: {err}"),
             ),
