@@ -13,7 +13,7 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const crypto = require('node:crypto');
 
-const { IS_REF, IS_BUN, deadline, sleep, Client, dotStuff, writeRepeated } = require('./helpers/smtp-client.js');
+const { IS_REF, IS_BUN, deadline, sleep, Client, dotStuff, writeRepeated, pool } = require('./helpers/smtp-client.js');
 const { ChildServer, canMeasure, openFileLimit, MiB } = require('./helpers/child-server.js');
 
 const MB = 1000 * 1000;
@@ -90,17 +90,6 @@ function waitClose(socket, ms = 10000) {
         return Promise.resolve();
     }
     return deadline(new Promise(resolve => socket.once('close', resolve)), ms, 'the connection to close');
-}
-
-/** Runs `fn(i)` for i in 0..n with at most `width` at a time. */
-async function pool(n, width, fn) {
-    let next = 0;
-    const workers = Array.from({ length: Math.min(n, width) }, async () => {
-        while (next < n) {
-            await fn(next++);
-        }
-    });
-    await Promise.all(workers);
 }
 
 /** A well-behaved client: one message, its 250 within 5 s; returns the time it took. */
