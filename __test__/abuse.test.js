@@ -123,15 +123,7 @@ async function probe(port) {
 async function afterwards(name, peak, extra = '') {
     assert.ok(server.alive(), `the server process is alive after ${name} (${JSON.stringify(server.exit)}, stderr ${server.stderr.slice(0, 500)})`);
     const probeMs = await probe(server.port);
-    let stats;
-    const end = Date.now() + 15000;
-    do {
-        stats = await server.stats();
-        if (stats.connections === 0 && stats.open === 0) {
-            break;
-        }
-        await sleep(100);
-    } while (Date.now() < end);
+    const stats = await server.idle();
     assert.equal(stats.connections, 0, `server.connections is empty after ${name}`);
     assert.equal(stats.open, 0, `getConnections() is 0 after ${name}`);
     const after = await server.settle(baseline + SETTLE_MARGIN);

@@ -86,10 +86,15 @@ async function connect(port, how) {
     return { client, raw };
 }
 
-/** MAIL, RCPT, a whole first chunk, then the start of a second one; resolves once the stream has part of it. */
-async function midChunk(client, seen) {
+/** MAIL FROM and RCPT TO, accepted. */
+async function envelope(client) {
     assert.equal(await client.cmd('MAIL FROM:<a@example.com>'), '250 Accepted');
     assert.equal(await client.cmd('RCPT TO:<b@example.com>'), '250 Accepted');
+}
+
+/** The envelope, a whole first chunk, then the start of a second one; resolves once the stream has part of it. */
+async function midChunk(client, seen) {
+    await envelope(client);
     client.write(Buffer.concat([Buffer.from(`BDAT ${FIRST.length}\r\n`), FIRST]));
     assert.equal(await client.read('the reply to the first chunk'), `250 OK: ${FIRST.length} bytes received`);
     client.write(Buffer.concat([Buffer.from(`BDAT ${SECOND.length} LAST\r\n`), SECOND.subarray(0, SENT)]));
@@ -114,8 +119,7 @@ async function nothingLeft(server, port, seen, what, how) {
     // the server goes on: a whole message by BDAT
     const probe = how === 'implicit' ? await Client.openTls(port) : await Client.open(port);
     try {
-        assert.equal(await probe.cmd('MAIL FROM:<a@example.com>'), '250 Accepted');
-        assert.equal(await probe.cmd('RCPT TO:<b@example.com>'), '250 Accepted');
+        await envelope(probe);
         probe.write('BDAT 5 LAST\r\nhello');
         assert.equal(await probe.read('the reply to the probe'), '250 Delivered');
         probe.write('QUIT\r\n');
@@ -164,8 +168,7 @@ test('STARTTLS is refused while a BDAT transaction is open; the transaction goes
     const { server, port, seen } = await start();
     const client = await Client.open(port);
     try {
-        assert.equal(await client.cmd('MAIL FROM:<a@example.com>'), '250 Accepted');
-        assert.equal(await client.cmd('RCPT TO:<b@example.com>'), '250 Accepted');
+        await envelope(client);
         client.write('BDAT 6\r\nfirst ');
         assert.equal(await client.read(), '250 OK: 6 bytes received');
         assert.equal(await client.cmd('STARTTLS'), '503 Error: STARTTLS not allowed during a BDAT transaction');
@@ -179,8 +182,7 @@ test('STARTTLS is refused while a BDAT transaction is open; the transaction goes
         // the transaction is over: STARTTLS is accepted, and a message goes through over TLS
         await client.starttls();
         assert.match(await client.cmd('EHLO client.test'), /^250[ -]/);
-        assert.equal(await client.cmd('MAIL FROM:<a@example.com>'), '250 Accepted');
-        assert.equal(await client.cmd('RCPT TO:<b@example.com>'), '250 Accepted');
+        await envelope(client);
         client.write('BDAT 3 LAST\r\nabc');
         assert.equal(await client.read(), '250 Delivered');
         client.write('QUIT\r\n');
@@ -195,8 +197,7 @@ test('RSET ends the BDAT transaction: STARTTLS is accepted afterwards', { skip, 
     const { server, port, seen } = await start();
     const client = await Client.open(port);
     try {
-        assert.equal(await client.cmd('MAIL FROM:<a@example.com>'), '250 Accepted');
-        assert.equal(await client.cmd('RCPT TO:<b@example.com>'), '250 Accepted');
+        await envelope(client);
         client.write('BDAT 4\r\npart');
         assert.equal(await client.read(), '250 OK: 4 bytes received');
         assert.equal(await client.cmd('RSET'), '250 Flushed');

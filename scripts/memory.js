@@ -73,15 +73,7 @@ function residentBreakdown(pid) {
 
 /** Waits until the server has no connection left (bounded), then collects garbage and settles. */
 async function settledRss(server) {
-    const end = Date.now() + 15000;
-    let stats;
-    do {
-        stats = await server.stats();
-        if (stats.connections === 0 && stats.open === 0) {
-            break;
-        }
-        await sleep(100);
-    } while (Date.now() < end);
+    const stats = await server.idle();
     if (stats.connections !== 0 || stats.open !== 0) {
         throw new Error(`${stats.connections} connections left in the server (${stats.open} open)`);
     }
