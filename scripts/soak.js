@@ -105,50 +105,20 @@ function write(socket, data) {
     });
 }
 
-/** Runs the soak; resolves with the report ({ ok, problems, ... }). */
-async function soak(options = {}) {
-    const opts = { ...parseArgs([]), ...options };
+/**
+ * Sends `opts.messages` messages of random sizes (up to `opts.maxSize`, from `opts.seed`)
+ * over `opts.connections` connections to the server on `port`, checking each 250's digest;
+ * counts into `result` (sent, accepted, corrupted, lost, bytes, failures). `onMessage`
+ * is called after each accepted message. Rejects on the first client error.
+ */
+async function sendMessages(port, opts, result, onMessage = () => {}) {
     const random = generator(opts.seed);
     const pool = makePool(random);
     const maxExp = Math.log2(opts.maxSize + 1);
-    const server = await ChildServer.start({ options: { size: opts.maxSize * 2 } });
-    const result = {
-        runtime: process.versions.bun ? `Bun ${process.versions.bun}` : `Node ${process.version}`,
-        seed: opts.seed,
-        messages: opts.messages,
-        connections: opts.connections,
-        sent: 0,
-        accepted: 0,
-        corrupted: 0,
-        lost: 0,
-        bytes: 0,
-        failures: []
-    };
-    const samples = [];
-    const sampler = setInterval(() => {
-        const m = server.memory();
-        if (m) {
-            samples.push(m.rss);
-        }
-    }, 500);
-    const started = Date.now();
     let next = 0;
-    let lastReport = started;
-
-    // every 10 s: the server's RSS and its JavaScript heap (after a collection there)
-    result.progress = [];
-    const progress = async () => {
-        const at = { messages: result.accepted };
-        const stats = await server.stats().catch(() => null);
-        const m = server.memory();
-        at.rssMiB = m ? +(m.rss / MiB).toFixed(1) : null;
-        at.heapMiB = stats ? +(stats.heapUsed / MiB).toFixed(1) : null;
-        result.progress.push(at);
-        console.log(`soak: ${at.messages}/${opts.messages} messages, ${(result.bytes / 1e9).toFixed(2)} GB, server RSS ${at.rssMiB} MiB, JS heap ${at.heapMiB} MiB`);
-    };
 
     async function connection() {
-        const client = await Client.open(server.port);
+        const client = await Client.open(port);
         try {
             while (next < opts.messages) {
                 next++;
@@ -172,16 +142,13 @@ async function soak(options = {}) {
                 if (reply === `250 OK ${digest} ${message.length}`) {
                     result.accepted++;
                     result.bytes += message.length;
+                    onMessage();
                 } else if (reply.startsWith('250 ')) {
                     result.corrupted++;
                     result.failures.push({ size: message.length, expected: digest, reply });
                 } else {
                     result.lost++;
                     result.failures.push({ size: message.length, reply });
-                }
-                if (Date.now() - lastReport > 10000) {
-                    lastReport = Date.now();
-                    progress();
                 }
             }
             client.write('QUIT\r\n');
@@ -191,9 +158,55 @@ async function soak(options = {}) {
         }
     }
 
+    await Promise.all(Array.from({ length: opts.connections }, connection));
+}
+
+/** Runs the soak; resolves with the report ({ ok, problems, ... }). */
+async function soak(options = {}) {
+    const opts = { ...parseArgs([]), ...options };
+    const server = await ChildServer.start({ options: { size: opts.maxSize * 2 } });
+    const result = {
+        runtime: process.versions.bun ? `Bun ${process.versions.bun}` : `Node ${process.version}`,
+        seed: opts.seed,
+        messages: opts.messages,
+        connections: opts.connections,
+        sent: 0,
+        accepted: 0,
+        corrupted: 0,
+        lost: 0,
+        bytes: 0,
+        failures: []
+    };
+    const samples = [];
+    const sampler = setInterval(() => {
+        const m = server.memory();
+        if (m) {
+            samples.push(m.rss);
+        }
+    }, 500);
+    const started = Date.now();
+    let lastReport = started;
+
+    // every 10 s: the server's RSS and its JavaScript heap (after a collection there)
+    result.progress = [];
+    const progress = async () => {
+        const at = { messages: result.accepted };
+        const stats = await server.stats().catch(() => null);
+        const m = server.memory();
+        at.rssMiB = m ? +(m.rss / MiB).toFixed(1) : null;
+        at.heapMiB = stats ? +(stats.heapUsed / MiB).toFixed(1) : null;
+        result.progress.push(at);
+        console.log(`soak: ${at.messages}/${opts.messages} messages, ${(result.bytes / 1e9).toFixed(2)} GB, server RSS ${at.rssMiB} MiB, JS heap ${at.heapMiB} MiB`);
+    };
+
     let error = null;
     try {
-        await Promise.all(Array.from({ length: opts.connections }, connection));
+        await sendMessages(server.port, opts, result, () => {
+            if (Date.now() - lastReport > 10000) {
+                lastReport = Date.now();
+                progress();
+            }
+        });
     } catch (err) {
         error = err;
     }
@@ -276,4 +289,4 @@ if (require.main === module) {
     );
 }
 
-module.exports = { soak };
+module.exports = { soak, sendMessages };

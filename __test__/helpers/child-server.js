@@ -162,6 +162,20 @@ class ChildServer {
         };
     }
 
+    /** Waits (bounded) until the server has no connection left (its JS set and `getConnections()`); the last stats. */
+    async idle(ms = 15000) {
+        const end = Date.now() + ms;
+        let stats;
+        do {
+            stats = await this.stats();
+            if (stats.connections === 0 && stats.open === 0) {
+                break;
+            }
+            await sleep(100);
+        } while (Date.now() < end);
+        return stats;
+    }
+
     /** Waits until the child's RSS is at most `limit` bytes (after garbage collections); the last RSS. */
     async settle(limit, ms = 10000) {
         const end = Date.now() + ms;

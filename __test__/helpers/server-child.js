@@ -86,7 +86,7 @@ input.on('line', line => {
         collectGarbage();
         server.server.getConnections((err, count) => {
             const mem = process.memoryUsage();
-            print({ type: 'stats', ...stats, connections: server.connections.size, open: err ? -1 : count, heapUsed: mem.heapUsed, external: mem.external });
+            print({ type: 'stats', ...stats, connections: server.connections.size, open: err ? -1 : count, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, external: mem.external });
         });
     } else if (cmd === 'close') {
         input.close();

@@ -331,6 +331,17 @@ async function writeRepeated(socket, piece, total, ms = 20000) {
     return sent;
 }
 
+/** Runs `fn(i)` for i in 0..n with at most `width` at a time. */
+async function pool(n, width, fn) {
+    let next = 0;
+    const workers = Array.from({ length: Math.min(n, width) }, async () => {
+        while (next < n) {
+            await fn(next++);
+        }
+    });
+    await Promise.all(workers);
+}
+
 /** Dot-stuffs a body whose lines end with CRLF (a dot at the start of a line is doubled). */
 function dotStuff(buf) {
     const parts = [];
@@ -448,4 +459,4 @@ async function python(script, args) {
     }
 }
 
-module.exports = { run, python, IMPL, SMTPServer, IS_REF, IS_BUN, WAIT, deadline, nextEvent, until, sleep, createServer, listen, closeServer, withServer, Client, transaction, dotStuff, sha256, collect, smtpError, tmpSocketPath, runChild, writeRepeated };
+module.exports = { run, python, IMPL, SMTPServer, IS_REF, IS_BUN, WAIT, deadline, nextEvent, until, sleep, createServer, listen, closeServer, withServer, Client, transaction, dotStuff, sha256, collect, smtpError, tmpSocketPath, runChild, writeRepeated, pool };

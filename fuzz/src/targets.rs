@@ -898,7 +898,11 @@ pub fn bdat(data: &[u8]) {
     let mut expected = vec!["503".to_string(), "250".into(), "250".into(), "250".into()];
     let count = chunks.len();
     for (i, (noop, payload)) in chunks.iter().enumerate() {
-        if *noop {
+        if *noop && i > 0 && seed & 2 != 0 {
+            // inside the transaction STARTTLS is refused, and the transaction goes on
+            wire.extend_from_slice(b"STARTTLS\r\n");
+            expected.push("503 Error: STARTTLS not allowed during a BDAT transaction".into());
+        } else if *noop {
             wire.extend_from_slice(b"NOOP\r\n");
             expected.push("250 OK".into());
         }

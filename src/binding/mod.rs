@@ -650,7 +650,8 @@ impl NativeServer {
 }
 
 /// Sizes the tokio runtime before anything uses it: one worker per core, less the one
-/// the JavaScript thread needs (at least one), or `SMTP_SERVER_RS_THREADS`.
+/// the JavaScript thread needs (at least one), or `SMTP_SERVER_RS_THREADS`; with glibc,
+/// starts the task that gives freed memory back (`allocator`).
 #[napi_derive::module_init]
 fn init_runtime() {
     let cores = std::thread::available_parallelism()
@@ -667,6 +668,8 @@ fn init_runtime() {
         .enable_all()
         .build()
     {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        rt.spawn(crate::allocator::give_back_freed_memory());
         napi::bindgen_prelude::create_custom_tokio_runtime(rt);
     }
 }

@@ -85,10 +85,19 @@ impl Session {
         self.cfg.chunking && !self.cfg.hide_binarymime && self.is_supported("BDAT")
     }
 
+    /// Refuses a command with 503 `text` between the first and the last chunk of a
+    /// message; the transaction goes on.
+    pub(super) fn refuse_in_chunking(&mut self, text: &str) -> bool {
+        if self.chunked.is_none() {
+            return false;
+        }
+        self.send(503, text, Esc::Default);
+        true
+    }
+
     /// DATA is refused inside a BDAT transaction and for a BINARYMIME message.
     pub(super) fn refuse_data_in_chunking(&mut self) -> bool {
-        if self.chunked.is_some() {
-            self.send(503, "Error: DATA not allowed after BDAT", Esc::Default);
+        if self.refuse_in_chunking("Error: DATA not allowed after BDAT") {
             return true;
         }
         if self.envelope.body_type == "binarymime" {

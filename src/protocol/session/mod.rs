@@ -1452,6 +1452,11 @@ impl Session {
             self.send(503, "Error: TLS already active", Esc::Default);
             return;
         }
+        // the chunks so far came in cleartext, and the upgrade would reset the
+        // transaction under them
+        if self.refuse_in_chunking("Error: STARTTLS not allowed during a BDAT transaction") {
+            return;
+        }
         self.send(220, "Ready to start TLS", Esc::Default);
         // whatever the client pipelined after STARTTLS arrived in cleartext: drop it
         self.pos = self.input.len();
