@@ -8,9 +8,10 @@ use crate::mutate::XorShift;
 use crate::protocol::address::{parse_address_command, AddressCommand, ParamValue};
 use crate::protocol::config::{Config, HookSet};
 use crate::protocol::data::DataDecoder;
-use crate::protocol::ip::{has_control_chars, is_ip};
+use crate::protocol::host::is_ip;
+use crate::protocol::js_string::{has_control_chars, is_control, is_js_space};
 use crate::protocol::proxy::{parse, ProxyHeader, ProxyParse, MAX_V1_HEADER};
-use crate::protocol::reply::{is_control, Esc};
+use crate::protocol::reply::Esc;
 use crate::protocol::sasl::{
     decode_base64_lenient, encode_base64, parse_cram_md5, parse_login_username, parse_plain,
     parse_xoauth2,
@@ -18,7 +19,6 @@ use crate::protocol::sasl::{
 use crate::protocol::session::{
     AuthOutcome, DataReply, HookCall, HookOutcome, Peer, Session, Step, TlsInfo,
 };
-use crate::protocol::text::is_js_space;
 use crate::protocol::xclient::Trust;
 
 /// The names [`run`] knows, in the order the runners use.

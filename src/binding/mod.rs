@@ -13,7 +13,7 @@ use napi::{sys, Env, Result, Status};
 use napi_derive::napi;
 
 use crate::protocol::config::{Config, HookSet};
-use crate::protocol::ip::normalize_address;
+use crate::protocol::host::normalize_address;
 use crate::protocol::reply::Esc;
 use crate::protocol::session::{
     AuthOutcome, ConnectInfo, DataReply, HookCall, HookOutcome, Peer, SessionSync, Trace,

@@ -3,7 +3,7 @@
 use napi_derive::napi;
 
 use crate::protocol::config::Config;
-use crate::protocol::ip::normalize_address;
+use crate::protocol::host::normalize_address;
 use crate::protocol::xclient::Trust;
 use crate::server::tls::{Identity, TlsSettings};
 

@@ -19,7 +19,7 @@ use super::ready::ReadReady;
 use super::stats;
 use super::tls::{self, Transport};
 use super::Server;
-use crate::protocol::ip::{is_valid_hostname, normalize_address};
+use crate::protocol::host::{is_valid_hostname, normalize_address};
 use crate::protocol::session::{
     DataReply, HookCall, HookOutcome, Peer, Session, SessionSync, Step,
 };
