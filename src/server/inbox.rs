@@ -6,11 +6,12 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
 use super::hooks::ConnMsg;
+use super::lock::lock;
 
 /// Messages for one connection, in the order they were sent.
 #[derive(Debug, Default)]
@@ -21,19 +22,12 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    fn queue(&self) -> MutexGuard<'_, VecDeque<ConnMsg>> {
-        match self.queue.lock() {
-            Ok(q) => q,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
     /// Queues `msg` and wakes the connection; false once the connection has ended.
     pub fn send(&self, msg: ConnMsg) -> bool {
         if self.closed.load(Ordering::Acquire) {
             return false;
         }
-        self.queue().push_back(msg);
+        lock(&self.queue).push_back(msg);
         self.notify.notify_one();
         true
     }
@@ -41,7 +35,7 @@ impl Inbox {
     /// The next message, waiting for one if none is queued.
     pub async fn recv(&self) -> ConnMsg {
         loop {
-            if let Some(msg) = self.queue().pop_front() {
+            if let Some(msg) = lock(&self.queue).pop_front() {
                 return msg;
             }
             // a message sent between the check and this wait leaves a permit behind,
@@ -53,7 +47,7 @@ impl Inbox {
     /// The connection has ended: later messages are refused and queued ones dropped.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        self.queue().clear();
+        lock(&self.queue).clear();
     }
 }
 
