@@ -1,5 +1,5 @@
-//! A connection's mailbox: the answers the application sends wait here until the
-//! connection's task takes them.
+//! A connection's mailbox: the answers and requests the application sends
+//! ([`ConnMsg`]) wait here until the connection's task takes them.
 //!
 //! Lighter than a channel: an idle connection holds an empty queue and a `Notify`
 //! (about a hundred bytes) instead of a preallocated block of slots.
@@ -10,8 +10,41 @@ use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
-use super::hooks::ConnMsg;
 use super::lock::lock;
+use super::ServerState;
+use crate::protocol::session::{AuthOutcome, DataReply, HookOutcome};
+
+/// An answer or request from the application to one connection.
+#[derive(Debug)]
+pub enum ConnMsg {
+    /// Result of a reverse lookup: the first name, if any.
+    Reverse(Option<String>),
+    /// Result of `onConnect`, `onSecure`, `onMailFrom` or `onRcptTo`.
+    Hook(HookOutcome),
+    /// Result of `onAuth`.
+    Auth(AuthOutcome),
+    /// Result of `onData`. `discard` means the application answered without reading
+    /// the whole body, so the rest is dropped.
+    Data {
+        /// The replies to send.
+        replies: Vec<DataReply>,
+        /// Drop the rest of the body.
+        discard: bool,
+    },
+    /// A body piece was consumed.
+    Ack,
+    /// The application has seen a stream aborted (a BDAT transaction reset): results
+    /// and acknowledgements sent before that were about the old stream.
+    AbortSeen,
+    /// `session.disabledCommands` was set (or cleared) by the application.
+    Disabled(Option<Vec<String>>),
+    /// `connection.send(code, text)`.
+    Send(u16, String),
+    /// `connection.close()`.
+    Close,
+    /// The server moved on to this state.
+    State(ServerState),
+}
 
 /// Messages for one connection, in the order they were sent.
 #[derive(Debug, Default)]

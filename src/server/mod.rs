@@ -7,6 +7,7 @@ pub mod inbox;
 pub mod listener;
 pub mod lock;
 pub mod pipe;
+pub mod prefixed;
 pub mod proxy;
 pub mod ready;
 pub mod stats;
@@ -19,10 +20,22 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
 
 use crate::protocol::config::Config;
-use hooks::{ConnId, ConnMsg, Hooks, ServerState};
+use hooks::{ConnId, Hooks};
+use inbox::ConnMsg;
 use inbox::Inbox;
 use lock::{lock, read, write};
 use stats::Stats;
+
+/// Server-wide state changes a connection follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ServerState {
+    /// Serving.
+    Running,
+    /// `close()` was called: commands get 421.
+    Closing,
+    /// The grace period is over: every connection is closed.
+    Terminating,
+}
 
 /// State shared by a server's listener and connections.
 pub struct Server {
