@@ -31,6 +31,10 @@ impl Esc {
     pub const TOO_MANY_RCPT: Esc = Esc::Fixed("4.5.3");
     /// Command not allowed for this client.
     pub const NOT_AUTHORIZED: Esc = Esc::Fixed("5.7.0");
+    /// A bare CR or LF (or a NUL in a DATA body), with `rejectBareLineEndings`.
+    pub const BARE_LINE_ENDING: Esc = Esc::Fixed("5.5.2");
+    /// Input sent ahead of a reply it had to wait for, with `strictPipelining`.
+    pub const SYNCHRONIZATION: Esc = Esc::Fixed("5.5.0");
 }
 
 /// The default enhanced status code for a reply code.

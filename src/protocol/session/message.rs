@@ -1,6 +1,8 @@
 //! The message: DATA, and what DATA and BDAT share: the body as the application gets
 //! it, the size limit, and the replies a message gets (one per recipient under LMTP).
 
+use memchr::memchr3_iter;
+
 use super::{Mode, Session, Step, Trace, Waiting, BODY_CHUNK};
 use crate::protocol::data::DataDecoder;
 use crate::protocol::reply::Esc;
@@ -47,11 +49,81 @@ impl Body {
     }
 }
 
+/// What `rejectBareLineEndings` refuses: a CR or LF outside a CRLF pair (in a command
+/// line or a DATA body), or a NUL byte in a DATA body (RFC 5322 and 8BITMIME allow none;
+/// smuggling puts one next to the dot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BareLineEnding {
+    /// A CR not followed by LF.
+    Cr,
+    /// An LF not preceded by CR.
+    Lf,
+    /// A NUL byte.
+    Nul,
+}
+
+impl BareLineEnding {
+    /// The reply text (the `550` code and `5.5.2` status as Postfix's
+    /// `smtpd_forbid_bare_newline = reject`).
+    pub(super) fn error(self) -> &'static str {
+        match self {
+            BareLineEnding::Cr => "Error: bare <CR> received",
+            BareLineEnding::Lf => "Error: bare <LF> received",
+            BareLineEnding::Nul => "Error: NUL character received",
+        }
+    }
+}
+
+/// Looks for the first [`BareLineEnding`] in a DATA body that arrives in pieces.
+#[derive(Debug, Default)]
+struct BareScan {
+    /// The last piece ended in a CR: the next must start with LF.
+    after_cr: bool,
+    /// The first one found.
+    found: Option<BareLineEnding>,
+}
+
+impl BareScan {
+    /// Scans the next piece of raw (still dot-stuffed) body bytes.
+    fn scan(&mut self, bytes: &[u8]) {
+        if self.found.is_some() || bytes.is_empty() {
+            return;
+        }
+        if self.after_cr && bytes[0] != b'\n' {
+            self.found = Some(BareLineEnding::Cr);
+            return;
+        }
+        for i in memchr3_iter(b'\r', b'\n', 0, bytes) {
+            let bare = match bytes[i] {
+                b'\r' => bytes
+                    .get(i + 1)
+                    .is_some_and(|&next| next != b'\n')
+                    .then_some(BareLineEnding::Cr),
+                b'\n' => {
+                    let after_cr = match i.checked_sub(1) {
+                        Some(before) => bytes[before] == b'\r',
+                        None => self.after_cr,
+                    };
+                    (!after_cr).then_some(BareLineEnding::Lf)
+                }
+                _ => Some(BareLineEnding::Nul),
+            };
+            if bare.is_some() {
+                self.found = bare;
+                return;
+            }
+        }
+        self.after_cr = bytes.last() == Some(&b'\r');
+    }
+}
+
 /// Reading a DATA body.
 #[derive(Debug)]
 pub(super) struct DataState {
     decoder: DataDecoder,
     body: Body,
+    /// `rejectBareLineEndings` is on: what the body holds that it must not.
+    scan: Option<BareScan>,
 }
 
 impl DataState {
@@ -77,6 +149,20 @@ impl Session {
         body.pending.reserve(take + 2);
         let (consumed, done) = ds.decoder.decode(&avail[..take], &mut body.pending);
         self.pos += consumed;
+        if let Some(scan) = &mut ds.scan {
+            if scan.found.is_none() {
+                scan.scan(&avail[..consumed]);
+                if scan.found.is_some() {
+                    // the message will be refused: onData's stream ends in an error now,
+                    // and the rest of the body is read and dropped
+                    if body.handler {
+                        body.handler = false;
+                        self.queue.push_back(Step::BodyAbort);
+                    }
+                    body.discard();
+                }
+            }
+        }
         if !body.deliver {
             body.pending.clear();
         }
@@ -85,6 +171,10 @@ impl Session {
             let Mode::Data(ds) = std::mem::replace(&mut self.mode, Mode::Command) else {
                 return Some(Step::Idle);
             };
+            if let Some(bare) = ds.scan.and_then(|scan| scan.found) {
+                self.refuse_bare_message(bytes, bare);
+                return None;
+            }
             return self.end_message(bytes, ds.body);
         }
         let more_input = self.pos < self.input.len();
@@ -123,6 +213,25 @@ impl Session {
         }
         self.default_data_result();
         None
+    }
+
+    /// Refuses a message of `bytes` bytes whose body held a bare line ending (or a NUL)
+    /// with `rejectBareLineEndings`, once it was read to its end.
+    fn refuse_bare_message(&mut self, bytes: u64, bare: BareLineEnding) {
+        self.body_bytes = bytes;
+        self.record(|| Trace::Data(bytes));
+        for _ in 0..self.message_replies() {
+            self.send(550, bare.error(), Esc::BARE_LINE_ENDING);
+        }
+        self.count_message(false);
+        self.end_transaction();
+    }
+
+    /// The message is answered: the next transaction starts.
+    fn end_transaction(&mut self) {
+        self.transactions += 1;
+        self.unrecognized = 0;
+        self.reset();
     }
 
     /// The reply smtp-server's default onData gives (no handler defined).
@@ -166,6 +275,19 @@ impl Session {
 
     /// `DATA`: the body follows the `354` reply, up to a line with a single dot.
     pub(super) fn cmd_data(&mut self) {
+        if self.cfg.strict_pipelining && self.pos < self.input.len() {
+            // the client sent more without waiting for the 354 (RFC 2920 makes DATA
+            // the last command of a group): refused and closed, as Postfix's
+            // smtpd_forbid_unauth_pipelining does, before any byte is read as a message
+            self.pos = self.input.len();
+            self.send(
+                554,
+                "Error: SMTP protocol synchronization",
+                Esc::SYNCHRONIZATION,
+            );
+            self.close();
+            return;
+        }
         if self.envelope.rcpt_to.is_empty() {
             self.send(503, "Error: need RCPT command", Esc::Default);
             return;
@@ -177,6 +299,7 @@ impl Session {
         self.mode = Mode::Data(Box::new(DataState {
             decoder: DataDecoder::new(),
             body,
+            scan: self.cfg.reject_bare_line_endings.then(BareScan::default),
         }));
         self.send(354, "End data with <CR><LF>.<CR><LF>", Esc::Default);
     }
@@ -215,9 +338,7 @@ impl Session {
                 self.send(reply.code, &reply.text, reply.esc);
             }
         }
-        self.transactions += 1;
-        self.unrecognized = 0;
-        self.reset();
+        self.end_transaction();
     }
 
     /// Counts a message as accepted or refused (`server.stats()`).

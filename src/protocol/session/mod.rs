@@ -48,7 +48,7 @@ use chunking::{Chunk, Chunked};
 pub use command::Command;
 pub use envelope::{Address, Envelope, RcptDsn};
 pub use message::DataReply;
-use message::DataState;
+use message::{BareLineEnding, DataState};
 pub use sync::{EnvelopeFlags, SessionSync, View};
 pub use tls::TlsInfo;
 
@@ -687,6 +687,21 @@ impl Session {
             self.pos = self.input.len();
             self.send(421, "Error: Command line too long", Esc::Default);
             return true;
+        }
+        if self.cfg.reject_bare_line_endings {
+            let bare = if end == nl {
+                Some(BareLineEnding::Lf)
+            } else {
+                memchr(b'\r', &rest[..end]).map(|_| BareLineEnding::Cr)
+            };
+            if let Some(bare) = bare {
+                // what the line meant, and where the next one starts, is unclear: the
+                // session ends here (as Postfix's smtpd_forbid_bare_newline = reject)
+                self.pos = self.input.len();
+                self.send(550, bare.error(), Esc::BARE_LINE_ENDING);
+                self.close();
+                return true;
+            }
         }
         let line = String::from_utf8_lossy(&rest[..end]).into_owned();
         self.pos += nl + 1;

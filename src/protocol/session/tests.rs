@@ -307,3 +307,154 @@ fn sync_tracks_envelope() {
         }
     );
 }
+
+/// The malformed end-of-data sequences smtpsmug sends (its `--list-tests`, but the
+/// pipelining one), each after a line of text and followed by more text and the real end.
+const SMUGGLING_ENDINGS: [(&str, &str); 10] = [
+    ("\n.\n", "bare <LF>"),
+    ("\r.\r", "bare <CR>"),
+    ("\r.\n", "bare <CR>"),
+    ("\n.\r", "bare <LF>"),
+    ("\n.\r\n", "bare <LF>"),
+    ("\r\n.\n", "bare <LF>"),
+    ("\r.\r\n", "bare <CR>"),
+    ("\r\n.\r", "bare <CR>"),
+    ("\r\n\0.\r\n", "NUL character"),
+    ("\r\n.\0\r\n", "NUL character"),
+];
+
+#[test]
+fn bare_line_endings_refuse_the_message_after_its_end() {
+    const HEAD: &str = "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n";
+    for (ending, what) in SMUGGLING_ENDINGS {
+        let input = format!("{HEAD}Subject: x\r\n\r\nbefore{ending}after\r\n.\r\nNOOP\r\n");
+        let strict = cfg(|c| {
+            c.reject_bare_line_endings = true;
+            c.hooks.data = true;
+            c.hide_esc = false;
+        });
+        let (out, bodies) = transcript_split(strict, input.as_bytes(), usize::MAX);
+        assert!(
+            out.ends_with(&format!(
+                "354 End data with <CR><LF>.<CR><LF>\r\n550 5.5.2 Error: {what} received\r\n250 2.0.0 OK\r\n"
+            )),
+            "{ending:?}: {out}"
+        );
+        assert!(bodies.is_empty(), "{ending:?}: the body reached its end");
+        // byte by byte too: a CR at the end of one read and its LF in the next
+        let strict = cfg(|c| c.reject_bare_line_endings = true);
+        let (out, _) = transcript_split(strict, input.as_bytes(), 1);
+        assert!(
+            out.contains(&format!("550 Error: {what} received\r\n250 OK\r\n")),
+            "{ending:?}: {out}"
+        );
+        // off by default: the sequence stays in the body, only CRLF.CRLF ends it
+        let (out, bodies) =
+            transcript_split(cfg(|c| c.hooks.data = true), input.as_bytes(), usize::MAX);
+        assert!(
+            out.ends_with("250 OK: message queued\r\n250 OK\r\n"),
+            "{ending:?}: {out}"
+        );
+        let body = format!("Subject: x\r\n\r\nbefore{ending}after\r\n").replace("\r\n..", "\r\n.");
+        assert_eq!(bodies, vec![body.into_bytes()], "{ending:?}");
+    }
+    // CRLF only, split anywhere: accepted
+    let clean = format!("{HEAD}a\r\nb\r\n.\r\n");
+    for split in [1, 2, 3, 7] {
+        let strict = cfg(|c| {
+            c.reject_bare_line_endings = true;
+            c.hooks.data = true;
+        });
+        let (out, bodies) = transcript_split(strict, clean.as_bytes(), split);
+        assert!(
+            out.ends_with("250 OK: message queued\r\n"),
+            "split {split}: {out}"
+        );
+        assert_eq!(bodies, vec![b"a\r\nb\r\n".to_vec()]);
+    }
+}
+
+#[test]
+fn bare_line_endings_in_commands_close_the_session() {
+    let strict = || cfg(|c| c.reject_bare_line_endings = true);
+    assert_eq!(
+        transcript(strict(), "NOOP\r\nNOOP\nNOOP\r\n"),
+        "250 OK\r\n550 Error: bare <LF> received\r\n"
+    );
+    assert_eq!(
+        transcript(strict(), "NOOP\rNOOP\r\nNOOP\r\n"),
+        "550 Error: bare <CR> received\r\n"
+    );
+    assert_eq!(
+        transcript(cfg(|_| {}), "NOOP\nNOOP\r\n"),
+        "250 OK\r\n250 OK\r\n"
+    );
+}
+
+#[test]
+fn lmtp_refuses_a_bare_line_ending_once_per_recipient() {
+    let c = cfg(|c| {
+        c.lmtp = true;
+        c.reject_bare_line_endings = true;
+    });
+    let out = transcript(
+        c,
+        "LHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nRCPT TO:<g@e.f>\r\nDATA\r\nx\ny\r\n.\r\n",
+    );
+    assert!(
+        out.ends_with("550 Error: bare <LF> received\r\n550 Error: bare <LF> received\r\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn strict_pipelining_refuses_bytes_sent_ahead_of_the_354() {
+    let strict = || {
+        cfg(|c| {
+            c.strict_pipelining = true;
+            c.hooks.data = true;
+            c.hide_esc = false;
+        })
+    };
+    const ENVELOPE: &str = "MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\n";
+    // smtpsmug's pipelining test: the second message's DATA, body and end in one go
+    let first = format!("EHLO x\r\n{ENVELOPE}DATA\r\n");
+    let rest = format!("one\r\n.\r\n{ENVELOPE}DATA\r\ntwo\r\n.\r\nNOOP\r\n");
+    let mut s = Session::new(strict(), peer());
+    s.set_client_hostname("");
+    s.reset();
+    s.greet();
+    s.output().clear();
+    let mut bodies = 0;
+    for part in [first.as_bytes(), rest.as_bytes()] {
+        s.input().extend_from_slice(part);
+        loop {
+            match s.step(true) {
+                Step::Idle => break,
+                Step::BodyEnd(_) => {
+                    bodies += 1;
+                    s.resolve_data(vec![DataReply {
+                        code: 250,
+                        text: "OK: message queued".into(),
+                        esc: Esc::DATA_OK,
+                    }]);
+                }
+                _ => {}
+            }
+        }
+    }
+    let out = String::from_utf8_lossy(s.output()).into_owned();
+    assert!(
+        out.ends_with("354 End data with <CR><LF>.<CR><LF>\r\n250 2.6.0 OK: message queued\r\n250 2.1.0 Accepted\r\n250 2.1.5 Accepted\r\n554 5.5.0 Error: SMTP protocol synchronization\r\n"),
+        "{out}"
+    );
+    assert_eq!(bodies, 1);
+    assert!(s.is_closing());
+    // a client that waits for the 354 is served
+    let waits = format!("EHLO x\r\n{ENVELOPE}DATA\r\n");
+    let (out, _) = transcript_split(strict(), waits.as_bytes(), usize::MAX);
+    assert!(
+        out.ends_with("354 End data with <CR><LF>.<CR><LF>\r\n"),
+        "{out}"
+    );
+}
