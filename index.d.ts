@@ -215,8 +215,13 @@ export interface SMTPServerDataStream extends Readable {
   readonly locked: boolean;
   /** A web reader of the message; the stream is `locked` until `reader.releaseLock()`. */
   getReader(): ReadableStreamDefaultReader<Buffer>;
-  /** Writes the message into a web `WritableStream`; resolves once it has all been written. */
-  pipeTo(destination: WritableStream<Buffer>, options?: SMTPServerStreamPipeOptions): Promise<void>;
+  /**
+   * Writes the message into a web `WritableStream`, a Node `Writable` or a sink with
+   * `write()` (such as Bun's `FileSink` from `Bun.file(path).writer()`), with
+   * backpressure; resolves once it has all been written, the destination ended (unless
+   * `preventClose`) and flushed.
+   */
+  pipeTo(destination: WritableStream<Buffer> | NodeJS.WritableStream | SMTPServerPipeSink, options?: SMTPServerStreamPipeOptions): Promise<void>;
   /** Pipes the message through a web transform (`{ writable, readable }`) and returns its readable side. */
   pipeThrough<T>(transform: { writable: WritableStream<Buffer>; readable: ReadableStream<T> }, options?: SMTPServerStreamPipeOptions): ReadableStream<T>;
   /** Two web `ReadableStream`s that each get every chunk of the message. */
@@ -231,6 +236,20 @@ export interface SMTPServerDataStream extends Readable {
    * `rejectOversized`.
    */
   sizeExceeded: boolean;
+}
+
+/**
+ * A destination of `pipeTo()` that is neither a web nor a Node stream, such as Bun's
+ * `FileSink`: `write()` may return a promise (awaited before the next chunk), then
+ * `flush()` and `end()` are called and awaited.
+ */
+export interface SMTPServerPipeSink {
+  /** Takes one chunk; a returned promise holds the next one back until it settles. */
+  write(chunk: Uint8Array): unknown;
+  /** Called once the message has been written. */
+  flush?(): unknown;
+  /** Called last (unless `preventClose`); with the error when the message stream failed. */
+  end?(error?: Error): unknown;
 }
 
 /** The options of the DATA stream's `pipeTo()` and `pipeThrough()` (those of the web streams). */
@@ -582,11 +601,12 @@ type OtherEvent<E, Known> = E & (E extends keyof Known ? never : unknown);
 // ---------------------------------------------------------------------------
 
 /**
- * `server.server`: the part of `net.Server` smtp-server applications use. The sockets
- * live in the native core, so this is a stand-in, not a `net.Server`: listening on a
- * handle or file descriptor is not supported.
+ * `server.server`: typed as the `net.Server` smtp-server exposes. The sockets live in the
+ * native core, so at run time this is a stand-in with the `net.Server` members
+ * (listening on a handle or file descriptor is not supported, and no `connection`
+ * event is emitted).
  */
-export interface SMTPServerListener extends EventEmitter {
+export interface SMTPServerListener extends net.Server {
   /** `true` while the server accepts connections. */
   listening: boolean;
   /** Starts listening; see `SMTPServer#listen`. */
@@ -605,6 +625,12 @@ export interface SMTPServerListener extends EventEmitter {
   unref(): this;
   /** Reports the number of open connections. */
   getConnections(callback: (err: Error | null, count: number) => void): this;
+  /** Undefined until set; setting it limits the clients as the `maxClients` option does. */
+  maxConnections: number;
+  /** The number of open connections. */
+  connections: number;
+  /** Closes the server (`await using`); resolves once it has closed. */
+  [Symbol.asyncDispose](): Promise<void>;
 
   /** Adds a listener; the listener types of `listening`, `close` and `error` are checked. */
   on<K extends keyof SMTPServerListenerEvents>(event: K, listener: (...args: SMTPServerListenerEvents[K]) => void): this;
@@ -739,6 +765,53 @@ export declare class SMTPServer extends EventEmitter {
   emit<K extends keyof SMTPServerEvents>(event: K, ...args: SMTPServerEvents[K]): boolean;
   emit(event: string | symbol, ...args: any[]): boolean;
 }
+
+// ---------------------------------------------------------------------------
+// bun-smtp's type names, so that bun-smtp code compiles with its import switched
+// ---------------------------------------------------------------------------
+
+/** bun-smtp's name for `SMTPServerSession`. */
+export type SMTPSession = SMTPServerSession;
+/** bun-smtp's name for `SMTPServerAddress`. */
+export type SMTPAddress = SMTPServerAddress;
+/** bun-smtp's name for `SMTPServerAddressArgs`. */
+export type SMTPAddressArgs = SMTPServerAddressArgs;
+/** bun-smtp's name for `SMTPServerError`. */
+export type SMTPError = SMTPServerError;
+/** bun-smtp's name for the message stream (here a Node `Readable` with the web stream members). */
+export type DataStream = SMTPServerDataStream;
+/** bun-smtp's name for `SMTPServerAuthenticationResponse`. */
+export type AuthResponse = SMTPServerAuthenticationResponse;
+/** bun-smtp's name for `SMTPServerConnectionInfo`. */
+export type ConnectionInfo = SMTPServerConnectionInfo;
+/** bun-smtp's name for the TLS options. */
+export type TLSOptions = SMTPServerTLSOptions;
+/** bun-smtp's events map: the server's events and `listening`. */
+export type SMTPServerEventMap = SMTPServerEvents & SMTPServerListenerEvents;
+/** PLAIN and LOGIN credentials. */
+export type AuthObjectPlain = SMTPServerAuthentication & { method: 'PLAIN' | 'LOGIN'; username: string; password: string };
+/** CRAM-MD5 credentials: check them with `validatePassword()`. */
+export type AuthObjectCramMd5 = SMTPServerAuthentication & { method: 'CRAM-MD5'; username: string; challenge: string; challengeResponse: string };
+/** XOAUTH2 credentials. */
+export type AuthObjectXoauth2 = SMTPServerAuthentication & { method: 'XOAUTH2'; username: string; accessToken: string };
+/** XCLIENT LOGIN: a user name without a password. */
+export type AuthObjectXclient = SMTPServerAuthentication & { method: 'XCLIENT'; username: string; password: null };
+/** What `onAuth` gets, narrowed by `method` (bun-smtp's name). */
+export type AuthObject = AuthObjectPlain | AuthObjectCramMd5 | AuthObjectXoauth2 | AuthObjectXclient;
+/** bun-smtp's type of `onConnect`. */
+export type OnConnectCallback = (session: SMTPServerSession, callback: SMTPServerCallback) => void;
+/** bun-smtp's type of `onSecure`. */
+export type OnSecureCallback = (socket: SMTPServerSecureSocket, session: SMTPServerSession, callback: SMTPServerCallback) => void;
+/** bun-smtp's type of `onAuth`. */
+export type OnAuthCallback = (auth: AuthObject, session: SMTPServerSession, callback: SMTPServerAuthCallback) => void;
+/** bun-smtp's type of `onMailFrom`. */
+export type OnMailFromCallback = (address: SMTPServerAddress, session: SMTPServerSession, callback: SMTPServerCallback) => void;
+/** bun-smtp's type of `onRcptTo`. */
+export type OnRcptToCallback = (address: SMTPServerAddress, session: SMTPServerSession, callback: SMTPServerCallback) => void;
+/** bun-smtp's type of `onData`. */
+export type OnDataCallback = (stream: SMTPServerDataStream, session: SMTPServerSession, callback: SMTPServerDataCallback) => void;
+/** bun-smtp's type of `onClose`. */
+export type OnCloseCallback = (session: SMTPServerSession) => void;
 
 /** The module object: `import smtp from 'smtp-server-rs'` then `new smtp.SMTPServer()`. */
 declare const smtpServer: {

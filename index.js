@@ -11,6 +11,9 @@ const { createLogger } = require('./lib/logger.js');
 const { nativeTls, SecureSocketInfo } = require('./lib/tls.js');
 const { addWebStreamMethods } = require('./lib/web-stream.js');
 const tlsOptions = require('./lib/tls-options.js');
+const { defineLiveOptions } = require('./lib/live-options.js');
+const { ConnectionSocket } = require('./lib/connection-socket.js');
+const { watchForStall } = require('./lib/stall-warning.js');
 
 /** Event kinds sent by the native server (see src/binding/events.rs). */
 const EV = {
@@ -81,6 +84,7 @@ class SMTPDataStream extends Readable {
     this._finished = false;
     // what onData answered, sent once the stream has ended (or closed without ending)
     this._handled = false;
+    this._answered = false;
     this._error = null;
     this._message = undefined;
   }
@@ -104,13 +108,19 @@ class SMTPDataStream extends Readable {
     // otherwise the answer waits for the stream to end
   }
 
-  /** Sends onData's answer once: afterwards, or once aborted, the stream is no longer the connection's. */
+  /**
+   * Sends onData's answer once. A stream answered before its end stays the connection's
+   * while the rest is dropped, so that it still ends with the final figures.
+   */
   _answer(discard) {
     const conn = this._conn;
-    if (conn._dataStream !== this) {
+    if (this._answered || conn._dataStream !== this) {
       return;
     }
-    conn._dataStream = null;
+    this._answered = true;
+    if (!discard || this._finished || this.destroyed) {
+      conn._dataStream = null;
+    }
     this._server._sendDataResult(conn, this._error, this._message, discard);
   }
 
@@ -144,6 +154,9 @@ class SMTPDataStream extends Readable {
       this.byteLength = total;
       this.sizeExceeded = !!this._maxBytes && total > this._maxBytes;
       this._finished = true;
+      if (this._answered && this._conn._dataStream === this) {
+        this._conn._dataStream = null;
+      }
       this.push(null);
     }
   }
@@ -189,6 +202,12 @@ class SMTPConnection {
     this._dataStream = null;
     this._generation = -1;
     this._disabledKey = undefined;
+    this._sock = null;
+  }
+
+  /** smtp-server's private socket, for code that writes to it or destroys it. */
+  get _socket() {
+    return this._sock || (this._sock = new ConnectionSocket(this));
   }
 
   /** `session.xClient`, one Map for the whole connection. */
@@ -265,6 +284,8 @@ class SMTPServer extends EventEmitter {
     this.connections = new Set();
     this._conns = new Map();
     this._native = new native.NativeServer(nativeOptions(opts), this._tlsSettings());
+    // options assigned later apply from the next connection or command, as in smtp-server
+    defineLiveOptions(this, opts, () => this._native.setOptions(nativeOptions(this.options)));
     // 'connect' listeners make the greeting wait for them (the native side must know)
     const listenersChanged = name => {
       if (name === 'connect') {
@@ -993,6 +1014,9 @@ class SMTPServer extends EventEmitter {
       // the first piece of the body (often all of it) came with the event
       stream._piece(body, ev.e, ev.n);
     }
+    if (!stream._handled) {
+      watchForStall(stream, this.logger, conn.id);
+    }
   }
 
   _sendDataResult(conn, err, message, discard) {
@@ -1064,6 +1088,9 @@ class SMTPServer extends EventEmitter {
     this._conns.delete(conn.cid);
     this.connections.delete(conn);
     this.server._connectionsChanged();
+    if (conn._sock) {
+      conn._sock._closed(conn._hadError);
+    }
     if (this.options.logger) {
       const user = logUser(conn.session);
       const hadError = !!conn._hadError;
@@ -1134,6 +1161,11 @@ function trustList(option) {
   return option.map(entry => String(entry === undefined || entry === null ? '' : entry));
 }
 
+/** A list option as strings (the constructor normalized it; a later assignment may not be). */
+function stringList(value) {
+  return [].concat(value === undefined || value === null ? [] : value).map(entry => String(entry));
+}
+
 /** The options the native side needs, normalized as smtp-server reads them. */
 function nativeOptions(opts) {
   return {
@@ -1154,8 +1186,8 @@ function nativeOptions(opts) {
     hideStarttls: !!opts.hideSTARTTLS,
     chunking: opts.hideCHUNKING === false,
     hideBinarymime: !!opts.hideBINARYMIME,
-    disabledCommands: opts.disabledCommands,
-    authMethods: opts.authMethods,
+    disabledCommands: stringList(opts.disabledCommands),
+    authMethods: stringList(opts.authMethods),
     authOptional: !!opts.authOptional,
     allowInsecureAuth: !!opts.allowInsecureAuth,
     authRequiredMessage: typeof opts.authRequiredMessage === 'string' ? opts.authRequiredMessage : undefined,

@@ -210,3 +210,15 @@ test('both options on: nodemailer delivers a message with an attachment', { skip
     assert.equal(messages[0].ended, true);
     assert.doesNotMatch(Buffer.concat(messages[0].chunks).toString('latin1'), /[^\r]\n|\r[^\n]/);
 });
+
+test('set on a running server (server.options): applies from the next command', { skip }, async () => {
+    await withServer({ authOptional: true }, async (port, server) => {
+        const client = await Client.open(port, 'EHLO example.org');
+        client.write('NOOP\n');
+        assert.equal(await client.read(), '250 OK');
+        server.options.rejectBareLineEndings = true;
+        client.write('NOOP\n');
+        assert.equal(await client.read(), '550 Error: bare <LF> received');
+        await client.waitClose();
+    });
+});

@@ -18,7 +18,9 @@ const path = require('node:path');
 const crypto = require('node:crypto');
 const { spawn, spawnSync } = require('node:child_process');
 const nodemailer = require('nodemailer');
-const { deadline, smtpError, python, IS_REF, WAIT, until, createServer: sharedCreateServer, withServer: sharedWithServer, Client } = require('./helpers/smtp-client.js');
+const tls = require('node:tls');
+const { SMTPServer: Reference } = require('smtp-server');
+const { deadline, smtpError, python, IS_REF, IS_BUN, WAIT, until, SMTPServer, createServer: sharedCreateServer, withServer: sharedWithServer, Client } = require('./helpers/smtp-client.js');
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -30,10 +32,19 @@ function createServer(options = {}) {
     return sharedCreateServer({ name: NAME, ...options });
 }
 
-/** Starts a server with this file's defaults, runs fn(port, server), always closes it. */
-function withServer(options, fn) {
-    return sharedWithServer({ name: NAME, ...options }, fn);
+/**
+ * Starts a server with this file's defaults (of `Server` when given, such as the
+ * reference), runs fn(port, server), always closes it.
+ */
+function withServer(options, fn, Server) {
+    return sharedWithServer({ name: NAME, ...options }, fn, Server);
 }
+
+/** This package and the reference, for tests that run the same case against both. */
+const PACKAGES = [
+    ['smtp-server-rs', SMTPServer],
+    ['smtp-server', Reference]
+];
 
 /** Runs fn(client), always destroys the client. */
 async function using(clientPromise, fn) {
@@ -131,6 +142,28 @@ function makeCertificates() {
     leaf('clientGood', 'ca1', 'client-good', clientExt);
     leaf('clientOther', 'ca2', 'client-other', clientExt);
     openssl(['pkcs8', '-topk8', '-in', 'alpha.key', '-v2', 'aes-256-cbc', '-passout', 'pass:s3cret pass', '-out', 'alpha.enc.key'], dir);
+    // X.509 version 1 server certificates (`openssl x509 -req` without extensions, as the
+    // `pem` package makes them): RSA from CA1, and ECDSA from an intermediate CA of CA1
+    const v1 = (name, caName, cnText, keyArgs) => {
+        openssl(['req', '-new', ...keyArgs, '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cnText}`], dir);
+        openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${caName}.crt`, '-CAkey', `${caName}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2'], dir);
+        assert.match(openssl(['x509', '-in', `${name}.crt`, '-noout', '-text'], dir), /Version: 1 \(0x0\)/, `${name} is a version 1 certificate`);
+    };
+    leaf('inter', 'ca1', 'Test Intermediate', ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign']);
+    v1('v1rsa', 'ca1', 'v1rsa.test', ['-newkey', 'rsa:2048']);
+    v1('v1ec', 'inter', 'v1ec.test', ec.slice(0, 4));
+    // a self-signed client certificate, as `openssl req -x509` makes it (a CA certificate)
+    openssl(['req', '-x509', ...ec, '-keyout', 'clientSelf.key', '-out', 'clientSelf.crt', '-subj', '/CN=client-self', '-days', '2'], dir);
+    // an expired client certificate: `openssl ca` is the tool that sets past dates
+    fs.mkdirSync(path.join(dir, 'cadb'));
+    fs.writeFileSync(path.join(dir, 'cadb', 'index.txt'), '');
+    fs.writeFileSync(path.join(dir, 'cadb', 'serial'), '01\n');
+    fs.writeFileSync(
+        path.join(dir, 'ca.cnf'),
+        ['[ca]', 'default_ca = d', '[d]', 'database = cadb/index.txt', 'new_certs_dir = cadb', 'serial = cadb/serial', 'default_md = sha256', 'policy = p', 'x509_extensions = ext', '[p]', 'commonName = supplied', '[ext]', ...clientExt].join('\n') + '\n'
+    );
+    openssl(['req', '-new', ...ec, '-keyout', 'clientExpired.key', '-out', 'clientExpired.csr', '-subj', '/CN=client-expired'], dir);
+    openssl(['ca', '-batch', '-config', 'ca.cnf', '-cert', 'ca1.crt', '-keyfile', 'ca1.key', '-in', 'clientExpired.csr', '-out', 'clientExpired.crt', '-startdate', '20200101000000Z', '-enddate', '20200102000000Z', '-notext'], dir);
     const read = file => fs.readFileSync(path.join(dir, file), 'utf8');
     const pair = name => ({ key: read(`${name}.key`), cert: read(`${name}.crt`) });
     return {
@@ -145,6 +178,10 @@ function makeCertificates() {
         renewed: pair('renewed'),
         clientGood: pair('clientGood'),
         clientOther: pair('clientOther'),
+        clientExpired: pair('clientExpired'),
+        clientSelf: pair('clientSelf'),
+        v1rsa: pair('v1rsa'),
+        v1ec: { key: read('v1ec.key'), cert: read('v1ec.crt') + read('inter.crt') },
         alphaEncryptedKey: read('alpha.enc.key')
     };
 }
@@ -417,6 +454,8 @@ test('smtplib SMTP_SSL against secure: true', { timeout: 30000 }, async () => {
 const CLIENTS = {
     good: { key: C.clientGood.key, cert: C.clientGood.cert },
     other: { key: C.clientOther.key, cert: C.clientOther.cert },
+    expired: { key: C.clientExpired.key, cert: C.clientExpired.cert },
+    self: { key: C.clientSelf.key, cert: C.clientSelf.cert },
     none: {}
 };
 
@@ -424,14 +463,14 @@ test('requestCert + ca, rejectUnauthorized: false: every client gets in, onSecur
     const secure = [];
     const mails = [];
     await withServer({ secure: true, ...C.alpha, requestCert: true, rejectUnauthorized: false, ca: C.ca1, onSecure: recordingSecure(secure), onMailFrom: recordingMail(mails) }, async port => {
-        for (const who of ['good', 'other', 'none']) {
+        for (const who of ['good', 'other', 'none', 'self']) {
             await using(Client.openTls(port, { ...CLIENTS[who], servername: 'alpha.test' }), async c => {
                 assert.equal(await c.cmd(`MAIL FROM:<${who}@example.com>`), '250 Accepted');
             });
         }
     });
-    assert.equal(secure.length, 3);
-    const [good, other, none] = secure;
+    assert.equal(secure.length, 4);
+    const [good, other, none, self] = secure;
     assert.equal(good.authorized, true);
     assert.ok(!good.authorizationError, 'no authorizationError for a good certificate');
     assert.equal(good.peerCN, 'client-good');
@@ -443,7 +482,10 @@ test('requestCert + ca, rejectUnauthorized: false: every client gets in, onSecur
     assert.equal(none.authorized, false);
     assert.equal(none.authorizationError, 'UNABLE_TO_GET_ISSUER_CERT');
     assert.equal(none.peerCN, undefined);
-    assert.deepEqual(mails.map(m => m.address), ['good@example.com', 'other@example.com', 'none@example.com']);
+    assert.equal(self.authorized, false);
+    assert.equal(self.authorizationError, 'DEPTH_ZERO_SELF_SIGNED_CERT');
+    assert.equal(self.peerCN, 'client-self');
+    assert.deepEqual(mails.map(m => m.address), ['good@example.com', 'other@example.com', 'none@example.com', 'self@example.com']);
 });
 
 test('openssl s_client parses the CA names the server asks client certificates for', { timeout: 20000 }, async () => {
@@ -569,6 +611,86 @@ for (const starttls of [false, true]) {
     });
 }
 
+/**
+ * What a client with `who`'s certificate gets from a server that requires one: 'reply'
+ * (the greeting, or the EHLO reply after STARTTLS), or the code of its TLS error, or
+ * 'closed' (the connection closed with no error).
+ */
+async function clientCertOutcome(port, who, starttls, maxVersion) {
+    const options = { ...CLIENTS[who], servername: 'alpha.test', maxVersion };
+    const plain = starttls ? await Client.open(port) : null;
+    let client = plain;
+    try {
+        try {
+            if (starttls) {
+                await plain.starttls(options);
+                plain.write('EHLO after.tls\r\n');
+            } else {
+                client = await Client.connectTls(port, options);
+            }
+        } catch (err) {
+            return err.code || 'closed';
+        }
+        try {
+            await client.read('a reply or a close');
+            return 'reply';
+        } catch {
+            return (client.error && client.error.code) || 'closed';
+        }
+    } finally {
+        if (client) {
+            client.destroy();
+        }
+    }
+}
+
+/** The client's error code for the TLS 1.3 certificate_required alert (BoringSSL under Bun). */
+const CERTIFICATE_REQUIRED = IS_BUN ? 'ERR_SSL_TLSV1_ALERT_CERTIFICATE_REQUIRED' : 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED';
+
+for (const starttls of [false, true]) {
+    for (const maxVersion of ['TLSv1.3', 'TLSv1.2']) {
+        test(`requestCert + rejectUnauthorized (${starttls ? 'STARTTLS' : 'implicit TLS'}, ${maxVersion}): refused during the handshake with an alert`, { timeout: 30000 }, async () => {
+            const seen = {};
+            for (const [pkg, Server] of PACKAGES) {
+                const errors = [];
+                const outcomes = {};
+                await withServer(
+                    { secure: !starttls, ...C.alpha, requestCert: true, rejectUnauthorized: true, ca: C.ca1 },
+                    async (port, server) => {
+                        server.on('error', err => errors.push(err));
+                        for (const who of ['good', 'other', 'expired', 'none']) {
+                            outcomes[who] = await clientCertOutcome(port, who, starttls, maxVersion);
+                        }
+                        await until(() => errors.length >= 3, `${pkg}: an error event for each refused client`);
+                    },
+                    Server
+                );
+                // smtp-server reports a refusal over STARTTLS twice
+                seen[pkg] = { outcomes, errors: [...new Set(errors.map(e => e.code))] };
+            }
+            const [rs, ref] = [seen['smtp-server-rs'], seen['smtp-server']];
+            assert.equal(rs.outcomes.good, 'reply');
+            assert.equal(ref.outcomes.good, 'reply');
+            // the server reports each refusal with the code OpenSSL gives it
+            assert.deepEqual(rs.errors, ref.errors);
+            assert.deepEqual(rs.errors, ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED', 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE']);
+            if (maxVersion === 'TLSv1.3') {
+                assert.equal(ref.outcomes.none, CERTIFICATE_REQUIRED);
+            }
+            if (!IS_REF) {
+                // smtp-server closes after the handshake for these two, with no alert;
+                // without a certificate it sends handshake_failure under TLS 1.2
+                assert.deepEqual(rs.outcomes, {
+                    good: 'reply',
+                    other: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+                    expired: 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED',
+                    none: CERTIFICATE_REQUIRED
+                });
+            }
+        });
+    }
+}
+
 test('requestCert with several CAs over STARTTLS: a certificate from the second CA verifies', { timeout: 20000 }, async () => {
     const secure = [];
     await withServer({ ...C.alpha, requestCert: true, rejectUnauthorized: false, ca: [C.ca2, C.ca1], onSecure: recordingSecure(secure) }, async port => {
@@ -679,6 +801,155 @@ test('updateSecureContext over STARTTLS and with new sniOptions', { timeout: 200
         assert.equal(await served('other.test'), 'renewed.test');
     });
 });
+
+// ---------------------------------------------------------------------------
+// X.509 version 1 certificates, which both packages serve
+
+/** The CN of the certificate served for `servername`, verified against CA1. */
+async function servedCN(port, servername, starttls = false) {
+    const verified = { servername, ca: C.ca1, rejectUnauthorized: true };
+    if (!starttls) {
+        return using(Client.openTls(port, verified), async c => {
+            assert.equal(await c.cmd('NOOP'), '250 OK');
+            return cn(c.socket);
+        });
+    }
+    return using(Client.open(port), async c => {
+        await c.starttls(verified);
+        assert.match(await c.cmd('EHLO after.tls'), /^250-/);
+        return cn(c.socket);
+    });
+}
+
+for (const [label, pair, name] of [
+    ['RSA', C.v1rsa, 'v1rsa.test'],
+    ['ECDSA, with its intermediate CA,', C.v1ec, 'v1ec.test']
+]) {
+    test(`a version 1 ${label} certificate is served over implicit TLS and STARTTLS, as by smtp-server`, { timeout: 30000 }, async () => {
+        for (const [pkg, Server] of PACKAGES) {
+            await withServer({ secure: true, ...pair }, async port => assert.equal(await servedCN(port, name), name, pkg), Server);
+            await withServer({ ...pair }, async port => assert.equal(await servedCN(port, name, true), name, pkg), Server);
+        }
+    });
+}
+
+test('version 1 certificates through sniOptions, SNICallback and updateSecureContext, as by smtp-server', { timeout: 30000 }, async () => {
+    for (const [pkg, Server] of PACKAGES) {
+        // the built-in (RSA) certificate is the default: smtp-server, through Node, keeps
+        // an ECDSA default certificate when SNI picks an RSA one
+        const sniOptions = { 'v1rsa.test': C.v1rsa, 'v1ec.test': C.v1ec };
+        await withServer(
+            { secure: true, sniOptions },
+            async port => {
+                assert.equal(await servedCN(port, 'v1rsa.test'), 'v1rsa.test', pkg);
+                assert.equal(await servedCN(port, 'v1ec.test', false), 'v1ec.test', pkg);
+            },
+            Server
+        );
+        // the reference takes a SecureContext from SNICallback, this package TLS options
+        const answer = options => (Server === Reference ? tls.createSecureContext(options) : options);
+        const SNICallback = (servername, cb) => cb(null, sniOptions[servername] ? answer(sniOptions[servername]) : null);
+        await withServer(
+            { SNICallback },
+            async port => {
+                assert.equal(await servedCN(port, 'v1ec.test', true), 'v1ec.test', pkg);
+                assert.equal(await servedCN(port, 'v1rsa.test', true), 'v1rsa.test', pkg);
+            },
+            Server
+        );
+        await withServer(
+            { secure: true, ...C.alpha },
+            async (port, server) => {
+                server.updateSecureContext(C.v1rsa);
+                assert.equal(await servedCN(port, 'v1rsa.test'), 'v1rsa.test', pkg);
+                server.updateSecureContext(C.v1ec);
+                assert.equal(await servedCN(port, 'v1ec.test'), 'v1ec.test', pkg);
+            },
+            Server
+        );
+    }
+});
+
+test('a key that does not match a version 1 certificate is refused', { skip: IS_REF && 'smtp-server fails only at the first handshake' }, () => {
+    assert.throws(() => createServer({ secure: true, key: C.v1ec.key, cert: C.v1rsa.cert }), /does not match/);
+    assert.throws(() => createServer({ secure: true, key: C.alpha.key, cert: C.v1ec.cert }), /does not match/);
+    assert.throws(() => createServer({ ...C.alpha, sniOptions: { 'v1rsa.test': { key: C.alpha.key, cert: C.v1rsa.cert } } }), /does not match/);
+    const server = createServer({ secure: true, ...C.alpha });
+    assert.throws(() => server.updateSecureContext({ key: C.v1rsa.key, cert: C.v1ec.cert }), /does not match/);
+});
+
+// ---------------------------------------------------------------------------
+// renegotiation
+
+/**
+ * Runs `openssl s_client -tls1_2` (with `args`), asks it to renegotiate ("R") once the
+ * session is quiet (after the greeting with implicit TLS, after the handshake with
+ * STARTTLS, where s_client read the greeting itself), and resolves with its output once
+ * it reports the server's refusal. It waits at most `WAIT`: without the refusal it
+ * would wait for the socket timeout, as no reply of the server would carry it.
+ */
+function sClientRenegotiate(args) {
+    const quiet = args.includes('-starttls') ? /Verify return code/ : /^220 /m;
+    const child = spawn('openssl', ['s_client', '-tls1_2', ...args, '-CAfile', C.ca1File, '-crlf'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    let asked = false;
+    const refused = new Promise((resolve, reject) => {
+        const onOutput = chunk => {
+            output += chunk;
+            if (!asked && quiet.test(output)) {
+                asked = true;
+                child.stdin.write('R\n');
+            }
+            if (/no renegotiation/.test(output)) {
+                resolve(output);
+            }
+        };
+        child.stdout.on('data', onOutput);
+        child.stderr.on('data', onOutput);
+        child.on('error', reject);
+        child.on('close', () => reject(new Error(`s_client ended without the refusal: ${output}`)));
+    });
+    child.stdin.on('error', () => {});
+    return deadline(refused, WAIT, 'the refusal of the renegotiation').finally(() => child.kill());
+}
+
+for (const starttls of [false, true]) {
+    const mode = starttls ? 'after STARTTLS' : 'implicit TLS';
+    test(`openssl s_client -tls1_2 renegotiating (${mode}) gets no_renegotiation at once`, { timeout: 20000, skip: IS_REF && 'smtp-server lets clients renegotiate (a deliberate difference)' }, async () => {
+        await withServer({ secure: !starttls, ...C.alpha }, async (port, server) => {
+            server.on('error', () => {});
+            const output = await sClientRenegotiate([...(starttls ? ['-starttls', 'smtp'] : []), '-connect', `127.0.0.1:${port}`, '-servername', 'alpha.test']);
+            assert.match(output, /RENEGOTIATING/);
+            assert.equal(await servedCN(port, 'alpha.test', starttls), 'alpha.test', 'the server still serves');
+        });
+    });
+
+    test(`a TLS 1.2 Node client that renegotiates (${mode}) is refused at once`, { timeout: 20000, skip: (IS_REF && 'smtp-server lets clients renegotiate (a deliberate difference)') || (IS_BUN && "Bun's TLS client cannot renegotiate") }, async () => {
+        const options = { servername: 'alpha.test', maxVersion: 'TLSv1.2' };
+        await withServer({ secure: !starttls, ...C.alpha }, async (port, server) => {
+            server.on('error', () => {});
+            const client = starttls ? await (await Client.open(port)).starttls(options) : await Client.openTls(port, options);
+            try {
+                assert.equal(client.socket.getProtocol(), 'TLSv1.2');
+                // Node's client gives up at the no_renegotiation alert: an 'error', and the
+                // connection closes; without the alert it would wait for the socket timeout
+                const answer = await deadline(
+                    new Promise(resolve => {
+                        client.socket.once('error', resolve);
+                        client.socket.renegotiate({ rejectUnauthorized: false }, err => resolve(err || 'renegotiated'));
+                    }),
+                    WAIT,
+                    'the answer to the renegotiation'
+                );
+                assert.equal(answer.code, 'ERR_SSL_NO_RENEGOTIATION');
+                await deadline(client.closedPromise, WAIT, 'the connection to close');
+            } finally {
+                client.destroy();
+            }
+            assert.equal(await servedCN(port, 'alpha.test', starttls), 'alpha.test', 'the server still serves');
+        });
+    });
+}
 
 // ---------------------------------------------------------------------------
 // STARTTLS protocol rules

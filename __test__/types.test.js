@@ -54,17 +54,18 @@ const corpus = listDir(path.join(TYPES, 'corpus'), /\.ts$/);
 const corpusBundled = listDir(path.join(TYPES, 'corpus-bundled'), /\.ts$/);
 const mustFail = listDir(path.join(TYPES, 'must-fail'), /\.ts$/);
 const esm = listDir(path.join(TYPES, 'esm'), /\.[mc]ts$/);
+const bunSmtp = listDir(path.join(TYPES, 'bun-smtp'), /\.ts$/);
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'smtp-server-rs-types-'));
 process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }));
 fs.mkdirSync(path.join(work, 'node_modules'));
 fs.symlinkSync(ROOT, path.join(work, 'node_modules', 'smtp-server-rs'), 'dir');
 
-/** Writes a copy of `file` importing 'smtp-server-rs' instead of 'smtp-server'; returns its path. */
-function switched(file, group) {
+/** Writes a copy of `file` importing 'smtp-server-rs' instead of `from` ('smtp-server'); returns its path. */
+function switched(file, group, from = 'smtp-server') {
   const source = fs.readFileSync(file, 'utf8');
-  const replaced = source.replace(/(['"])smtp-server\1/g, "'smtp-server-rs'");
-  assert.notEqual(replaced, source, `${file} does not import 'smtp-server'`);
+  const replaced = source.replace(new RegExp(`(['"])${from}\\1`, 'g'), "'smtp-server-rs'");
+  assert.notEqual(replaced, source, `${file} does not import '${from}'`);
   const dir = path.join(work, 'rs', group);
   fs.mkdirSync(dir, { recursive: true });
   const out = path.join(dir, path.basename(file));
@@ -76,7 +77,8 @@ const rs = {
   corpus: corpus.map(file => switched(file, 'corpus')),
   corpusBundled: corpusBundled.map(file => switched(file, 'corpus-bundled')),
   mustFail: mustFail.map(file => switched(file, 'must-fail')),
-  esm: esm.map(file => switched(file, 'esm'))
+  esm: esm.map(file => switched(file, 'esm')),
+  bunSmtp: bunSmtp.map(file => switched(file, 'bun-smtp', 'bun-smtp'))
 };
 
 // skipLibCheck keeps each run to a few seconds (checking @types/node dominates
@@ -143,7 +145,7 @@ function compile(name, compilerOptions, files) {
 const bundledRun = compile(
   'cjs-bundled',
   { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true },
-  [...corpus, ...corpusBundled, ...mustFail, ...rs.corpus, ...rs.corpusBundled, ...rs.mustFail, indexAsSource]
+  [...corpus, ...corpusBundled, ...mustFail, ...rs.corpus, ...rs.corpusBundled, ...rs.mustFail, ...rs.bunSmtp, indexAsSource]
 );
 // @types/smtp-server is shadowed by the package's own declarations, so it is mapped explicitly;
 // esModuleInterop is off here (tsc's default), which the copies must not need either.
@@ -199,13 +201,13 @@ function marks(file) {
 test('the corpus compiles against smtp-server 3.21 own declarations', { timeout: TIMEOUT }, async () => {
   const run = await bundledRun;
   assert.ok(corpus.length >= 5 && corpusBundled.length >= 2, 'corpus files are missing');
-  assert.ok(run.listed.has(path.join(ROOT, 'node_modules', 'smtp-server', 'dist', 'cjs', 'smtp-server.d.ts')), 'smtp-server declarations were not used');
+  assert.ok(run.listed.has(fs.realpathSync(path.join(ROOT, 'node_modules', 'smtp-server', 'dist', 'cjs', 'smtp-server.d.ts'))), 'smtp-server declarations were not used');
   assert.deepEqual(errorsOf(run, [...corpus, ...corpusBundled]), []);
 });
 
 test('the corpus compiles against @types/smtp-server', { timeout: TIMEOUT }, async () => {
   const run = await definitelyTypedRun;
-  assert.ok(run.listed.has(path.join(TYPE_ROOTS, 'smtp-server', 'index.d.ts')), '@types/smtp-server was not used');
+  assert.ok(run.listed.has(fs.realpathSync(path.join(TYPE_ROOTS, 'smtp-server', 'index.d.ts'))), '@types/smtp-server was not used');
   assert.deepEqual(errorsOf(run, corpus), []);
 });
 
@@ -216,6 +218,12 @@ test('the corpus compiles unchanged against smtp-server-rs (import switched)', {
     assert.deepEqual(errorsOf(run, [...rs.corpus, ...rs.corpusBundled]), [], run.name);
     assert.deepEqual(strayErrors(run, [...corpus, ...corpusBundled, ...mustFail, ...rs.mustFail]), [], `${run.name}: errors in declaration files`);
   }
+});
+
+test("bun-smtp code (its documented examples, its type names) compiles with the import switched", { timeout: TIMEOUT }, async () => {
+  const run = await bundledRun;
+  assert.ok(rs.bunSmtp.length >= 3, 'bun-smtp files are missing');
+  assert.deepEqual(errorsOf(run, rs.bunSmtp), []);
 });
 
 test('index.d.ts itself passes a strict check', { timeout: TIMEOUT }, async () => {

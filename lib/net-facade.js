@@ -140,6 +140,7 @@ class NetServerFacade extends EventEmitter {
     this.listening = false;
     this._pending = null;
     this._errorAwaited = false;
+    this._maxConnections = undefined;
     this.on('error', err => {
       if (!this._errorAwaited) {
         owner.emit('error', err);
@@ -289,6 +290,24 @@ class NetServerFacade extends EventEmitter {
     return this;
   }
 
+  /**
+   * `net.Server#maxConnections`: undefined until set. Setting it limits the clients as
+   * `maxClients` does (the client over the limit gets smtp-server's 421 reply).
+   */
+  get maxConnections() {
+    return this._maxConnections;
+  }
+
+  set maxConnections(value) {
+    this._maxConnections = value;
+    this._owner.options.maxClients = value;
+  }
+
+  /** The number of open connections (`net.Server#connections`, deprecated there). */
+  get connections() {
+    return this._owner._native.connectionCount();
+  }
+
   getConnections(callback) {
     const count = this._owner._native.connectionCount();
     if (typeof callback === 'function') {
@@ -296,6 +315,17 @@ class NetServerFacade extends EventEmitter {
     }
     return this;
   }
+}
+
+if (Symbol.asyncDispose) {
+  // `await using` support (Node 20 and Bun have the symbol): closes the server and
+  // resolves once it has closed
+  NetServerFacade.prototype[Symbol.asyncDispose] = function asyncDispose() {
+    if (!this.listening) {
+      return Promise.resolve();
+    }
+    return new Promise(resolve => this.close(() => resolve()));
+  };
 }
 
 module.exports = { NetServerFacade, parseListenArgs };

@@ -70,13 +70,24 @@ function identities(opts) {
   return keys.map((key, i) => ({ key, cert: certs[i] }));
 }
 
+/** `opts` without its `null` and `undefined` entries: such an option is not given. */
+function given(opts) {
+  const out = {};
+  for (const key of Object.keys(opts || {})) {
+    if (opts[key] !== null && opts[key] !== undefined) {
+      out[key] = opts[key];
+    }
+  }
+  return out;
+}
+
 /**
  * Normalizes smtp-server's TLS options into what the native side takes: identities for
  * the default context and for each `sniOptions` name (merged over the built-in defaults
  * only, as smtp-server does), trusted CAs, the client certificate policy and versions.
  */
 function nativeTls(options, normalizeName) {
-  const base = tlsOptions(options);
+  const base = tlsOptions(given(options));
   for (const [name, bad] of [
     ['maxVersion', v => v && !['TLSv1.2', 'TLSv1.3'].includes(v)],
     ['minVersion', v => v && !['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'].includes(v)]
@@ -93,7 +104,7 @@ function nativeTls(options, normalizeName) {
   if (map) {
     const entries = map instanceof Map || typeof map.get === 'function' ? Array.from(map.entries()) : Object.keys(map).map(k => [k, map[k]]);
     for (const [name, ctx] of entries) {
-      sni.push({ name: normalizeName(name), identities: identities(tlsOptions(ctx)) });
+      sni.push({ name: normalizeName(name), identities: identities(tlsOptions(given(ctx))) });
     }
   }
   const ca = toList(base.ca).map(c => pemText(c, 'ca'));

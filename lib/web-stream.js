@@ -9,6 +9,8 @@
 
 const { ReadableStream: WebReadableStream } = globalThis.ReadableStream ? globalThis : require('node:stream/web');
 
+const { pipeline } = require('node:stream/promises');
+
 const kView = Symbol('smtp-server-rs.webView');
 
 function prematureClose() {
@@ -94,14 +96,97 @@ function webView(readable) {
   return view;
 }
 
+/** `pipeTo()` into a Node `Writable`: `pipeline()` semantics (backpressure, errors both ways). */
+function pipeToWritable(readable, writable, options) {
+  if (options.preventClose) {
+    return new Promise((resolve, reject) => {
+      const fail = err => {
+        readable.unpipe(writable);
+        reject(err);
+      };
+      readable.once('error', fail);
+      writable.once('error', fail);
+      readable.once('end', () => {
+        readable.off('error', fail);
+        writable.off('error', fail);
+        resolve();
+      });
+      readable.pipe(writable, { end: false });
+    });
+  }
+  return pipeline(readable, writable, options.signal ? { signal: options.signal } : {});
+}
+
+/** Waits for what a sink method returned when it is a promise (Bun's `FileSink` returns one under backpressure). */
+async function settled(value) {
+  if (value && typeof value.then === 'function') {
+    await value;
+  }
+}
+
+/**
+ * `pipeTo()` into a sink with `write(chunk)` and optionally `flush()` and `end()` (Bun's
+ * `FileSink`): one chunk at a time, each write awaited when it returns a promise; then
+ * `flush()`, and `end()` unless `preventClose`. A failure of the message stream ends the
+ * sink with the error (unless `preventAbort`); a failure of the sink destroys the
+ * message stream (unless `preventCancel`).
+ */
+async function pipeToSink(readable, sink, options) {
+  const signal = options.signal;
+  let reading = true;
+  try {
+    if (signal && signal.aborted) {
+      throw signal.reason;
+    }
+    for await (const chunk of readable.iterator({ destroyOnReturn: !options.preventCancel })) {
+      reading = false;
+      await settled(sink.write(chunk));
+      reading = true;
+      if (signal && signal.aborted) {
+        throw signal.reason;
+      }
+    }
+    if (typeof sink.flush === 'function') {
+      await settled(sink.flush());
+    }
+    if (!options.preventClose && typeof sink.end === 'function') {
+      await settled(sink.end());
+    }
+  } catch (err) {
+    if (reading && !options.preventAbort && typeof sink.end === 'function') {
+      // the message failed: the sink is ended with the error (FileSink's `end(error)`)
+      try {
+        await settled(sink.end(err));
+      } catch {
+        // the sink's own failure adds nothing to the message's
+      }
+    } else if (!reading && !options.preventCancel && !readable.destroyed) {
+      readable.destroy();
+    }
+    throw err;
+  }
+}
+
 const methods = {
   /** A reader of the message (a `ReadableStreamDefaultReader`); the stream is `locked` until it is released. */
   getReader(options) {
     return webView(this).getReader(options);
   },
 
-  /** Pipes the message into a web `WritableStream`; resolves when the message has been written in full. */
+  /**
+   * Pipes the message into a web `WritableStream`, a Node `Writable` or a sink with
+   * `write()` (such as Bun's `FileSink`); resolves when the message has been written in
+   * full and the destination has been ended (unless `preventClose`) and flushed.
+   */
   pipeTo(destination, options) {
+    if (destination && typeof destination.getWriter !== 'function') {
+      if (typeof destination.on === 'function' && typeof destination.write === 'function') {
+        return pipeToWritable(this, destination, options || {});
+      }
+      if (typeof destination.write === 'function') {
+        return pipeToSink(this, destination, options || {});
+      }
+    }
     return webView(this).pipeTo(destination, options);
   },
 

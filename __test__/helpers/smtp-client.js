@@ -51,8 +51,9 @@ function sleep(ms) {
     return new Promise(resolve => setTimeout(resolve, ms));
 }
 
-function createServer(options = {}) {
-    return new SMTPServer({ disableReverseLookup: true, logger: false, authOptional: true, closeTimeout: 1000, ...options });
+/** A server of this package (or of `Server`, such as the reference) with the test defaults. */
+function createServer(options = {}, Server = SMTPServer) {
+    return new Server({ disableReverseLookup: true, logger: false, authOptional: true, closeTimeout: 1000, ...options });
 }
 
 /** Listens on 127.0.0.1 (or on a Unix socket path) and resolves with the port (or path). */
@@ -83,9 +84,9 @@ function closeServer(server, ms = WAIT) {
     return deadline(new Promise(resolve => server.close(() => resolve())), ms, 'server.close() to call back');
 }
 
-/** Starts a server, runs fn(port, server), always closes the server afterwards. */
-async function withServer(options, fn) {
-    const server = createServer(options);
+/** Starts a server (of `Server` when given), runs fn(port, server), always closes it. */
+async function withServer(options, fn, Server = SMTPServer) {
+    const server = createServer(options, Server);
     const port = await listen(server);
     try {
         return await fn(port, server);

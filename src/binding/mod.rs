@@ -172,7 +172,7 @@ pub struct NativeDataReply {
 /// The native half of an `SMTPServer`.
 #[napi]
 pub struct NativeServer {
-    config: Config,
+    config: Mutex<Config>,
     tls: Mutex<Option<Tls>>,
     running: Mutex<Option<Running>>,
     stats: Arc<Stats>,
@@ -235,7 +235,7 @@ impl NativeServer {
     #[napi(constructor)]
     pub fn new(options: NativeOptions, tls: Option<NativeTls>) -> Result<Self> {
         Ok(NativeServer {
-            config: options.into_config(),
+            config: Mutex::new(options.into_config()),
             tls: Mutex::new(build_tls(tls)?),
             running: Mutex::new(None),
             stats: Arc::default(),
@@ -264,6 +264,20 @@ impl NativeServer {
         match self.tls.lock() {
             Ok(t) => t.clone(),
             Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the options (`server.options` changed): new connections start with them,
+    /// live sessions take them before their next command.
+    #[napi]
+    pub fn set_options(&self, options: NativeOptions) {
+        let config = options.into_config();
+        if let Some(server) = self.server() {
+            server.set_config(config.clone());
+        }
+        match self.config.lock() {
+            Ok(mut c) => *c = config,
+            Err(p) => *p.into_inner() = config,
         }
     }
 
@@ -317,7 +331,10 @@ impl NativeServer {
             .build_threadsafe_function::<Encoded>()
             .callee_handled::<false>()
             .build_callback(|ctx| Ok(events::to_js(ctx.value)))?;
-        let mut config = self.config.clone();
+        let mut config = match self.config.lock() {
+            Ok(c) => c.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
         config.hooks = HookSet::from_mask(mask);
         let hooks = Arc::new(JsHooks { tsfn });
         let server = Server::new(
@@ -554,6 +571,12 @@ impl NativeServer {
             conn,
             ConnMsg::Send(u16::try_from(code).unwrap_or(500), text),
         );
+    }
+
+    /// `connection._socket.write(bytes)`: bytes for the client, as they are.
+    #[napi]
+    pub fn send_raw(&self, conn: u32, bytes: Buffer) {
+        self.deliver(conn, ConnMsg::Raw(bytes.to_vec()));
     }
 
     /// `connection.close()`.

@@ -1,5 +1,8 @@
 //! The options that shape a session, taken once from the JavaScript options object.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
+
 use super::xclient::Trust;
 
 /// Which application handlers are defined; an undefined one is never called across.
@@ -173,5 +176,47 @@ impl Default for Config {
             trace: false,
             hooks: HookSet::default(),
         }
+    }
+}
+
+/// The options of a running server, which the application may change: sessions look at
+/// the version before each command and take the new options when it moved.
+#[derive(Debug)]
+pub struct LiveConfig {
+    version: AtomicU32,
+    current: RwLock<Arc<Config>>,
+}
+
+impl LiveConfig {
+    /// Live options starting as `config`.
+    pub fn new(config: Config) -> LiveConfig {
+        LiveConfig {
+            version: AtomicU32::new(0),
+            current: RwLock::new(Arc::new(config)),
+        }
+    }
+
+    /// The options now.
+    pub fn get(&self) -> Arc<Config> {
+        match self.current.read() {
+            Ok(cfg) => Arc::clone(&cfg),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Changes the options; the handler set is kept (it follows its own mask).
+    pub fn replace(&self, mut config: Config) {
+        let mut current = match self.current.write() {
+            Ok(cfg) => cfg,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        config.hooks = current.hooks;
+        *current = Arc::new(config);
+        self.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// Moves on with each change.
+    pub fn version(&self) -> u32 {
+        self.version.load(Ordering::Acquire)
     }
 }

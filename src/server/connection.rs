@@ -186,24 +186,23 @@ where
             let auth = chosen
                 .as_ref()
                 .map_or(tls.client_auth.as_deref(), |t| t.client_auth.as_deref());
-            let verdict = tls::inspect(established.get_ref().1, auth);
-            match verdict {
-                Ok(info) => {
-                    *stream = Transport::Tls(Box::new(established));
-                    stats::add(&server.stats.tls_handshakes, 1);
-                    return Some(info);
-                }
-                Err(code) => (code, "Client certificate verification failed".to_string()),
-            }
+            let info = tls::inspect(established.get_ref().1, auth);
+            *stream = Transport::Tls(Box::new(established));
+            stats::add(&server.stats.tls_handshakes, 1);
+            return Some(info);
         }
-        Ok(Err(err)) => match err.kind() {
-            io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::BrokenPipe => (
+        Ok(Err(err)) => match (tls::client_cert_refusal(&err), err.kind()) {
+            (Some((code, message)), _) => (code.to_string(), message.to_string()),
+            (
+                None,
+                io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::BrokenPipe,
+            ) => (
                 "SocketError".to_string(),
                 "Socket closed while initiating TLS".to_string(),
             ),
-            _ => (
+            (None, _) => (
                 "TLSError".to_string(),
                 format!("Failed to establish TLS session: {err}"),
             ),
@@ -375,6 +374,7 @@ where
     let live = server.live.fetch_add(1, Ordering::SeqCst) + 1;
     let mut session = Session::new(Arc::clone(&cfg), peer);
     session.follow_hooks(server.hook_mask());
+    session.follow_config(server.live_config());
     if let Some(info) = tls_info {
         session.tls_established(info, false);
     }
@@ -676,6 +676,7 @@ where
             ConnMsg::Ack => self.in_flight = self.in_flight.saturating_sub(1),
             ConnMsg::Disabled(list) => self.session.set_disabled_override(list),
             ConnMsg::Send(code, text) => self.session.send_external(code, &text),
+            ConnMsg::Raw(bytes) => self.session.send_raw(&bytes),
             ConnMsg::Close => self.session.close(),
             ConnMsg::State(state) => self.on_state(state),
         }

@@ -40,6 +40,8 @@ pub enum ConnMsg {
     Disabled(Option<Vec<String>>),
     /// `connection.send(code, text)`.
     Send(u16, String),
+    /// Bytes written as they are (`connection._socket.write()`).
+    Raw(Vec<u8>),
     /// `connection.close()`.
     Close,
     /// The server moved on to this state.

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 
-use crate::protocol::config::Config;
+use crate::protocol::config::{Config, LiveConfig};
 use hooks::{ConnId, Hooks};
 use inbox::ConnMsg;
 use inbox::Inbox;
@@ -39,7 +39,7 @@ pub enum ServerState {
 
 /// State shared by a server's listener and connections.
 pub struct Server {
-    config: RwLock<Arc<Config>>,
+    config: Arc<LiveConfig>,
     hooks: Arc<dyn Hooks>,
     registry: Mutex<HashMap<ConnId, Arc<Inbox>>>,
     next_id: AtomicU32,
@@ -75,7 +75,7 @@ impl Server {
     ) -> Arc<Server> {
         let (state, _) = watch::channel(ServerState::Running);
         Arc::new(Server {
-            config: RwLock::new(Arc::new(config)),
+            config: Arc::new(LiveConfig::new(config)),
             hooks,
             registry: Mutex::new(HashMap::new()),
             next_id: AtomicU32::new(1),
@@ -107,7 +107,18 @@ impl Server {
 
     /// The options new connections start with.
     pub fn config(&self) -> Arc<Config> {
-        Arc::clone(&read(&self.config))
+        self.config.get()
+    }
+
+    /// The options that live sessions follow.
+    pub fn live_config(&self) -> Arc<LiveConfig> {
+        Arc::clone(&self.config)
+    }
+
+    /// Changes the options: new connections start with them, live sessions take them
+    /// before their next command.
+    pub fn set_config(&self, config: Config) {
+        self.config.replace(config);
     }
 
     /// Changes which application handlers are defined; live sessions follow it.

@@ -19,8 +19,8 @@ use tokio_rustls::rustls::server::danger::{ClientCertVerified, ClientCertVerifie
 use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert, ServerConnection};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{
-    self, CipherSuite, DigitallySignedStruct, DistinguishedName, ProtocolVersion, ServerConfig,
-    SignatureScheme,
+    self, CertificateError, CipherSuite, DigitallySignedStruct, DistinguishedName, ProtocolVersion,
+    ServerConfig, SignatureScheme,
 };
 use tokio_rustls::server::TlsStream;
 
@@ -65,7 +65,8 @@ pub struct Tls {
     pub client_auth: Option<Arc<ClientAuth>>,
 }
 
-/// How client certificates are judged after the handshake.
+/// How client certificates are judged: the trusted CAs and whether a certificate that
+/// does not verify (or none) breaks off the handshake.
 #[derive(Debug)]
 pub struct ClientAuth {
     roots: Vec<CertificateDer<'static>>,
@@ -88,11 +89,87 @@ fn parse_identity(id: &Identity) -> Result<Arc<CertifiedKey>, String> {
         .map_err(|e| format!("invalid private key PEM: {e}"))?;
     let signing = provider::sign::any_supported_type(&key)
         .map_err(|e| format!("unsupported private key: {e}"))?;
-    let certified = CertifiedKey::new(certs, signing);
-    certified
-        .keys_match()
-        .map_err(|e| format!("the private key does not match the certificate: {e}"))?;
-    Ok(Arc::new(certified))
+    let spki = certificate_fields(&certs[0])
+        .ok_or("the certificate is not a well-formed X.509 certificate")?
+        .spki;
+    let key_spki = signing
+        .public_key()
+        .ok_or("the public key of the private key cannot be derived")?;
+    if key_spki.as_ref() != spki {
+        return Err("the private key does not match the certificate".into());
+    }
+    Ok(Arc::new(CertifiedKey::new(certs, signing)))
+}
+
+/// One DER element: its tag, its contents, all of its bytes, and what follows it.
+struct Element<'a> {
+    tag: u8,
+    contents: &'a [u8],
+    whole: &'a [u8],
+    rest: &'a [u8],
+}
+
+/// Reads the DER element at the start of `input` (single-byte tags, definite lengths).
+fn der_element(input: &[u8]) -> Option<Element<'_>> {
+    let (&tag, after_tag) = input.split_first()?;
+    let (&first, after_len) = after_tag.split_first()?;
+    let (len, body) = if first < 0x80 {
+        (usize::from(first), after_len)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > std::mem::size_of::<usize>() || after_len.len() < n {
+            return None;
+        }
+        let (bytes, body) = after_len.split_at(n);
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, body)
+    };
+    if body.len() < len {
+        return None;
+    }
+    let header = input.len() - body.len();
+    let (whole, rest) = input.split_at(header + len);
+    Some(Element {
+        tag,
+        contents: &body[..len],
+        whole,
+        rest,
+    })
+}
+
+/// The parts of a certificate that name it and its key, as DER.
+struct CertificateFields<'a> {
+    issuer: &'a [u8],
+    subject: &'a [u8],
+    spki: &'a [u8],
+}
+
+/// Reads a certificate of any version from the structure itself: webpki parses only
+/// version 3 certificates, and OpenSSL takes version 1 too.
+fn certificate_fields(cert: &[u8]) -> Option<CertificateFields<'_>> {
+    const SEQUENCE: u8 = 0x30;
+    const VERSION: u8 = 0xa0;
+    let certificate = der_element(cert).filter(|e| e.tag == SEQUENCE)?;
+    let tbs = der_element(certificate.contents).filter(|e| e.tag == SEQUENCE)?;
+    let mut rest = tbs.contents;
+    if rest.first() == Some(&VERSION) {
+        rest = der_element(rest)?.rest;
+    }
+    // serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
+    let mut fields = [&[][..]; 6];
+    for field in &mut fields {
+        let element = der_element(rest)?;
+        *field = element.whole;
+        rest = element.rest;
+    }
+    let [_, _, issuer, _, subject, spki] = fields;
+    (spki.first() == Some(&SEQUENCE)).then_some(CertificateFields {
+        issuer,
+        subject,
+        spki,
+    })
 }
 
 fn parse_identities(list: &[Identity]) -> Result<Vec<Arc<CertifiedKey>>, String> {
@@ -136,22 +213,24 @@ impl ResolvesServerCert for SniResolver {
     }
 }
 
-/// Accepts any client certificate during the handshake (after checking the client holds
-/// its key), so that an unverified certificate can be reported to the application the
-/// way Node does (`authorized: false`) instead of failing the handshake.
+/// Judges client certificates during the handshake. With `rejectUnauthorized` a
+/// certificate that does not verify, or none, breaks off the handshake with the alert that
+/// names the reason; without it every certificate is taken (once the client has shown it
+/// holds the key) and `inspect` reports the verdict the way Node does (`authorized: false`).
 #[derive(Debug)]
-struct RecordingVerifier {
+struct ClientVerifier {
     provider: Arc<CryptoProvider>,
     hints: Vec<DistinguishedName>,
+    auth: Arc<ClientAuth>,
 }
 
-impl ClientCertVerifier for RecordingVerifier {
+impl ClientCertVerifier for ClientVerifier {
     fn offer_client_auth(&self) -> bool {
         true
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        false
+        self.auth.reject_unauthorized
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
@@ -160,10 +239,18 @@ impl ClientCertVerifier for RecordingVerifier {
 
     fn verify_client_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
+        if self.auth.reject_unauthorized {
+            verify_client(&self.auth, end_entity, intermediates, now).map_err(|code| {
+                let refusal = REFUSALS.iter().find(|r| r.code == code);
+                rustls::Error::InvalidCertificate(
+                    refusal.map_or(CertificateError::BadEncoding, |r| r.error.clone()),
+                )
+            })?;
+        }
         Ok(ClientCertVerified::assertion())
     }
 
@@ -263,13 +350,14 @@ pub fn build(settings: &TlsSettings) -> Result<Tls, String> {
             .filter_map(|der| webpki::anchor_from_trusted_cert(der).ok())
             .map(|anchor| DistinguishedName::in_sequence(anchor.subject.as_ref()))
             .collect();
-        let verifier = Arc::new(RecordingVerifier {
-            provider: Arc::clone(&provider),
-            hints,
-        });
         let auth = Arc::new(ClientAuth {
             roots,
             reject_unauthorized: settings.reject_unauthorized,
+        });
+        let verifier = Arc::new(ClientVerifier {
+            provider: Arc::clone(&provider),
+            hints,
+            auth: Arc::clone(&auth),
         });
         (
             builder
@@ -315,12 +403,14 @@ fn cipher_names(suite: CipherSuite) -> (String, String) {
     (name, standard)
 }
 
-/// Node's name for a certificate verification failure.
-fn authorization_error(err: &webpki::Error, self_signed: bool) -> &'static str {
+/// Node's name for a certificate verification failure. `untrusted_self_issued`: the
+/// certificate names itself as its issuer and is not one of the trusted CAs (OpenSSL
+/// finds no chain for it, whatever else webpki has against it, such as a CA flag).
+fn authorization_error(err: &webpki::Error, untrusted_self_issued: bool) -> &'static str {
     match err {
         webpki::Error::CertExpired { .. } => "CERT_HAS_EXPIRED",
         webpki::Error::CertNotValidYet { .. } => "CERT_NOT_YET_VALID",
-        webpki::Error::UnknownIssuer if self_signed => "DEPTH_ZERO_SELF_SIGNED_CERT",
+        _ if untrusted_self_issued => "DEPTH_ZERO_SELF_SIGNED_CERT",
         webpki::Error::UnknownIssuer => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
         webpki::Error::CertRevoked => "CERT_REVOKED",
         webpki::Error::RequiredEkuNotFoundContext(_) => "INVALID_PURPOSE",
@@ -328,55 +418,103 @@ fn authorization_error(err: &webpki::Error, self_signed: bool) -> &'static str {
     }
 }
 
-/// Checks a client certificate chain against the trusted CAs.
-fn verify_client(auth: &ClientAuth, chain: &[CertificateDer<'static>]) -> Result<(), &'static str> {
-    let Some(leaf) = chain.first() else {
-        return Err("UNABLE_TO_GET_ISSUER_CERT");
-    };
-    let self_signed = is_self_signed(leaf);
+/// Checks a client certificate chain against the trusted CAs; `Err` is Node's name for
+/// what is wrong with it.
+fn verify_client(
+    auth: &ClientAuth,
+    leaf: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    now: UnixTime,
+) -> Result<(), &'static str> {
     let anchors: Vec<_> = auth
         .roots
         .iter()
         .filter_map(|der| webpki::anchor_from_trusted_cert(der).ok())
         .collect();
     let cert = webpki::EndEntityCert::try_from(leaf).map_err(|_| "CERT_REJECTED")?;
-    let now = UnixTime::now();
     cert.verify_for_usage(
         webpki::ALL_VERIFICATION_ALGS,
         &anchors,
-        &chain[1..],
+        intermediates,
         now,
         webpki::KeyUsage::client_auth(),
         None,
         None,
     )
     .map(|_| ())
-    .map_err(|e| authorization_error(&e, self_signed))
+    .map_err(|e| {
+        let self_issued = certificate_fields(leaf).is_some_and(|f| f.issuer == f.subject);
+        let trusted = auth.roots.iter().any(|root| root == leaf);
+        authorization_error(&e, self_issued && !trusted)
+    })
 }
 
-/// True when the certificate verifies with itself as the only trust anchor.
-fn is_self_signed(der: &CertificateDer<'_>) -> bool {
-    let (Ok(anchor), Ok(cert)) = (
-        webpki::anchor_from_trusted_cert(der),
-        webpki::EndEntityCert::try_from(der),
-    ) else {
-        return false;
-    };
-    cert.verify_for_usage(
-        webpki::ALL_VERIFICATION_ALGS,
-        &[anchor],
-        &[],
-        UnixTime::now(),
-        webpki::KeyUsage::client_auth(),
-        None,
-        None,
-    )
-    .is_ok()
+/// A client certificate refusal: Node's name for it, the rustls error that carries it
+/// through the handshake (and so picks the alert the client gets), and OpenSSL's text.
+struct Refusal {
+    code: &'static str,
+    error: CertificateError,
+    message: &'static str,
 }
 
-/// Describes an established session; `Err` carries Node's verification error name when
-/// the client certificate must be refused.
-pub fn inspect(conn: &ServerConnection, auth: Option<&ClientAuth>) -> Result<TlsInfo, String> {
+/// The refusals `verify_client` can give; where two share a rustls error, the first is
+/// the name reported once the handshake has failed.
+const REFUSALS: [Refusal; 7] = [
+    Refusal {
+        code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+        error: CertificateError::UnknownIssuer,
+        message: "unable to verify the first certificate",
+    },
+    Refusal {
+        code: "DEPTH_ZERO_SELF_SIGNED_CERT",
+        error: CertificateError::UnknownIssuer,
+        message: "self-signed certificate",
+    },
+    Refusal {
+        code: "CERT_HAS_EXPIRED",
+        error: CertificateError::Expired,
+        message: "certificate has expired",
+    },
+    Refusal {
+        code: "CERT_NOT_YET_VALID",
+        error: CertificateError::NotValidYet,
+        message: "certificate is not yet valid",
+    },
+    Refusal {
+        code: "CERT_REVOKED",
+        error: CertificateError::Revoked,
+        message: "certificate revoked",
+    },
+    Refusal {
+        code: "INVALID_PURPOSE",
+        error: CertificateError::InvalidPurpose,
+        message: "unsupported certificate purpose",
+    },
+    Refusal {
+        code: "CERT_REJECTED",
+        error: CertificateError::BadEncoding,
+        message: "certificate rejected",
+    },
+];
+
+/// Node's error code and message for a handshake that failed because the client
+/// certificate was refused (`rejectUnauthorized`), as OpenSSL names them.
+pub fn client_cert_refusal(err: &io::Error) -> Option<(&'static str, &'static str)> {
+    match err.get_ref()?.downcast_ref::<rustls::Error>()? {
+        rustls::Error::NoCertificatesPresented => Some((
+            "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE",
+            "peer did not return a certificate",
+        )),
+        rustls::Error::InvalidCertificate(e) => REFUSALS
+            .iter()
+            .find(|r| r.error == *e)
+            .map(|r| (r.code, r.message)),
+        _ => None,
+    }
+}
+
+/// Describes an established session, with the verdict on the client certificate.
+pub fn inspect(conn: &ServerConnection, auth: Option<&ClientAuth>) -> TlsInfo {
     let (name, standard_name) = conn
         .negotiated_cipher_suite()
         .map(|s| cipher_names(s.suite()))
@@ -386,10 +524,7 @@ pub fn inspect(conn: &ServerConnection, auth: Option<&ClientAuth>) -> Result<Tls
         Some(ProtocolVersion::TLSv1_2) => "TLSv1.2",
         _ => "unknown",
     };
-    let chain: Vec<CertificateDer<'static>> = conn
-        .peer_certificates()
-        .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
-        .unwrap_or_default();
+    let chain = conn.peer_certificates().unwrap_or_default();
     let mut info = TlsInfo {
         name,
         standard_name,
@@ -400,17 +535,20 @@ pub fn inspect(conn: &ServerConnection, auth: Option<&ClientAuth>) -> Result<Tls
         peer_certificate: chain.first().map(|c| c.as_ref().to_vec()),
     };
     if let Some(auth) = auth {
-        match verify_client(auth, &chain) {
-            Ok(()) => info.authorized = true,
-            Err(code) => {
-                info.authorization_error = Some(code.to_string());
-                if auth.reject_unauthorized {
-                    return Err(code.to_string());
-                }
+        // with `rejectUnauthorized` the handshake got this far only with a good certificate
+        let verdict = match chain.split_first() {
+            _ if auth.reject_unauthorized => Ok(()),
+            Some((leaf, intermediates)) => {
+                verify_client(auth, leaf, intermediates, UnixTime::now())
             }
+            None => Err("UNABLE_TO_GET_ISSUER_CERT"),
+        };
+        match verdict {
+            Ok(()) => info.authorized = true,
+            Err(code) => info.authorization_error = Some(code.to_string()),
         }
     }
-    Ok(info)
+    info
 }
 
 /// A connection's byte stream: plain until STARTTLS (or from the start for implicit TLS).
@@ -437,12 +575,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Transport<S> {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             // a client that closed without close_notify is done sending, as Node's TLS
             // sockets see it: the end of input, not an error
-            Transport::Tls(s) => match Pin::new(s.as_mut()).poll_read(cx, buf) {
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    Poll::Ready(Ok(()))
+            Transport::Tls(s) => {
+                let read = match Pin::new(s.as_mut()).poll_read(cx, buf) {
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        Poll::Ready(Ok(()))
+                    }
+                    other => other,
+                };
+                // what reading made TLS answer (the refusal of a renegotiation, a key
+                // update) leaves now, not with the next reply; a socket that cannot take
+                // it yet wakes this read again when it can, and a write error shows in
+                // the next read or write
+                if s.get_ref().1.wants_write() {
+                    let _ = Pin::new(s.as_mut()).poll_flush(cx);
                 }
-                other => other,
-            },
+                read
+            }
             Transport::Switching => Poll::Ready(Err(switching())),
         }
     }
@@ -484,6 +632,84 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Transport<S> {
             Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Transport::Switching => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::certificate_fields;
+
+    /// DER of `tag` around `contents` (short or two-byte long form length).
+    fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match u8::try_from(contents.len()) {
+            Ok(n) if n < 0x80 => out.push(n),
+            _ => {
+                let n = u16::try_from(contents.len()).expect("test sizes fit");
+                out.push(0x82);
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+        }
+        out.extend_from_slice(contents);
+        out
+    }
+
+    /// A certificate's shape: the TBS fields in order, then a signature algorithm and value.
+    fn certificate(version: Option<u8>, issuer: &[u8], subject: &[u8], spki: &[u8]) -> Vec<u8> {
+        let mut tbs = Vec::new();
+        if let Some(v) = version {
+            tbs.extend(tlv(0xa0, &tlv(0x02, &[v])));
+        }
+        tbs.extend(tlv(0x02, &[0x01])); // serialNumber
+        tbs.extend(tlv(0x30, b"")); // signature
+        tbs.extend_from_slice(issuer);
+        tbs.extend(tlv(0x30, b"")); // validity
+        tbs.extend_from_slice(subject);
+        tbs.extend_from_slice(spki);
+        let mut cert = tlv(0x30, &tbs);
+        cert.extend(tlv(0x30, b""));
+        cert.extend(tlv(0x03, &[0]));
+        tlv(0x30, &cert)
+    }
+
+    #[test]
+    fn reads_version_1_and_3_certificates() {
+        let issuer = tlv(0x30, b"issuer");
+        let subject = tlv(0x30, b"subject");
+        let spki = tlv(
+            0x30,
+            &[&tlv(0x30, b"alg")[..], &tlv(0x03, &[0; 200])].concat(),
+        );
+        for version in [None, Some(2)] {
+            let cert = certificate(version, &issuer, &subject, &spki);
+            let fields = certificate_fields(&cert).expect("a well-formed certificate");
+            assert_eq!(fields.issuer, &issuer[..], "{version:?}");
+            assert_eq!(fields.subject, &subject[..], "{version:?}");
+            assert_eq!(fields.spki, &spki[..], "{version:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_certificates_are_not_read() {
+        let name = tlv(0x30, b"name");
+        let spki = tlv(0x30, &tlv(0x03, &[0; 10]));
+        let cert = certificate(Some(2), &name, &name, &spki);
+        for end in 0..cert.len() {
+            assert!(certificate_fields(&cert[..end]).is_none(), "cut at {end}");
+        }
+        // a field that is not a SEQUENCE where the public key should be
+        let bad = certificate(None, &name, &name, &tlv(0x04, b"key"));
+        assert!(certificate_fields(&bad).is_none());
+        // fields missing, lengths longer than the input or of more bytes than a usize holds
+        let short = tlv(0x30, &tlv(0x30, &tlv(0x02, &[1])));
+        for input in [
+            &short[..],
+            &[0x30, 0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff],
+            &[0x30, 0x80],
+        ] {
+            assert!(certificate_fields(input).is_none(), "{input:?}");
         }
     }
 }

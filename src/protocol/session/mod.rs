@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use memchr::memchr;
 
-use super::config::{Config, HookSet};
+use super::config::{Config, HookSet, LiveConfig};
 use super::js_string::{command_name, is_http_request, js_split_ws};
 use super::reply::{write_reply, Esc};
 use super::xclient::XValue;
@@ -253,6 +253,8 @@ pub struct Session {
     xclient_dirty: bool,
     xforward_dirty: bool,
     hook_mask: Option<Arc<AtomicU32>>,
+    /// The server's options and the version this session has.
+    live: Option<(Arc<LiveConfig>, u32)>,
     trace: Vec<Trace>,
     /// The view changed in more than its transaction counter since the application
     /// last received it whole (true until it first does).
@@ -324,6 +326,7 @@ impl Session {
             xclient_dirty: false,
             xforward_dirty: false,
             hook_mask: None,
+            live: None,
             trace: Vec::new(),
             view_dirty: true,
             default_flags_synced: false,
@@ -334,6 +337,25 @@ impl Session {
     /// connection is open apply to its next command.
     pub fn follow_hooks(&mut self, mask: Arc<AtomicU32>) {
         self.hook_mask = Some(mask);
+    }
+
+    /// Follows the server's options, so that options the application changes while the
+    /// connection is open apply from its next command.
+    pub fn follow_config(&mut self, live: Arc<LiveConfig>) {
+        let version = live.version();
+        self.cfg = live.get();
+        self.live = Some((live, version));
+    }
+
+    /// Takes the server's options again when they changed.
+    fn refresh_config(&mut self) {
+        if let Some((live, seen)) = &mut self.live {
+            let version = live.version();
+            if version != *seen {
+                *seen = version;
+                self.cfg = live.get();
+            }
+        }
     }
 
     /// The application handlers defined right now.
@@ -498,6 +520,13 @@ impl Session {
             return;
         }
         self.send(code, text, Esc::Default);
+    }
+
+    /// Writes bytes as they are on behalf of the application (`connection._socket.write`).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        if !self.closing {
+            self.out.extend_from_slice(bytes);
+        }
     }
 
     /// Marks the session as closing: nothing more is parsed.
@@ -671,6 +700,7 @@ impl Session {
 
     /// Handles the next complete command line; false when none is buffered.
     fn next_command(&mut self) -> bool {
+        self.refresh_config();
         let rest = &self.input[self.pos..];
         let Some(nl) = memchr(b'\n', rest) else {
             if rest.len() > self.cfg.max_command_length {

@@ -1,6 +1,7 @@
 //! Transcripts of whole sessions: bytes in, replies and bodies out.
 
 use super::*;
+use crate::protocol::config::LiveConfig;
 
 fn cfg(f: impl FnOnce(&mut Config)) -> Arc<Config> {
     let mut c = Config {
@@ -162,6 +163,30 @@ fn table() {
     for (i, (c, input, want)) in cases.into_iter().enumerate() {
         assert_eq!(transcript(c, input), want, "case {i}: {input:?}");
     }
+}
+
+#[test]
+fn changed_options_apply_from_the_next_command() {
+    let live = Arc::new(LiveConfig::new((*cfg(|_| {})).clone()));
+    let mut s = Session::new(live.get(), peer());
+    s.follow_config(Arc::clone(&live));
+    s.set_client_hostname("");
+    s.reset();
+    s.greet();
+    s.output().clear();
+    let run = |s: &mut Session, line: &str| {
+        s.input().extend_from_slice(line.as_bytes());
+        while !matches!(s.step(true), Step::Idle) {}
+        String::from_utf8_lossy(&std::mem::take(s.output())).into_owned()
+    };
+    assert_eq!(run(&mut s, "NOOP\r\n"), "250 OK\r\n");
+    let mut changed = (*live.get()).clone();
+    changed.disabled_commands = vec!["NOOP".into()];
+    live.replace(changed);
+    assert_eq!(
+        run(&mut s, "NOOP\r\n"),
+        "500 Error: command not recognized\r\n"
+    );
 }
 
 #[test]
