@@ -456,6 +456,19 @@ export interface SMTPServerOptions extends Omit<tls.TlsOptions, 'SNICallback'>, 
   hideREQUIRETLS?: boolean | undefined;
   /** Check MAIL FROM/RCPT TO addresses only loosely (accept what most clients send even when not RFC 5321 syntax). */
   lenientAddressParsing?: boolean | undefined;
+  /**
+   * smtp-server-rs: refuse bare line endings. A command line with a CR or LF outside a CRLF
+   * pair gets `550 Error: bare <LF> received` (or `<CR>`) and the connection is closed; a
+   * DATA body with one, or with a NUL byte, is read to its end and refused with that 550
+   * (once per recipient in LMTP); `onData`'s stream ends in an error. Default `false`.
+   */
+  rejectBareLineEndings?: boolean | undefined;
+  /**
+   * smtp-server-rs: refuse input sent after DATA before the 354 reply (RFC 2920) with
+   * `554 Error: SMTP protocol synchronization` and close the connection, as Postfix's
+   * `smtpd_forbid_unauth_pipelining`. BDAT chunks are not affected. Default `false`.
+   */
+  strictPipelining?: boolean | undefined;
   /** The most clients connected at once; further ones get `421 Too many connected clients`. */
   maxClients?: number | undefined;
   /** The most recipients of one transaction; further RCPT TO commands get 452. */

@@ -1198,6 +1198,8 @@ function nativeOptions(opts) {
     closeTimeout: Number(opts.closeTimeout) || 0,
     maxUnauthenticated: Number(opts.maxAllowedUnauthenticatedCommands) || 0,
     lenientAddressParsing: !!opts.lenientAddressParsing,
+    rejectBareLineEndings: !!opts.rejectBareLineEndings,
+    strictPipelining: !!opts.strictPipelining,
     secure: !!(opts.secure || opts.needsUpgrade),
     implicitTls: !!((opts.secure && !opts.secured) || opts.needsUpgrade),
     delayConnect: !!(opts.useXClient || opts.useXForward),

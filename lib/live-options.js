@@ -38,6 +38,8 @@ const NATIVE_OPTIONS = new Set([
   'closeTimeout',
   'maxAllowedUnauthenticatedCommands',
   'lenientAddressParsing',
+  'rejectBareLineEndings',
+  'strictPipelining',
   'secure',
   'secured',
   'needsUpgrade',

@@ -8,9 +8,10 @@ use crate::mutate::XorShift;
 use crate::protocol::address::{parse_address_command, AddressCommand, ParamValue};
 use crate::protocol::config::{Config, HookSet};
 use crate::protocol::data::DataDecoder;
-use crate::protocol::ip::{has_control_chars, is_ip};
+use crate::protocol::host::is_ip;
+use crate::protocol::js_string::{has_control_chars, is_control, is_js_space};
 use crate::protocol::proxy::{parse, ProxyHeader, ProxyParse, MAX_V1_HEADER};
-use crate::protocol::reply::{is_control, Esc};
+use crate::protocol::reply::Esc;
 use crate::protocol::sasl::{
     decode_base64_lenient, encode_base64, parse_cram_md5, parse_login_username, parse_plain,
     parse_xoauth2,
@@ -18,7 +19,6 @@ use crate::protocol::sasl::{
 use crate::protocol::session::{
     AuthOutcome, DataReply, HookCall, HookOutcome, Peer, Session, Step, TlsInfo,
 };
-use crate::protocol::text::is_js_space;
 use crate::protocol::xclient::Trust;
 
 /// The names [`run`] knows, in the order the runners use.
@@ -528,7 +528,9 @@ fn session_config(flags: u16) -> Config {
 /// The SMTP/LMTP session: command bytes (after two option bytes and a seed byte) arrive in
 /// pieces the seed picks; handlers answer yes or no. Never panics, replies stay well
 /// formed, buffered input stays within the command length limit, and nothing is written
-/// once the session closed.
+/// once the session closed. In strict mode (seed bits 64 and 128), no DATA body that
+/// holds a bare CR or LF or a NUL reaches its end as a message, and no DATA stream starts
+/// with input sent ahead of the 354.
 pub fn session(data: &[u8]) {
     if data.len() < 3 {
         return;
@@ -537,9 +539,14 @@ pub fn session(data: &[u8]) {
     let seed = data[2];
     let input = &data[3..];
     let mut config = session_config(flags);
-    // seed bits 16 and 32: CHUNKING, and BINARYMIME hidden
+    // seed bits 16 and 32: CHUNKING, and BINARYMIME hidden; 64 and 128: the strict mode
     config.chunking = seed & 16 != 0;
     config.hide_binarymime = seed & 32 != 0;
+    config.reject_bare_line_endings = seed & 64 != 0;
+    config.strict_pipelining = seed & 128 != 0;
+    // without CHUNKING every message comes with DATA, which the strict mode covers
+    let check_bare = config.reject_bare_line_endings && !config.chunking;
+    let check_pipelining = config.strict_pipelining && !config.chunking;
     let cfg = Arc::new(config);
     let max_line = cfg.max_command_length;
     let peer = Peer {
@@ -565,6 +572,8 @@ pub fn session(data: &[u8]) {
     let max_piece = if seed & 1 == 0 { 7 } else { 200 };
     let mut closed = false;
     let mut pos = 0;
+    // the body of the message in progress, as the application received it
+    let mut body: Vec<u8> = Vec::new();
     while pos < input.len() {
         let n = (1 + rng.below(max_piece)).min(input.len() - pos);
         s.input().extend_from_slice(&input[pos..pos + n]);
@@ -606,16 +615,32 @@ pub fn session(data: &[u8]) {
                         }),
                     }
                 }
-                Step::DataStart | Step::EmitConnect => {
+                Step::DataStart => {
+                    let _ = s.take_sync();
+                    body.clear();
+                    if check_pipelining {
+                        assert!(!s.has_input_over(0), "DATA accepted with input behind it");
+                    }
+                }
+                Step::EmitConnect => {
                     let _ = s.take_sync();
                 }
                 Step::Body(piece) => {
                     assert!(!piece.is_empty(), "empty body piece");
+                    body.extend_from_slice(&piece);
                     if rng.below(64) == 0 {
                         s.discard_body();
+                        body.clear();
                     }
                 }
-                Step::BodyEnd(_) => {
+                Step::BodyEnd(piece) => {
+                    body.extend_from_slice(&piece);
+                    if check_bare {
+                        assert!(
+                            !has_bare_line_ending(&body),
+                            "a body with a bare line ending or NUL was accepted"
+                        );
+                    }
                     let sync = s.take_sync();
                     let rcpts = sync.rcpt_from + sync.rcpts.len();
                     let count = if s.config().lmtp { rcpts } else { 1 };
@@ -626,7 +651,7 @@ pub fn session(data: &[u8]) {
                     };
                     s.resolve_data(vec![reply; count]);
                 }
-                Step::BodyAbort => {}
+                Step::BodyAbort => body.clear(),
                 Step::StartTls => {
                     replies.take(s.output());
                     s.tls_established(tls_info(), true);
@@ -647,6 +672,16 @@ pub fn session(data: &[u8]) {
             );
         }
     }
+}
+
+/// A CR or LF outside a CRLF pair, or a NUL (an un-stuffed body ends in CRLF or is empty).
+fn has_bare_line_ending(body: &[u8]) -> bool {
+    body.iter().enumerate().any(|(i, &b)| match b {
+        b'\r' => body.get(i + 1) != Some(&b'\n'),
+        b'\n' => i == 0 || body[i - 1] != b'\r',
+        0 => true,
+        _ => false,
+    })
 }
 
 // ----- MAIL FROM / RCPT TO -----

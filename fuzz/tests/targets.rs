@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use smtp_server_rs_fuzz::protocol::js_string::command_name;
+use smtp_server_rs_fuzz::protocol::session::Command;
 use smtp_server_rs_fuzz::targets::{reference_base64, reference_unstuff, run, TARGETS};
 
 #[test]
@@ -63,4 +65,42 @@ fn committed_inputs_pass() {
         }
     }
     assert!(count > 70, "only {count} committed inputs");
+}
+
+/// The session target's committed corpus and the libFuzzer dictionary name every command
+/// the session has a handler for, so that each run starts from inputs that reach all of
+/// them.
+#[test]
+fn session_corpus_reaches_every_command() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus/session");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("session corpus").flatten() {
+        let data = std::fs::read(entry.path()).expect("readable input");
+        // two option bytes and a seed byte come first
+        let input = String::from_utf8_lossy(data.get(3..).unwrap_or_default()).into_owned();
+        for line in input.split('\n') {
+            if let Some(command) = Command::parse(&command_name(line.trim_end_matches('\r'))) {
+                if !seen.contains(&command) {
+                    seen.push(command);
+                }
+            }
+        }
+    }
+    let missing: Vec<_> = Command::ALL
+        .into_iter()
+        .filter(|c| !seen.contains(c))
+        .map(Command::name)
+        .collect();
+    assert!(missing.is_empty(), "no corpus input sends {missing:?}");
+    let dict =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dict/smtp.dict"))
+            .expect("dictionary");
+    for command in Command::ALL {
+        assert!(
+            dict.lines()
+                .any(|l| l.starts_with(&format!("\"{}", command.name()))),
+            "the dictionary lacks {}",
+            command.name()
+        );
+    }
 }

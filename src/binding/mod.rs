@@ -13,16 +13,18 @@ use napi::{sys, Env, Result, Status};
 use napi_derive::napi;
 
 use crate::protocol::config::{Config, HookSet};
-use crate::protocol::ip::normalize_address;
+use crate::protocol::host::normalize_address;
 use crate::protocol::reply::Esc;
 use crate::protocol::session::{
     AuthOutcome, ConnectInfo, DataReply, HookCall, HookOutcome, Peer, SessionSync, Trace,
 };
-use crate::server::hooks::{ConnId, ConnMsg, Hooks, ServerState};
+use crate::server::hooks::{ConnId, Hooks};
+use crate::server::inbox::ConnMsg;
 use crate::server::listener::{self, Bound, ListenAddr};
 use crate::server::stats::{self, Stats};
 use crate::server::tls::{self, Tls};
 use crate::server::Server;
+use crate::server::ServerState;
 use events::{Encoded, Event, JsArgs};
 use options::{NativeOptions, NativeTls};
 
@@ -64,14 +66,7 @@ impl Hooks for JsHooks {
     fn connect_event(&self, conn: ConnId, sync: SessionSync, info: ConnectInfo) {
         self.emit(Event::ConnectEvent { conn, sync, info });
     }
-    fn on_secure(&self, conn: ConnId, sync: SessionSync) {
-        self.emit(Event::Address {
-            conn,
-            call: HookCall::Secure,
-            sync,
-        });
-    }
-    fn on_address(&self, conn: ConnId, call: HookCall, sync: SessionSync) {
+    fn ask(&self, conn: ConnId, call: HookCall, sync: SessionSync) {
         self.emit(Event::Address { conn, call, sync });
     }
     fn data_start(&self, conn: ConnId, sync: SessionSync, first: Option<(Vec<u8>, bool, u64)>) {

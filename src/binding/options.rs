@@ -3,7 +3,7 @@
 use napi_derive::napi;
 
 use crate::protocol::config::Config;
-use crate::protocol::ip::normalize_address;
+use crate::protocol::host::normalize_address;
 use crate::protocol::xclient::Trust;
 use crate::server::tls::{Identity, TlsSettings};
 
@@ -70,6 +70,10 @@ pub struct NativeOptions {
     pub max_unauthenticated: f64,
     /// `lenientAddressParsing`.
     pub lenient_address_parsing: bool,
+    /// `rejectBareLineEndings`.
+    pub reject_bare_line_endings: bool,
+    /// `strictPipelining`.
+    pub strict_pipelining: bool,
     /// Sessions start secure (`secure`, `secured` or `needsUpgrade`).
     pub secure: bool,
     /// A TLS handshake precedes every session.
@@ -156,6 +160,8 @@ impl NativeOptions {
                 n => n.min(u32::MAX as usize) as u32,
             },
             lenient_address_parsing: self.lenient_address_parsing,
+            reject_bare_line_endings: self.reject_bare_line_endings,
+            strict_pipelining: self.strict_pipelining,
             secure: self.secure,
             implicit_tls: self.implicit_tls,
             sni_callback: self.sni_callback,

@@ -21,9 +21,10 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
-use super::ip::{decode_xtext, has_control_chars, is_ipv4, is_ipv6, normalize_ipv6};
+use super::host::{is_ipv4, is_ipv6, normalize_ipv6};
+use super::js_string::{has_control_chars, is_js_space, trim_js, utf16_len};
 use super::punycode::to_unicode;
-use super::text::{is_js_space, trim_js, utf16_len};
+use super::xtext::decode_xtext;
 
 /// Longest accepted path (`local@domain`, without the angle brackets), in UTF-16
 /// code units (RFC 5321 section 4.5.3.1.3).

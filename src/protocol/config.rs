@@ -103,6 +103,11 @@ pub struct Config {
     pub max_unauthenticated: u32,
     /// Minimal MAIL/RCPT address checks.
     pub lenient_address_parsing: bool,
+    /// A bare CR or LF in a command line closes the session; one in a DATA body (or a
+    /// NUL byte there) refuses the message (`rejectBareLineEndings`).
+    pub reject_bare_line_endings: bool,
+    /// Bytes sent after DATA before its reply close the session (`strictPipelining`).
+    pub strict_pipelining: bool,
     /// Sessions start as secure.
     pub secure: bool,
     /// Every accepted socket does a TLS handshake before the session (`secure` without
@@ -158,6 +163,8 @@ impl Default for Config {
             close_timeout_ms: 30_000,
             max_unauthenticated: 10,
             lenient_address_parsing: false,
+            reject_bare_line_endings: false,
+            strict_pipelining: false,
             secure: false,
             implicit_tls: false,
             sni_callback: false,

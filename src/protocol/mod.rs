@@ -3,11 +3,12 @@
 pub mod address;
 pub mod config;
 pub mod data;
-pub mod ip;
+pub mod host;
+pub mod js_string;
 pub mod proxy;
 pub mod punycode;
 pub mod reply;
 pub mod sasl;
 pub mod session;
-pub mod text;
 pub mod xclient;
+pub mod xtext;

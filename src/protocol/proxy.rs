@@ -3,8 +3,8 @@
 
 use memchr::memchr;
 
-use super::ip::is_ip;
-use super::text::trim_js;
+use super::host::is_ip;
+use super::js_string::trim_js;
 use super::xclient::js_number;
 
 /// Longest accepted version 1 header line, LF included (smtp-server's limit).

@@ -1,6 +1,8 @@
 //! SMTP reply formatting: enhanced status codes (RFC 3463), control-character scrubbing
 //! and the multi-line form, as smtp-server writes them.
 
+use super::js_string::is_control;
+
 /// Which enhanced status code a reply gets when enhanced status codes are enabled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Esc {
@@ -29,15 +31,10 @@ impl Esc {
     pub const TOO_MANY_RCPT: Esc = Esc::Fixed("4.5.3");
     /// Command not allowed for this client.
     pub const NOT_AUTHORIZED: Esc = Esc::Fixed("5.7.0");
-
-    /// The context smtp-server derives from a command name: no code for the
-    /// HELO/EHLO/LHLO family, the default code otherwise.
-    pub fn for_command(name: &str) -> Esc {
-        match name {
-            "HELO" | "EHLO" | "LHLO" => Esc::Never,
-            _ => Esc::Default,
-        }
-    }
+    /// A bare CR or LF (or a NUL in a DATA body), with `rejectBareLineEndings`.
+    pub const BARE_LINE_ENDING: Esc = Esc::Fixed("5.5.2");
+    /// Input sent ahead of a reply it had to wait for, with `strictPipelining`.
+    pub const SYNCHRONIZATION: Esc = Esc::Fixed("5.5.0");
 }
 
 /// The default enhanced status code for a reply code.
@@ -83,11 +80,6 @@ fn resolve_esc(code: u16, esc: Esc, enabled: bool) -> Option<&'static str> {
         Esc::Default if code < 200 => None,
         Esc::Default => Some(default_esc(code)),
     }
-}
-
-/// True for the characters smtp-server scrubs from reply text: C0 controls, DEL and C1 controls.
-pub fn is_control(c: char) -> bool {
-    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
 }
 
 fn push_scrubbed(out: &mut Vec<u8>, text: &str) {
@@ -186,14 +178,8 @@ mod tests {
             (299, "x", Esc::Default, true, "299 2.0.0 x\r\n"),
             (499, "x", Esc::Default, true, "499 4.0.0 x\r\n"),
             (221, "", Esc::Default, false, "221\r\n"),
-            (421, "bye", Esc::for_command("EHLO"), true, "421 bye\r\n"),
-            (
-                421,
-                "bye",
-                Esc::for_command("MAIL"),
-                true,
-                "421 4.4.2 bye\r\n",
-            ),
+            (421, "bye", Esc::Never, true, "421 bye\r\n"),
+            (421, "bye", Esc::Default, true, "421 4.4.2 bye\r\n"),
             (550, "x\u{85}y", Esc::Never, false, "550 x y\r\n"),
         ];
         for (code, text, esc, enabled, want) in cases {

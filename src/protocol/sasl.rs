@@ -1,8 +1,8 @@
 //! SASL pieces of the AUTH command: Node-compatible lenient base64, and the decoding of
 //! PLAIN, LOGIN, XOAUTH2 and CRAM-MD5 client responses into the fields `onAuth` receives.
 
-use super::reply::is_control;
-use super::text::is_js_space;
+use super::js_string::is_control;
+use super::js_string::is_js_space;
 
 /// Decodes base64 the way Node's `Buffer.from(s, 'base64')` does: both alphabets, any
 /// other character skipped, decoding stops at the first `=`.

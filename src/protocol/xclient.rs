@@ -1,10 +1,8 @@
 //! XCLIENT and XFORWARD (Postfix): trust lists and argument parsing.
 
-use super::ip::{
-    decode_xtext, has_control_chars, is_ip, is_ipv6, is_valid_hostname, normalize_address,
-    normalize_ipv6,
-};
-use super::text::js_split_ws;
+use super::host::{is_ip, is_ipv6, is_valid_hostname, normalize_address, normalize_ipv6};
+use super::js_string::{has_control_chars, js_split_ws};
+use super::xtext::decode_xtext;
 
 /// A value stored in `session.xClient` / `session.xForward`.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,14 +12,17 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{sleep_until, Instant, Sleep};
 
-use super::hooks::{ConnId, ConnMsg, Hooks, ServerState};
+use super::hooks::{ConnId, Hooks};
+use super::inbox::ConnMsg;
 use super::inbox::Inbox;
-use super::proxy::{read_header, Prefixed};
+use super::prefixed::Prefixed;
+use super::proxy::read_header;
 use super::ready::ReadReady;
 use super::stats;
 use super::tls::{self, Transport};
 use super::Server;
-use crate::protocol::ip::{is_valid_hostname, normalize_address};
+use super::ServerState;
+use crate::protocol::host::{is_valid_hostname, normalize_address};
 use crate::protocol::session::{
     DataReply, HookCall, HookOutcome, Peer, Session, SessionSync, Step,
 };
@@ -480,10 +483,7 @@ where
                 }
                 Step::Hook(call) => {
                     let sync = self.sync();
-                    match *call {
-                        HookCall::Secure => self.hooks.on_secure(self.id, sync),
-                        call => self.hooks.on_address(self.id, call, sync),
-                    }
+                    self.hooks.ask(self.id, *call, sync);
                 }
                 Step::StartTls => {
                     self.flush().await?;
@@ -614,7 +614,7 @@ where
             if self.session.hooks().secure {
                 self.phase = Phase::Securing;
                 let sync = self.sync();
-                self.hooks.on_secure(self.id, sync);
+                self.hooks.ask(self.id, HookCall::Secure, sync);
                 return;
             }
         }

@@ -1,33 +1,34 @@
-//! The questions and notices a connection sends to the application, and the answers
-//! that come back.
+//! What a connection tells and asks the application (the answers come back as
+//! [`ConnMsg`](super::inbox::ConnMsg)s).
 
-use crate::protocol::session::{
-    AuthOutcome, ConnectInfo, DataReply, HookCall, HookOutcome, Peer, SessionSync, Trace,
-};
+use crate::protocol::session::{ConnectInfo, HookCall, Peer, SessionSync, Trace};
 
 /// Identifies a connection of one server.
 pub type ConnId = u32;
 
-/// What a connection tells the application. Answers arrive as [`ConnMsg`]s.
+/// What a connection tells the application. Answers arrive as
+/// [`ConnMsg`](super::inbox::ConnMsg)s.
 pub trait Hooks: Send + Sync + 'static {
     /// A connection was accepted; the application creates its session object.
     /// `proxy` holds the PROXY header's words when one was read (for the logger).
     fn open(&self, conn: ConnId, session_id: &str, peer: &Peer, secure: bool, proxy: Vec<String>);
-    /// Reverse-resolve `ip`; answered with [`ConnMsg::Reverse`].
+    /// Reverse-resolve `ip`; answered with
+    /// [`ConnMsg::Reverse`](super::inbox::ConnMsg::Reverse).
     fn reverse(&self, conn: ConnId, ip: &str);
-    /// Call `onConnect`; answered with [`ConnMsg::Hook`].
+    /// Call `onConnect`; answered with [`ConnMsg::Hook`](super::inbox::ConnMsg::Hook).
     fn on_connect(&self, conn: ConnId, sync: SessionSync);
     /// Emit the server's `connect` event.
     fn connect_event(&self, conn: ConnId, sync: SessionSync, info: ConnectInfo);
-    /// Call `onSecure`; answered with [`ConnMsg::Hook`].
-    fn on_secure(&self, conn: ConnId, sync: SessionSync);
-    /// Call `onMailFrom` or `onRcptTo`; answered with [`ConnMsg::Hook`].
-    fn on_address(&self, conn: ConnId, call: HookCall, sync: SessionSync);
+    /// Call `onSecure`, `onMailFrom`, `onRcptTo` or `onAuth`; answered with
+    /// [`ConnMsg::Hook`](super::inbox::ConnMsg::Hook) (`onAuth` with
+    /// [`ConnMsg::Auth`](super::inbox::ConnMsg::Auth)).
+    fn ask(&self, conn: ConnId, call: HookCall, sync: SessionSync);
     /// Call `onData` with a new stream, with the first body piece when it is already
     /// here (`end` when it is the whole body, `total` body bytes so far).
     fn data_start(&self, conn: ConnId, sync: SessionSync, first: Option<(Vec<u8>, bool, u64)>);
-    /// A piece of the body; `end` marks the last one. Acknowledged with [`ConnMsg::Ack`]
-    /// unless it was the last; the result comes as [`ConnMsg::Data`].
+    /// A piece of the body; `end` marks the last one. Acknowledged with
+    /// [`ConnMsg::Ack`](super::inbox::ConnMsg::Ack) unless it was the last; the result
+    /// comes as [`ConnMsg::Data`](super::inbox::ConnMsg::Data).
     fn body(&self, conn: ConnId, chunk: Vec<u8>, end: bool, total: u64);
     /// The message stream ends before the body was complete: the client left, or
     /// (`reset`) its BDAT transaction was reset.
@@ -48,49 +49,4 @@ pub trait Hooks: Send + Sync + 'static {
     fn pipe_end(&self, pipe: u32);
     /// The attached connection read its queued input: resume the paused socket.
     fn pipe_drain(&self, pipe: u32);
-}
-
-/// An answer or request from the application to one connection.
-#[derive(Debug)]
-pub enum ConnMsg {
-    /// Result of a reverse lookup: the first name, if any.
-    Reverse(Option<String>),
-    /// Result of `onConnect`, `onSecure`, `onMailFrom` or `onRcptTo`.
-    Hook(HookOutcome),
-    /// Result of `onAuth`.
-    Auth(AuthOutcome),
-    /// Result of `onData`. `discard` means the application answered without reading
-    /// the whole body, so the rest is dropped.
-    Data {
-        /// The replies to send.
-        replies: Vec<DataReply>,
-        /// Drop the rest of the body.
-        discard: bool,
-    },
-    /// A body piece was consumed.
-    Ack,
-    /// The application has seen a stream aborted (a BDAT transaction reset): results
-    /// and acknowledgements sent before that were about the old stream.
-    AbortSeen,
-    /// `session.disabledCommands` was set (or cleared) by the application.
-    Disabled(Option<Vec<String>>),
-    /// `connection.send(code, text)`.
-    Send(u16, String),
-    /// Bytes written as they are (`connection._socket.write()`).
-    Raw(Vec<u8>),
-    /// `connection.close()`.
-    Close,
-    /// The server moved on to this state.
-    State(ServerState),
-}
-
-/// Server-wide state changes a connection follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ServerState {
-    /// Serving.
-    Running,
-    /// `close()` was called: commands get 421.
-    Closing,
-    /// The grace period is over: every connection is closed.
-    Terminating,
 }

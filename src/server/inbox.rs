@@ -1,16 +1,52 @@
-//! A connection's mailbox: the answers the application sends wait here until the
-//! connection's task takes them.
+//! A connection's mailbox: the answers and requests the application sends
+//! ([`ConnMsg`]) wait here until the connection's task takes them.
 //!
 //! Lighter than a channel: an idle connection holds an empty queue and a `Notify`
 //! (about a hundred bytes) instead of a preallocated block of slots.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
-use super::hooks::ConnMsg;
+use super::lock::lock;
+use super::ServerState;
+use crate::protocol::session::{AuthOutcome, DataReply, HookOutcome};
+
+/// An answer or request from the application to one connection.
+#[derive(Debug)]
+pub enum ConnMsg {
+    /// Result of a reverse lookup: the first name, if any.
+    Reverse(Option<String>),
+    /// Result of `onConnect`, `onSecure`, `onMailFrom` or `onRcptTo`.
+    Hook(HookOutcome),
+    /// Result of `onAuth`.
+    Auth(AuthOutcome),
+    /// Result of `onData`. `discard` means the application answered without reading
+    /// the whole body, so the rest is dropped.
+    Data {
+        /// The replies to send.
+        replies: Vec<DataReply>,
+        /// Drop the rest of the body.
+        discard: bool,
+    },
+    /// A body piece was consumed.
+    Ack,
+    /// The application has seen a stream aborted (a BDAT transaction reset): results
+    /// and acknowledgements sent before that were about the old stream.
+    AbortSeen,
+    /// `session.disabledCommands` was set (or cleared) by the application.
+    Disabled(Option<Vec<String>>),
+    /// `connection.send(code, text)`.
+    Send(u16, String),
+    /// Bytes written as they are (`connection._socket.write()`).
+    Raw(Vec<u8>),
+    /// `connection.close()`.
+    Close,
+    /// The server moved on to this state.
+    State(ServerState),
+}
 
 /// Messages for one connection, in the order they were sent.
 #[derive(Debug, Default)]
@@ -21,19 +57,12 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    fn queue(&self) -> MutexGuard<'_, VecDeque<ConnMsg>> {
-        match self.queue.lock() {
-            Ok(q) => q,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
     /// Queues `msg` and wakes the connection; false once the connection has ended.
     pub fn send(&self, msg: ConnMsg) -> bool {
         if self.closed.load(Ordering::Acquire) {
             return false;
         }
-        self.queue().push_back(msg);
+        lock(&self.queue).push_back(msg);
         self.notify.notify_one();
         true
     }
@@ -41,7 +70,7 @@ impl Inbox {
     /// The next message, waiting for one if none is queued.
     pub async fn recv(&self) -> ConnMsg {
         loop {
-            if let Some(msg) = self.queue().pop_front() {
+            if let Some(msg) = lock(&self.queue).pop_front() {
                 return msg;
             }
             // a message sent between the check and this wait leaves a permit behind,
@@ -53,7 +82,7 @@ impl Inbox {
     /// The connection has ended: later messages are refused and queued ones dropped.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        self.queue().clear();
+        lock(&self.queue).clear();
     }
 }
 

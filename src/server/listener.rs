@@ -10,7 +10,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use super::hooks::ServerState;
+use super::ServerState;
 use super::{connection, Server};
 use crate::protocol::session::Peer;
 

@@ -5,7 +5,9 @@ pub mod connection;
 pub mod hooks;
 pub mod inbox;
 pub mod listener;
+pub mod lock;
 pub mod pipe;
+pub mod prefixed;
 pub mod proxy;
 pub mod ready;
 pub mod stats;
@@ -18,9 +20,22 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
 
 use crate::protocol::config::{Config, LiveConfig};
-use hooks::{ConnId, ConnMsg, Hooks, ServerState};
+use hooks::{ConnId, Hooks};
+use inbox::ConnMsg;
 use inbox::Inbox;
+use lock::{lock, read, write};
 use stats::Stats;
+
+/// Server-wide state changes a connection follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ServerState {
+    /// Serving.
+    Running,
+    /// `close()` was called: commands get 421.
+    Closing,
+    /// The grace period is over: every connection is closed.
+    Terminating,
+}
 
 /// State shared by a server's listener and connections.
 pub struct Server {
@@ -82,18 +97,12 @@ impl Server {
 
     /// The TLS configuration for new handshakes.
     pub fn tls(&self) -> Option<tls::Tls> {
-        match self.tls.read() {
-            Ok(t) => t.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        read(&self.tls).clone()
     }
 
     /// Replaces the TLS configuration; established sessions keep theirs.
     pub fn set_tls(&self, tls: Option<tls::Tls>) {
-        match self.tls.write() {
-            Ok(mut t) => *t = tls,
-            Err(poisoned) => *poisoned.into_inner() = tls,
-        }
+        *write(&self.tls) = tls
     }
 
     /// The options new connections start with.
@@ -129,19 +138,13 @@ impl Server {
 
     /// Delivers an answer to a connection; false when it is gone.
     pub fn deliver(&self, conn: ConnId, msg: ConnMsg) -> bool {
-        let sender = match self.registry.lock() {
-            Ok(map) => map.get(&conn).cloned(),
-            Err(poisoned) => poisoned.into_inner().get(&conn).cloned(),
-        };
+        let sender = lock(&self.registry).get(&conn).cloned();
         sender.is_some_and(|s| s.send(msg))
     }
 
     /// Delivers a message to every connection.
     pub fn broadcast(&self, make: impl Fn() -> ConnMsg) {
-        let senders: Vec<_> = match self.registry.lock() {
-            Ok(map) => map.values().cloned().collect(),
-            Err(poisoned) => poisoned.into_inner().values().cloned().collect(),
-        };
+        let senders: Vec<_> = lock(&self.registry).values().cloned().collect();
         for s in senders {
             let _ = s.send(make());
         }
@@ -156,10 +159,7 @@ impl Server {
     fn register(&self) -> (ConnId, Arc<Inbox>) {
         stats::add(&self.stats.connections, 1);
         let inbox = Arc::new(Inbox::default());
-        let mut map = match self.registry.lock() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut map = lock(&self.registry);
         loop {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             if id != 0 && !map.contains_key(&id) {
@@ -170,10 +170,7 @@ impl Server {
     }
 
     fn unregister(&self, id: ConnId) {
-        let inbox = match self.registry.lock() {
-            Ok(mut m) => m.remove(&id),
-            Err(poisoned) => poisoned.into_inner().remove(&id),
-        };
+        let inbox = lock(&self.registry).remove(&id);
         if let Some(inbox) = inbox {
             inbox.close();
         }
@@ -208,38 +205,26 @@ impl Server {
     pub async fn sni_lookup(&self, servername: &str) -> Option<tls::Tls> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let id = self.next_sni.fetch_add(1, Ordering::Relaxed);
-        match self.sni_waiters.lock() {
-            Ok(mut w) => w.insert(id, tx),
-            Err(poisoned) => poisoned.into_inner().insert(id, tx),
-        };
+        lock(&self.sni_waiters).insert(id, tx);
         self.hooks.sni(id, servername);
         rx.await.ok().flatten()
     }
 
     /// The application answered an `SNICallback` question.
     pub fn sni_answer(&self, id: u32, tls: Option<tls::Tls>) {
-        let waiter = match self.sni_waiters.lock() {
-            Ok(mut w) => w.remove(&id),
-            Err(poisoned) => poisoned.into_inner().remove(&id),
-        };
+        let waiter = lock(&self.sni_waiters).remove(&id);
         if let Some(tx) = waiter {
             let _ = tx.send(tls);
         }
     }
 
     fn keep_listener(&self, socket: socket2::Socket, unix_path: Option<String>) {
-        match self.listener.lock() {
-            Ok(mut l) => *l = Some((socket, unix_path)),
-            Err(poisoned) => *poisoned.into_inner() = Some((socket, unix_path)),
-        }
+        *lock(&self.listener) = Some((socket, unix_path))
     }
 
     /// Stops listening right away: new connection attempts are refused from now on.
     pub fn stop_listening(&self) {
-        let socket = match self.listener.lock() {
-            Ok(mut l) => l.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
+        let socket = lock(&self.listener).take();
         if let Some((socket, unix_path)) = socket {
             let _ = socket.shutdown(std::net::Shutdown::Both);
             if let Some(path) = unix_path {

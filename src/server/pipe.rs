@@ -12,6 +12,7 @@ use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::hooks::Hooks;
+use super::lock::lock;
 use super::ready::ReadReady;
 use super::Server;
 
@@ -50,15 +51,6 @@ pub struct PipeInput {
     input: Mutex<Input>,
 }
 
-impl PipeInput {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Input> {
-        match self.input.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-}
-
 /// The pipes of a server, by id.
 #[derive(Debug, Default)]
 pub struct Pipes {
@@ -68,17 +60,11 @@ pub struct Pipes {
 
 impl Pipes {
     fn get(&self, id: u32) -> Option<Arc<PipeInput>> {
-        match self.map.lock() {
-            Ok(m) => m.get(&id).cloned(),
-            Err(poisoned) => poisoned.into_inner().get(&id).cloned(),
-        }
+        lock(&self.map).get(&id).cloned()
     }
 
     fn remove(&self, id: u32) {
-        match self.map.lock() {
-            Ok(mut m) => m.remove(&id),
-            Err(poisoned) => poisoned.into_inner().remove(&id),
-        };
+        lock(&self.map).remove(&id);
     }
 
     /// A new pipe and the stream its connection reads and writes.
@@ -93,10 +79,7 @@ impl Pipes {
                 waker: None,
             }),
         });
-        let mut map = match self.map.lock() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut map = lock(&self.map);
         let id = loop {
             let id = self.next.fetch_add(1, Ordering::Relaxed);
             if id != 0 && !map.contains_key(&id) {
@@ -121,7 +104,7 @@ impl Pipes {
         let Some(pipe) = self.get(id) else {
             return false;
         };
-        let mut input = pipe.lock();
+        let mut input = lock(&pipe.input);
         if input.end != End::Open || data.is_empty() {
             return false;
         }
@@ -141,7 +124,7 @@ impl Pipes {
         let Some(pipe) = self.get(id) else {
             return;
         };
-        let mut input = pipe.lock();
+        let mut input = lock(&pipe.input);
         if input.end == End::Open {
             input.end = if failed { End::Failed } else { End::Eof };
         }
@@ -178,7 +161,7 @@ impl Drop for JsStream {
 
 impl ReadReady for JsStream {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut input = self.input.lock();
+        let mut input = lock(&self.input.input);
         if !input.chunks.is_empty() || input.end != End::Open {
             return Poll::Ready(Ok(()));
         }
@@ -194,7 +177,7 @@ impl AsyncRead for JsStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let mut input = this.input.lock();
+        let mut input = lock(&this.input.input);
         let mut read = 0;
         while buf.remaining() > 0 {
             let offset = input.offset;

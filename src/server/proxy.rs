@@ -1,85 +1,15 @@
-//! Reading the PROXY header before a session starts, and the stream wrapper that hands
-//! the bytes received after the header on to the session (or to TLS).
+//! Reading the PROXY header before a session starts; the bytes received after the
+//! header go back into the connection's [`Prefixed`] stream.
 
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::ready::ReadReady;
+use super::prefixed::Prefixed;
 use crate::protocol::proxy::{parse, ProxyHeader, ProxyParse};
 
 /// How long a refused PROXY client may stay to read the `* BAD` line.
 const REJECT_LINGER: Duration = Duration::from_secs(1);
-
-/// A stream that first returns bytes already read from it.
-pub struct Prefixed<S> {
-    prefix: Vec<u8>,
-    pos: usize,
-    inner: S,
-}
-
-impl<S> Prefixed<S> {
-    /// Wraps `inner` with nothing buffered.
-    pub fn new(inner: S) -> Self {
-        Prefixed {
-            prefix: Vec::new(),
-            pos: 0,
-            inner,
-        }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.pos < this.prefix.len() {
-            let rest = &this.prefix[this.pos..];
-            let n = rest.len().min(buf.remaining());
-            buf.put_slice(&rest[..n]);
-            this.pos += n;
-            if this.pos >= this.prefix.len() {
-                this.prefix = Vec::new();
-                this.pos = 0;
-            }
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: ReadReady> ReadReady for Prefixed<S> {
-    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.pos < self.prefix.len() {
-            return Poll::Ready(Ok(()));
-        }
-        self.inner.poll_read_ready(cx)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
 
 /// Reads a PROXY header. `None` means the connection is to be dropped (invalid header,
 /// already answered with `* BAD Invalid PROXY header`, or the client left).
@@ -91,19 +21,16 @@ where
     loop {
         match parse(&buf) {
             ProxyParse::Complete { len, header } => {
-                stream.prefix = buf.split_off(len);
-                stream.pos = 0;
+                stream.unread(buf.split_off(len));
                 return Some(header);
             }
             ProxyParse::Invalid(_) => {
-                let _ = stream
-                    .inner
-                    .write_all(b"* BAD Invalid PROXY header\r\n")
-                    .await;
-                let _ = stream.inner.shutdown().await;
+                let socket = stream.get_mut();
+                let _ = socket.write_all(b"* BAD Invalid PROXY header\r\n").await;
+                let _ = socket.shutdown().await;
                 let mut scratch = [0u8; 512];
                 let _ = tokio::time::timeout(REJECT_LINGER, async {
-                    while let Ok(n) = stream.inner.read(&mut scratch).await {
+                    while let Ok(n) = socket.read(&mut scratch).await {
                         if n == 0 {
                             break;
                         }
@@ -114,7 +41,7 @@ where
             }
             ProxyParse::Incomplete => {
                 buf.reserve(512);
-                match stream.inner.read_buf(&mut buf).await {
+                match stream.get_mut().read_buf(&mut buf).await {
                     Ok(0) | Err(_) => return None,
                     Ok(_) => {}
                 }

@@ -4,20 +4,17 @@
 //! A chunk's bytes are always read past, also when its command is refused, so they are
 //! never taken for commands.
 
-use super::{Esc, Mode, Session, Step, Trace, Waiting, BODY_CHUNK};
-use crate::protocol::text::js_split_ws;
+use super::message::Body;
+use super::{Command, Esc, Mode, Session, Step, Trace, BODY_CHUNK};
+use crate::protocol::js_string::js_split_ws;
 
 /// A BDAT transaction: the message so far, between its first and its last chunk.
 #[derive(Debug)]
 pub(super) struct Chunked {
-    /// The application has an `onData` handler (it got a stream at the first chunk).
-    pub(super) handler: bool,
-    /// Body pieces still go to the application.
-    pub(super) deliver: bool,
     /// Bytes received in all chunks so far.
     pub(super) total: u64,
-    /// Bytes not yet handed over.
-    pub(super) body: Vec<u8>,
+    /// The body as the application receives it.
+    pub(super) body: Body,
 }
 
 /// One BDAT chunk being read.
@@ -82,7 +79,7 @@ fn parse_bdat(line: &str) -> Option<(u64, bool)> {
 impl Session {
     /// BINARYMIME is on offer.
     pub(super) fn binarymime(&self) -> bool {
-        self.cfg.chunking && !self.cfg.hide_binarymime && self.is_supported("BDAT")
+        self.cfg.chunking && !self.cfg.hide_binarymime && self.is_supported(Command::Bdat)
     }
 
     /// Refuses a command with 503 `text` between the first and the last chunk of a
@@ -115,12 +112,12 @@ impl Session {
             self.close();
             return;
         };
-        let refusal = if !self.is_supported("BDAT") {
+        let refusal = if !self.is_supported(Command::Bdat) {
             // disabled for this session (`session.disabledCommands`) after CHUNKING was
             // announced: refused as an unknown command, its chunk still read past
-            self.refuse_unrecognized("BDAT");
+            self.refuse_unrecognized(Some(Command::Bdat));
             Some(Refusal::answered())
-        } else if self.admit("BDAT") {
+        } else if self.admit(Some(Command::Bdat)) {
             self.chunk_refusal(size, last)
         } else {
             // admit() has answered; the chunk is still read past
@@ -147,17 +144,13 @@ impl Session {
         }
         let total = self.chunked.as_ref().map_or(0, |tx| tx.total);
         let after = total.saturating_add(size);
-        if self.cfg.reject_oversized && self.cfg.size > 0.0 && after as f64 > self.cfg.size {
+        if self.is_oversized(after) {
             self.record(|| Trace::Oversized(after));
             return Some(Refusal {
                 reply: Some((552, self.size_exceeded_text(), Esc::TOO_BIG)),
                 abort: true,
-                // the last chunk is answered as a message: once per recipient under LMTP
-                replies: if last && self.cfg.lmtp {
-                    self.envelope.rcpt_to.len().max(1)
-                } else {
-                    1
-                },
+                // the last chunk is answered as a message
+                replies: if last { self.message_replies() } else { 1 },
             });
         }
         None
@@ -168,22 +161,14 @@ impl Session {
         if self.chunked.is_some() {
             return;
         }
-        let handler = self.hooks().data;
-        self.chunked = Some(Box::new(Chunked {
-            handler,
-            deliver: handler,
-            total: 0,
-            body: Vec::new(),
-        }));
-        if handler {
-            self.queue.push_back(Step::DataStart);
-        }
+        let body = self.open_body();
+        self.chunked = Some(Box::new(Chunked { total: 0, body }));
     }
 
     /// Ends a BDAT transaction before its last chunk (RSET, EHLO, STARTTLS, a refusal).
     pub(super) fn abort_chunked(&mut self) {
         if let Some(tx) = self.chunked.take() {
-            if tx.handler {
+            if tx.body.handler {
                 self.queue.push_back(Step::BodyAbort);
             }
         }
@@ -201,8 +186,9 @@ impl Session {
             if chunk.refusal.is_none() {
                 if let Some(tx) = self.chunked.as_mut() {
                     tx.total += take as u64;
-                    if tx.deliver {
+                    if tx.body.deliver {
                         tx.body
+                            .pending
                             .extend_from_slice(&self.input[self.pos..self.pos + take]);
                     }
                 }
@@ -233,13 +219,12 @@ impl Session {
             self.send(250, &text, Esc::Default);
         }
         let more_input = self.pos < self.input.len();
-        if let Some(tx) = self.chunked.as_mut() {
-            if tx.deliver
-                && (tx.body.len() >= BODY_CHUNK
-                    || (!more_input && partial_body && !tx.body.is_empty()))
-            {
-                return Some(Step::Body(std::mem::take(&mut tx.body)));
-            }
+        if let Some(piece) = self
+            .chunked
+            .as_mut()
+            .and_then(|tx| tx.body.piece(more_input, partial_body))
+        {
+            return Some(piece);
         }
         if matches!(self.mode, Mode::Chunk(_)) && !(more_input && take > 0) {
             return Some(Step::Idle);
@@ -250,13 +235,7 @@ impl Session {
     /// The last chunk arrived: the message is complete and waits for its result.
     fn end_chunked(&mut self) -> Option<Step> {
         let tx = self.chunked.take()?;
-        self.body_bytes = tx.total;
-        self.waiting = Waiting::DataResult;
-        if tx.handler {
-            return Some(Step::BodyEnd(tx.body));
-        }
-        self.default_data_result();
-        None
+        self.end_message(tx.total, tx.body)
     }
 }
 

@@ -1,5 +1,6 @@
-//! String helpers with JavaScript semantics: `trim()`, `split(/\s+/)` and the HTTP
-//! request-line check, so that argument splitting matches smtp-server exactly.
+//! String helpers with JavaScript semantics: `trim()`, `split(/\s+/)`, `.length`, the
+//! control-character class smtp-server's patterns use and the HTTP request-line check,
+//! so that argument splitting and checks match smtp-server exactly.
 
 /// Returns `true` for every character JavaScript treats as whitespace, i.e. the
 /// members of the regular expression class `\s` and the characters
@@ -66,6 +67,26 @@ pub fn command_name(line: &str) -> String {
     } else {
         first.to_uppercase()
     }
+}
+
+/// True for the characters of smtp-server's control-character class
+/// (`[\x00-\x1F\x7F-\x9F]`): C0 controls, DEL and C1 controls. Reply text is scrubbed
+/// of them.
+pub fn is_control(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+}
+
+/// Returns `true` if `s` contains a C0 control character (U+0000-U+001F), DEL or a
+/// C1 control character (U+007F-U+009F).
+#[inline]
+#[must_use]
+pub fn has_control_chars(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    // U+0080..U+009F are encoded as C2 80..C2 9F; in valid UTF-8 a C2 byte is always
+    // the lead byte of such a two-byte sequence
+    bytes.iter().enumerate().any(|(i, &b)| {
+        b < 0x20 || b == 0x7F || (b == 0xC2 && bytes.get(i + 1).is_some_and(|next| *next <= 0x9F))
+    })
 }
 
 /// True for a JavaScript line terminator, which `.` in a regular expression does not match.
@@ -172,5 +193,21 @@ mod tests {
         assert_eq!(utf16_len("\u{E9}\u{4E2D}"), 2);
         assert_eq!(utf16_len("\u{1F600}a"), 3);
         assert_eq!(utf16_len("\u{10FFFF}\u{FFFF}\u{80}"), 4);
+    }
+
+    #[test]
+    fn control_chars() {
+        for code in 0..=0x10FFFFu32 {
+            let Some(ch) = char::from_u32(code) else {
+                continue;
+            };
+            let expected = code < 0x20 || (0x7F..=0x9F).contains(&code);
+            let mut buf = [0u8; 4];
+            let s = ch.encode_utf8(&mut buf);
+            assert_eq!(has_control_chars(s), expected, "U+{code:04X}");
+        }
+        assert!(!has_control_chars(""));
+        assert!(!has_control_chars("\u{A0}\u{C2}\u{100}"));
+        assert!(has_control_chars("abc\u{85}"));
     }
 }

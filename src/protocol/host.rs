@@ -1,17 +1,16 @@
-//! IP address and hostname helpers with the exact semantics of the JavaScript
+//! IP address and host name helpers with the exact semantics of the JavaScript
 //! functions the reference implementation relies on.
 //!
 //! * [`is_ipv4`], [`is_ipv6`] and [`is_ip`] accept precisely the strings that
 //!   Node's `net.isIPv4`, `net.isIPv6` and `net.isIP` accept (no leading zeros in
 //!   dotted quads, an optional `%zone` suffix on IPv6, an embedded IPv4 tail).
 //! * [`normalize_ipv6`] produces the RFC 5952 canonical text form.
-//! * [`normalize_address`], [`is_valid_hostname`], [`decode_xtext`] and
-//!   [`has_control_chars`] mirror the helpers of the same purpose in smtp-server.
-//! * JavaScript whitespace and string length helpers live in [`super::text`].
+//! * [`normalize_address`] and [`is_valid_hostname`] mirror the helpers of the same
+//!   purpose in smtp-server.
 
 use std::borrow::Cow;
 
-use super::text::trim_js;
+use super::js_string::trim_js;
 
 /// Upper bound of a hostname, in UTF-16 code units (RFC 1035).
 const MAX_HOSTNAME_LENGTH: usize = 253;
@@ -413,61 +412,6 @@ fn is_valid_label(label: &str) -> bool {
     }
 }
 
-/// Decodes an xtext value (RFC 3461): every `+XX` with two upper-case hexadecimal
-/// digits becomes the character U+00XX. Anything else, including lower-case escapes,
-/// is kept verbatim. Borrows the input when it contains no escape.
-#[must_use]
-pub fn decode_xtext(value: &str) -> Cow<'_, str> {
-    let bytes = value.as_bytes();
-    let Some(first) = bytes.iter().position(|&b| b == b'+') else {
-        return Cow::Borrowed(value);
-    };
-    let upper_hex = |b: u8| match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    };
-    let mut out: Option<String> = None;
-    let mut copied = 0usize;
-    let mut pos = first;
-    while pos < bytes.len() {
-        if bytes.get(pos) == Some(&b'+') {
-            let hi = bytes.get(pos + 1).copied().and_then(upper_hex);
-            let lo = bytes.get(pos + 2).copied().and_then(upper_hex);
-            if let (Some(hi), Some(lo)) = (hi, lo) {
-                let buf = out.get_or_insert_with(|| String::with_capacity(value.len()));
-                // `pos` and `copied` sit on ASCII bytes, hence on char boundaries
-                buf.push_str(value.get(copied..pos).unwrap_or(""));
-                buf.push(char::from(hi * 16 + lo));
-                pos += 3;
-                copied = pos;
-                continue;
-            }
-        }
-        pos += 1;
-    }
-    match out {
-        Some(mut buf) => {
-            buf.push_str(value.get(copied..).unwrap_or(""));
-            Cow::Owned(buf)
-        }
-        None => Cow::Borrowed(value),
-    }
-}
-
-/// Returns `true` if `s` contains a C0 control character (U+0000-U+001F), DEL or a
-/// C1 control character (U+007F-U+009F).
-#[inline]
-#[must_use]
-pub fn has_control_chars(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    // U+0080..U+009F are encoded as C2 80..C2 9F; in valid UTF-8 a C2 byte is always
-    // the lead byte of such a two-byte sequence
-    bytes.iter().enumerate().any(|(i, &b)| {
-        b < 0x20 || b == 0x7F || (b == 0xC2 && bytes.get(i + 1).is_some_and(|next| *next <= 0x9F))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -609,28 +553,6 @@ mod tests {
         ("a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.", false),
     ];
 
-    /// Output of smtp-server's `decodeXtext` for the same input.
-    const XTEXT: &[(&str, &str)] = &[
-        ("", ""),
-        ("plain", "plain"),
-        ("+", "+"),
-        ("+4", "+4"),
-        ("+41", "A"),
-        ("+4142", "A42"),
-        ("a+41b+42c", "aAbBc"),
-        ("+2B41", "+41"),
-        ("++41", "+A"),
-        ("+0D+0A", "\r\n"),
-        ("+ff", "+ff"),
-        ("+FF", "\u{FF}"),
-        ("+fF", "+fF"),
-        ("+G1", "+G1"),
-        ("\u{E9}+41", "\u{E9}A"),
-        ("+7F", "\u{7F}"),
-        ("+9F", "\u{9F}"),
-        ("+A0", "\u{A0}"),
-    ];
-
     #[test]
     fn is_ip_matches_node() {
         for (input, expected) in IS_IP {
@@ -670,30 +592,5 @@ mod tests {
         for (input, expected) in VALID_HOSTNAME {
             assert_eq!(is_valid_hostname(input), *expected, "{input:?}");
         }
-    }
-
-    #[test]
-    fn decode_xtext_matches_reference() {
-        for (input, expected) in XTEXT {
-            assert_eq!(decode_xtext(input), *expected, "{input:?}");
-        }
-        assert!(matches!(decode_xtext("no escapes"), Cow::Borrowed(_)));
-        assert!(matches!(decode_xtext("a+b+4"), Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn control_chars() {
-        for code in 0..=0x10FFFFu32 {
-            let Some(ch) = char::from_u32(code) else {
-                continue;
-            };
-            let expected = code < 0x20 || (0x7F..=0x9F).contains(&code);
-            let mut buf = [0u8; 4];
-            let s = ch.encode_utf8(&mut buf);
-            assert_eq!(has_control_chars(s), expected, "U+{code:04X}");
-        }
-        assert!(!has_control_chars(""));
-        assert!(!has_control_chars("\u{A0}\u{C2}\u{100}"));
-        assert!(has_control_chars("abc\u{85}"));
     }
 }

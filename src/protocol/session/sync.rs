@@ -1,0 +1,162 @@
+//! Keeping the application's copy of the session up to date: what changed since it
+//! last heard.
+
+use std::sync::Arc;
+
+use super::{Address, Peer, Session, TlsInfo};
+use crate::protocol::xclient::XValue;
+
+/// The envelope fields MAIL FROM parameters set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvelopeFlags {
+    /// `requireTLS`.
+    pub require_tls: bool,
+    /// `bodyType`.
+    pub body_type: String,
+    /// `smtpUtf8`.
+    pub smtp_utf8: bool,
+    /// `dsn.ret`.
+    pub dsn_ret: Option<String>,
+    /// `dsn.envid`.
+    pub dsn_envid: Option<String>,
+}
+
+/// The session fields smtp-server refreshes on every reset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    /// Addresses and ports.
+    pub peer: Peer,
+    /// Reverse-resolved name or `[ip]`.
+    pub client_hostname: Arc<str>,
+    /// `HELO`, `EHLO` or `LHLO` as of the reset.
+    pub opening_command: Option<&'static str>,
+    /// The HELO/EHLO argument, lower-cased.
+    pub host_name_appears_as: Option<Arc<str>>,
+    /// `SMTP`, `ESMTPSA`, ...
+    pub transmission_type: &'static str,
+    /// 1-based transaction index.
+    pub transaction: u32,
+    /// `remotePort` (a number, or `''` after an unparsable XCLIENT PORT).
+    pub remote_port: XValue,
+}
+
+impl View {
+    /// Equal in every field but the transaction counter.
+    pub(super) fn same_but_transaction(&self, other: &View) -> bool {
+        self.peer == other.peer
+            && self.client_hostname == other.client_hostname
+            && self.opening_command == other.opening_command
+            && self.host_name_appears_as == other.host_name_appears_as
+            && self.transmission_type == other.transmission_type
+            && self.remote_port == other.remote_port
+    }
+}
+
+/// What the application must be told to bring its copy of the session up to date.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionSync {
+    /// The reset generation; a new one means a fresh envelope object.
+    pub generation: u32,
+    /// The refreshed fields, when a reset happened since the last sync and changed them.
+    pub view: Option<View>,
+    /// A reset that left every view field but the transaction counter as it was.
+    pub transaction: Option<u32>,
+    /// `envelope.requireTLS`, `bodyType`, `smtpUtf8`, `dsn.ret`, `dsn.envid`.
+    pub envelope_flags: Option<EnvelopeFlags>,
+    /// `envelope.mailFrom`, when not yet known to the application.
+    pub mail_from: Option<Address>,
+    /// Recipients from this index on replace the application's list tail.
+    pub rcpt_from: usize,
+    /// The recipients from `rcpt_from` on.
+    pub rcpts: Vec<Address>,
+    /// `session.error`, when it changed.
+    pub error: Option<String>,
+    /// `session.isWizard` became true.
+    pub wizard: bool,
+    /// TLS was established (STARTTLS or at the start of the session).
+    pub tls: Option<Box<TlsInfo>>,
+    /// STARTTLS cleared `session.user`.
+    pub user_cleared: bool,
+    /// `session.servername` is due: the SNI name, or `None` for none.
+    pub servername: Option<Option<String>>,
+    /// The whole `session.xClient` map, when it changed.
+    pub xclient: Option<Vec<(String, XValue)>>,
+    /// The whole `session.xForward` map, when it changed.
+    pub xforward: Option<Vec<(String, XValue)>>,
+}
+
+impl Session {
+    /// What the application's copy of the session lacks; afterwards it counts as synced.
+    pub fn take_sync(&mut self) -> SessionSync {
+        let mut sync = SessionSync {
+            generation: self.generation,
+            ..SessionSync::default()
+        };
+        if self.synced_generation != self.generation {
+            self.synced_generation = self.generation;
+            // the application makes a fresh envelope object either way
+            self.default_flags_synced = true;
+            // the application keeps the last view it received: when only the counter
+            // moved since, the counter is all it needs
+            if std::mem::take(&mut self.view_dirty) {
+                sync.view = Some(self.view.clone());
+            } else {
+                sync.transaction = Some(self.view.transaction);
+            }
+        }
+        if self.flags_dirty {
+            self.flags_dirty = false;
+            let e = &self.envelope;
+            let default = !e.require_tls
+                && e.body_type == "7bit"
+                && !e.smtp_utf8
+                && e.dsn_ret.is_none()
+                && e.dsn_envid.is_none();
+            if !(default && self.default_flags_synced) {
+                sync.envelope_flags = Some(EnvelopeFlags {
+                    require_tls: e.require_tls,
+                    body_type: e.body_type.to_string(),
+                    smtp_utf8: e.smtp_utf8,
+                    dsn_ret: e.dsn_ret.clone(),
+                    dsn_envid: e.dsn_envid.clone(),
+                });
+            }
+            self.default_flags_synced = default;
+        }
+        if !self.mail_synced {
+            self.mail_synced = true;
+            sync.mail_from = self.envelope.mail_from.as_deref().cloned();
+        }
+        sync.rcpt_from = self.rcpt_synced;
+        if self.rcpt_synced < self.envelope.rcpt_to.len() {
+            sync.rcpts = self.envelope.rcpt_to[self.rcpt_synced..].to_vec();
+            self.rcpt_synced = self.envelope.rcpt_to.len();
+        }
+        if self.error_dirty {
+            self.error_dirty = false;
+            sync.error = self.error.clone();
+        }
+        if self.wizard_dirty {
+            self.wizard_dirty = false;
+            sync.wizard = true;
+        }
+        if self.tls_dirty {
+            self.tls_dirty = false;
+            sync.tls = self.tls.clone();
+        }
+        sync.user_cleared = std::mem::take(&mut self.user_cleared);
+        if self.xclient_dirty {
+            self.xclient_dirty = false;
+            sync.xclient = Some(self.xclient.clone());
+        }
+        if self.xforward_dirty {
+            self.xforward_dirty = false;
+            sync.xforward = Some(self.xforward.clone());
+        }
+        if self.servername_due {
+            self.servername_due = false;
+            sync.servername = Some(self.tls.as_ref().and_then(|t| t.servername.clone()));
+        }
+        sync
+    }
+}
