@@ -518,3 +518,46 @@ test('server.server: maxConnections, connections, [Symbol.asyncDispose]', async 
     await until(() => closed, "the server's close event");
     await facade[Symbol.asyncDispose]();
 });
+
+// ---------------------------------------------------------------------------
+// a client that leaves while a handler is pending (nodemailer's pool test: the client's
+// socket timeout fires while onRcptTo has not answered)
+
+test('a client that leaves while onRcptTo is pending: onClose fires, the connection is gone, close() completes, the late callback is harmless', async () => {
+    const result = await same(async SMTPServer => {
+        const events = [];
+        let pending;
+        let closed;
+        const gone = new Promise(resolve => (closed = resolve));
+        const { server, port } = await start(SMTPServer, {
+            disabledCommands: ['STARTTLS', 'AUTH'],
+            onRcptTo(address, session, callback) {
+                events.push('onRcptTo ' + address.address);
+                pending = callback;
+            },
+            onClose() {
+                events.push('onClose');
+                closed();
+            }
+        });
+        let stopped = false;
+        try {
+            const client = await Client.open(port);
+            await client.cmd('MAIL FROM:<a@example.com>');
+            client.write('RCPT TO:<b@example.com>\r\n');
+            await until(() => pending, 'onRcptTo to be called');
+            client.destroy();
+            await deadline(gone, WAIT, 'onClose after the client left');
+            const left = server.connections.size;
+            await closeServer(server);
+            stopped = true;
+            pending();
+            return [events, left];
+        } finally {
+            if (!stopped) {
+                await closeServer(server);
+            }
+        }
+    });
+    assert.deepEqual(result, [['onRcptTo b@example.com', 'onClose'], 0]);
+});
