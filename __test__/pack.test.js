@@ -12,7 +12,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { platformTriple, TARGETS } = require('../scripts/platform.js');
-const { run, cleanEnv, lastJson, writeUseScripts, checkRoundtrip } = require('./helpers/installed-app.js');
+const { run, cleanEnv, note, lastJson, writeUseScripts, checkRoundtrip } = require('./helpers/installed-app.js');
 
 const root = path.join(__dirname, '..');
 const triple = platformTriple();
@@ -30,11 +30,6 @@ process.on('exit', () => {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 });
-
-function note(t, text) {
-  if (t && typeof t.diagnostic === 'function') t.diagnostic(text);
-  else console.log(`# ${text}`);
-}
 
 // A cargo that always fails: a fallback to a source build shows up at once instead of
 // spending minutes compiling
@@ -237,7 +232,7 @@ catch (err) { console.log(JSON.stringify({ code: err.code, message: err.message 
   }
 });
 
-test('one version everywhere; a per-platform package for each target', { timeout: TIMEOUT }, async () => {
+test('one version everywhere; a per-platform package for each target, built by the release workflow', { timeout: TIMEOUT }, async () => {
   const res = await run(nodeBin, [path.join(root, 'scripts', 'release.js'), '--check'], { cwd: root });
   assert.equal(res.code, 0, res.stdout + res.stderr);
   assert.deepEqual(Object.keys(pkg.optionalDependencies).sort(), Object.keys(TARGETS).map(t => `smtp-server-rs-${t}`).sort());
@@ -253,4 +248,8 @@ test('one version everywhere; a per-platform package for each target', { timeout
     assert.ok(fs.existsSync(path.join(root, 'npm', name, 'README.md')));
   }
   assert.deepEqual(pkg.napi.targets.slice().sort(), Object.values(TARGETS).map(t => t.rust).sort());
+  // the release workflow builds each of them once
+  const workflow = fs.readFileSync(path.join(root, '.github', 'workflows', 'release.yml'), 'utf8');
+  const built = [...workflow.matchAll(/^\s+build: .*--target (\S+)/gm)].map(m => m[1]);
+  assert.deepEqual(built.slice().sort(), pkg.napi.targets.slice().sort(), 'release.yml builds every napi target');
 });

@@ -28,6 +28,12 @@ function cleanEnv(extra = {}) {
   return { ...env, ...extra };
 }
 
+/** A line for the test report: t.diagnostic where the runner has it, stdout otherwise. */
+function note(t, text) {
+  if (t && typeof t.diagnostic === 'function') t.diagnostic(text);
+  else console.log(`# ${text}`);
+}
+
 /** The last line of `text` that is a JSON object, parsed; null when there is none. */
 function lastJson(text) {
   const line = text.trim().split('\n').filter(l => l.startsWith('{')).pop();
@@ -142,4 +148,4 @@ function writeUseScripts(dir) {
   fs.writeFileSync(path.join(dir, 'use-esm.mjs'), USE_ESM);
 }
 
-module.exports = { run, cleanEnv, lastJson, writeUseScripts, checkRoundtrip };
+module.exports = { run, cleanEnv, note, lastJson, writeUseScripts, checkRoundtrip };
