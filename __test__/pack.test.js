@@ -12,7 +12,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { platformTriple, TARGETS } = require('../scripts/platform.js');
-const { run, cleanEnv, note, lastJson, writeUseScripts, checkRoundtrip } = require('./helpers/installed-app.js');
+const { run, cleanEnv, note, once, lastJson, writeUseScripts, checkRoundtrip } = require('./helpers/installed-app.js');
 
 const root = path.join(__dirname, '..');
 const triple = platformTriple();
@@ -40,13 +40,7 @@ function fakeCargoDir(dir) {
   return bin;
 }
 
-let setupPromise = null;
-function setup() {
-  setupPromise = setupPromise || doSetup();
-  return setupPromise;
-}
-
-async function doSetup() {
+const setup = once(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'smtp-rs-pack-'));
   const fakebin = fakeCargoDir(tmp);
   const env = cleanEnv({ PATH: `${fakebin}${path.delimiter}${process.env.PATH}` });
@@ -84,7 +78,7 @@ async function doSetup() {
 
   writeUseScripts(app);
   return { info, platInfo, mainTgz, platTgz, app, env, installMs };
-}
+});
 
 test('the tarball holds the package and nothing of the development tree; its size', { timeout: TIMEOUT }, async t => {
   const { info, platInfo } = await setup();

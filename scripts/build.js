@@ -14,6 +14,7 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const util = require('node:util');
 const { platformTriple, isMusl, TARGETS } = require('./platform.js');
 
 const root = path.join(__dirname, '..');
@@ -27,24 +28,25 @@ Cargo's build directory is a temporary one, removed afterwards.
 const LIB_NAMES = { linux: 'libsmtp_server_rs.so', darwin: 'libsmtp_server_rs.dylib', win32: 'smtp_server_rs.dll' };
 
 function parseArgs(argv) {
-  const opts = { debug: false, target: null, out: root, tempTarget: false, ifMissing: false, help: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      if (i + 1 >= argv.length) {
-        throw new Error(`${a} needs a value`);
-      }
-      return argv[++i];
-    };
-    if (a === '--debug') opts.debug = true;
-    else if (a === '--target') opts.target = value();
-    else if (a === '--out') opts.out = path.resolve(value());
-    else if (a === '--temp-target') opts.tempTarget = true;
-    else if (a === '--if-missing') opts.ifMissing = true;
-    else if (a === '--help' || a === '-h') opts.help = true;
-    else throw new Error(`unknown option ${a}`);
-  }
-  return opts;
+  const { values } = util.parseArgs({
+    args: argv,
+    options: {
+      debug: { type: 'boolean', default: false },
+      target: { type: 'string' },
+      out: { type: 'string', default: root },
+      'temp-target': { type: 'boolean', default: false },
+      'if-missing': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false }
+    }
+  });
+  return {
+    debug: values.debug,
+    target: values.target || null,
+    out: path.resolve(values.out),
+    tempTarget: values['temp-target'],
+    ifMissing: values['if-missing'],
+    help: values.help
+  };
 }
 
 /** The platform name (linux-x64-musl, ...) of a Rust target, or of this machine without one. */

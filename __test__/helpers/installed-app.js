@@ -34,6 +34,15 @@ function note(t, text) {
   else console.log(`# ${text}`);
 }
 
+/** `fn` run at most once: every call gets the first call's promise. */
+function once(fn) {
+  let promise = null;
+  return () => {
+    promise = promise || fn();
+    return promise;
+  };
+}
+
 /** The last line of `text` that is a JSON object, parsed; null when there is none. */
 function lastJson(text) {
   const line = text.trim().split('\n').filter(l => l.startsWith('{')).pop();
@@ -148,4 +157,4 @@ function writeUseScripts(dir) {
   fs.writeFileSync(path.join(dir, 'use-esm.mjs'), USE_ESM);
 }
 
-module.exports = { run, cleanEnv, note, lastJson, writeUseScripts, checkRoundtrip };
+module.exports = { run, cleanEnv, note, once, lastJson, writeUseScripts, checkRoundtrip };
