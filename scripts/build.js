@@ -135,11 +135,16 @@ function main(argv) {
       : path.join(root, 'target');
   try {
     const env = { ...process.env, CARGO_TARGET_DIR: targetDir };
-    if (opts.target && opts.target.endsWith('-musl')) {
-      Object.assign(env, muslEnv(opts.target, path.join(targetDir, 'musl-link')));
-    } else if (!opts.target && isMusl() && TARGETS[platform]) {
-      Object.assign(env, muslEnv(TARGETS[platform].rust, path.join(targetDir, 'musl-link')));
+    if (!opts.target && isMusl() && TARGETS[platform]) {
       opts.target = TARGETS[platform].rust;
+    }
+    if (opts.target && opts.target.endsWith('-musl')) {
+      try {
+        Object.assign(env, muslEnv(opts.target, path.join(targetDir, 'musl-link')));
+      } catch (err) {
+        console.error(`smtp-server-rs build: ${err.message}`);
+        return 1;
+      }
     }
     // an installed package builds exactly the dependency versions it was published with;
     // a checkout may be changing them (cargo reads CARGO_BUILD_JOBS itself)
