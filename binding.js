@@ -1,7 +1,8 @@
 'use strict';
 // Loads the native addon, first match wins:
 //   1. SMTP_SERVER_RS_BINARY=/path/to/file.node (a build of your own)
-//   2. smtp-server-rs.<platform>.node in the package root (a source build: scripts/build.js)
+//   2. smtp-server-rs.<platform>.node in the package root (a source build: `npx smtp-server-rs
+//      build`, or scripts/build.js in a checkout)
 //   3. the prebuilt package smtp-server-rs-<platform> (an optionalDependency, see npm/)
 // and otherwise throws ERR_SMTP_SERVER_RS_NO_BINARY, saying what to do.
 const { existsSync, readFileSync } = require('node:fs');
@@ -61,10 +62,10 @@ function load() {
   const err = new Error(
     `smtp-server-rs: no prebuilt binary for ${triple} could be loaded (${tried.join('; ')}).\n` +
       `Fix it in one of these ways:\n` +
-      `  - reinstall without --omit=optional / --no-optional, so that npm installs ${pkg}\n` +
+      `  - reinstall without --omit=optional / --no-optional, so that ${pkg} is installed\n` +
       `    (prebuilt packages exist for linux x64/arm64 gnu and musl, darwin x64/arm64 and win32 x64);\n` +
-      `  - or build from source: install Rust (https://rustup.rs) and run "npm rebuild smtp-server-rs"\n` +
-      `    (with Bun or when install scripts are disabled: node node_modules/smtp-server-rs/scripts/build.js)`
+      `  - or build it from source: install Rust (https://rustup.rs) and a C compiler, then run\n` +
+      `    "npx smtp-server-rs build" in your project (a few minutes; it writes one .node file)`
   );
   err.code = 'ERR_SMTP_SERVER_RS_NO_BINARY';
   throw err;

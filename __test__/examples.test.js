@@ -16,7 +16,7 @@ const { spawnSync } = require('node:child_process');
 const nodemailer = require('nodemailer');
 
 const { WAIT, deadline, until, Client, transaction, run } = require('./helpers/smtp-client.js');
-const { startProcess } = require('./helpers/process.js');
+const { startProcess, freePort } = require('./helpers/process.js');
 
 const root = path.join(__dirname, '..');
 const examples = path.join(root, 'examples');
@@ -202,17 +202,6 @@ test('README: the quick-start example runs as written (but on a free port), and 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 test('basic-server.js: PORT and MAIL_DIR; each message becomes one .eml file', { timeout: 30000 }, async () => {
   const dir = tmpDir('basic');

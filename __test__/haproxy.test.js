@@ -10,19 +10,9 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
+const { freePort } = require('./helpers/process.js');
 
 const haproxy = ['/usr/sbin/haproxy', '/usr/bin/haproxy', '/usr/local/sbin/haproxy'].find(p => fs.existsSync(p)) || (spawnSync('sh', ['-c', 'command -v haproxy']).stdout || '').toString().trim();
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function startBackend(name, env = {}) {
   return new Promise((resolve, reject) => {

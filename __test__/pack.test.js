@@ -2,16 +2,17 @@
 // The package as users get it: `npm pack` of the main package and of this platform's
 // prebuilt package (npm/<platform>/ with the local build inside), installed offline into an
 // empty project, then used there under Node and Bun with require and import, the deep
-// imports and the types. Also: what the tarball holds, the source-build fallback when the
-// prebuilt package is left out, the loader's error when there is no binary at all, and
-// that all the versions agree.
+// imports and the types. Also: what the tarball holds (and that it has no install
+// script), what a user meets when the prebuilt package is left out (the loader's error and
+// `npx smtp-server-rs build`), and that all the versions agree. __test__/registry.test.js
+// goes further: a release into a local registry, then npm, pnpm, Yarn and Bun installs.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { platformTriple, TARGETS } = require('../scripts/platform.js');
+const { run, cleanEnv, note, once, lastJson, writeUseScripts, checkRoundtrip } = require('./helpers/installed-app.js');
 
 const root = path.join(__dirname, '..');
 const triple = platformTriple();
@@ -23,42 +24,12 @@ const bunBin = isBun ? process.execPath : fs.existsSync(repoBun) ? repoBun : nul
 const localBinary = path.join(root, `smtp-server-rs.${triple}.node`);
 const TIMEOUT = 120000;
 
-function run(cmd, args, options = {}) {
-  return new Promise(resolve => {
-    execFile(cmd, args, { timeout: 60000, maxBuffer: 64 * 1024 * 1024, ...options }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, err, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
-
-// npm started from `npm test` hands its own settings down in npm_* variables; the nested
-// npm runs below must not see them (npm_config_global and the like would change what they do)
-function cleanEnv(extra = {}) {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!/^npm_/i.test(k) || /^npm_config_(cache|userconfig|registry)$/i.test(k)) {
-      env[k] = v;
-    }
-  }
-  return { ...env, ...extra };
-}
-
 let tmp = null;
 process.on('exit', () => {
   if (tmp && !process.env.SMTP_RS_KEEP_PACK) {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 });
-
-function note(t, text) {
-  if (t && typeof t.diagnostic === 'function') t.diagnostic(text);
-  else console.log(`# ${text}`);
-}
-
-function lastJson(text) {
-  const line = text.trim().split('\n').filter(l => l.startsWith('{')).pop();
-  return line ? JSON.parse(line) : null;
-}
 
 // A cargo that always fails: a fallback to a source build shows up at once instead of
 // spending minutes compiling
@@ -69,13 +40,7 @@ function fakeCargoDir(dir) {
   return bin;
 }
 
-let setupPromise = null;
-function setup() {
-  setupPromise = setupPromise || doSetup();
-  return setupPromise;
-}
-
-async function doSetup() {
+const setup = once(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'smtp-rs-pack-'));
   const fakebin = fakeCargoDir(tmp);
   const env = cleanEnv({ PATH: `${fakebin}${path.delimiter}${process.env.PATH}` });
@@ -111,119 +76,16 @@ async function doSetup() {
   const installMs = Date.now() - started;
   assert.equal(install.code, 0, `npm install of the tarballs failed:\n${install.stdout}\n${install.stderr}`);
 
-  fs.writeFileSync(path.join(app, 'roundtrip.cjs'), ROUNDTRIP);
-  fs.writeFileSync(path.join(app, 'use-cjs.cjs'), USE_CJS);
-  fs.writeFileSync(path.join(app, 'use-esm.mjs'), USE_ESM);
+  writeUseScripts(app);
   return { info, platInfo, mainTgz, platTgz, app, env, installMs };
-}
-
-// One message through the server with a raw socket; prints what the client and onData saw
-const ROUNDTRIP = `'use strict';
-const net = require('node:net');
-module.exports = async function roundtrip(SMTPServer) {
-  const received = [];
-  const server = new SMTPServer({
-    logger: false,
-    disableReverseLookup: true,
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onData(stream, session, callback) {
-      const chunks = [];
-      stream.on('data', c => chunks.push(c));
-      stream.on('end', () => {
-        received.push({
-          from: session.envelope.mailFrom.address,
-          to: session.envelope.rcptTo.map(r => r.address),
-          body: Buffer.concat(chunks).toString()
-        });
-        callback(null, 'Queued');
-      });
-    }
-  });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const port = server.server.address().port;
-  const codes = [];
-  const timer = setTimeout(() => { console.error('timed out'); process.exit(2); }, 15000);
-  await new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const steps = ['EHLO client.example', 'MAIL FROM:<sender@example.com>', 'RCPT TO:<rcpt@example.com>', 'DATA',
-      'Subject: pack test\\r\\n\\r\\nhello from the packed tarball\\r\\n.', 'QUIT'];
-    let buf = '';
-    socket.setEncoding('utf8');
-    socket.on('error', reject);
-    socket.on('close', resolve);
-    socket.on('data', d => {
-      buf += d;
-      const m = /(?:^|\\r\\n)(\\d{3}) [^\\r\\n]*\\r\\n$/.exec(buf);
-      if (!m) return;
-      codes.push(Number(m[1]));
-      buf = '';
-      const next = steps.shift();
-      if (next !== undefined) socket.write(next + '\\r\\n');
-    });
-  });
-  clearTimeout(timer);
-  await new Promise(resolve => server.close(resolve));
-  return { codes, received };
-};
-`;
-
-const USE_CJS = `'use strict';
-const path = require('node:path');
-const roundtrip = require('./roundtrip.cjs');
-const main = require('smtp-server-rs');
-const deep = require('smtp-server-rs/lib/smtp-server');
-const deepJs = require('smtp-server-rs/lib/smtp-server.js');
-const tlsOptions = require('smtp-server-rs/lib/tls-options');
-const out = {
-  sameDeep: deep.SMTPServer === main.SMTPServer && deepJs.SMTPServer === main.SMTPServer,
-  defaultExport: main.default.SMTPServer === main.SMTPServer,
-  tlsOptions: typeof tlsOptions === 'function' && /BEGIN CERTIFICATE/.test(tlsOptions().cert) && tlsOptions({ minVersion: 'TLSv1.2' }).minVersion === 'TLSv1.2'
-};
-try { require('smtp-server-rs/lib/net-facade'); out.internalHidden = false; } catch { out.internalHidden = true; }
-out.natives = Object.keys(require.cache).filter(k => k.endsWith('.node')).map(k => path.relative(__dirname, k).split(path.sep).join('/'));
-roundtrip(main.SMTPServer).then(r => console.log(JSON.stringify({ ...out, ...r })), err => { console.error(err); process.exit(1); });
-`;
-
-const USE_ESM = `import { createRequire } from 'node:module';
-import { SMTPServer } from 'smtp-server-rs';
-import smtpServer from 'smtp-server-rs';
-import { SMTPServer as DeepServer } from 'smtp-server-rs/lib/smtp-server';
-import deepDefault from 'smtp-server-rs/lib/smtp-server.js';
-import tlsOptions from 'smtp-server-rs/lib/tls-options';
-const require = createRequire(import.meta.url);
-const roundtrip = require('./roundtrip.cjs');
-const out = {
-  sameDeep: DeepServer === SMTPServer && deepDefault.SMTPServer === SMTPServer,
-  defaultExport: smtpServer.SMTPServer === SMTPServer,
-  sameAsRequire: require('smtp-server-rs').SMTPServer === SMTPServer,
-  tlsOptions: typeof tlsOptions === 'function' && /BEGIN CERTIFICATE/.test(tlsOptions().cert)
-};
-try { await import('smtp-server-rs/lib/net-facade'); out.internalHidden = false; } catch { out.internalHidden = true; }
-console.log(JSON.stringify({ ...out, ...(await roundtrip(SMTPServer)) }));
-`;
-
-function checkRoundtrip(out) {
-  assert.deepEqual(out.codes, [220, 250, 250, 250, 354, 250, 221]);
-  assert.equal(out.received.length, 1);
-  assert.equal(out.received[0].from, 'sender@example.com');
-  assert.deepEqual(out.received[0].to, ['rcpt@example.com']);
-  assert.match(out.received[0].body, /^Subject: pack test\r\n\r\nhello from the packed tarball\r\n$/);
-  assert.equal(out.sameDeep, true, 'the deep imports give the same SMTPServer');
-  assert.equal(out.defaultExport, true, 'the default export is { SMTPServer }');
-  assert.equal(out.tlsOptions, true, 'lib/tls-options works');
-  assert.equal(out.internalHidden, true, 'internal modules are not importable');
-}
+});
 
 test('the tarball holds the package and nothing of the development tree; its size', { timeout: TIMEOUT }, async t => {
   const { info, platInfo } = await setup();
   const files = info.files.map(f => f.path);
   for (const f of ['package.json', 'README.md', 'LICENSE', 'index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'binding.js',
     'lib/smtp-server.js', 'lib/smtp-server.d.ts', 'lib/tls-options.js', 'lib/tls-options.d.ts', 'lib/types.js', 'lib/types.d.ts',
-    'scripts/install.js', 'scripts/build.js', 'scripts/platform.js', 'Cargo.toml', 'Cargo.lock', 'build.rs', 'src/lib.rs']) {
+    'scripts/build.js', 'scripts/platform.js', 'Cargo.toml', 'Cargo.lock', 'build.rs', 'src/lib.rs']) {
     assert.ok(files.includes(f), `${f} is in the tarball`);
   }
   for (const f of Object.values(pkg.bin || {})) {
@@ -234,6 +96,9 @@ test('the tarball holds the package and nothing of the development tree; its siz
   const unwanted = /^(__test__|test|fuzz|docs|examples|target|node_modules|npm|\.tmp|\.ci|\.github|mail)\/|\.node$|\.tgz$|\.log$|^bench\/(?!loadgen\.rs$)|^scripts\/(test|release|node-smoke)\.js$|(^|\/)\./;
   const bad = files.filter(f => unwanted.test(f));
   assert.deepEqual(bad, [], 'no development files in the tarball');
+  for (const script of ['preinstall', 'install', 'postinstall']) {
+    assert.equal(pkg.scripts[script], undefined, `no ${script} script: package managers block or warn about them`);
+  }
   assert.ok(info.size < 512 * 1024, `packed size ${info.size} is under 512 KiB`);
   assert.ok(info.unpackedSize < 2 * 1024 * 1024, `unpacked size ${info.unpackedSize} is under 2 MiB`);
   assert.deepEqual(platInfo.files.map(f => f.path).sort(), ['README.md', 'package.json', `smtp-server-rs.${triple}.node`]);
@@ -320,16 +185,25 @@ export = { server, other, opts };
   assert.equal(res.code, 0, `tsc:\n${res.stdout}${res.stderr}`);
 });
 
-test('without the prebuilt package, install falls back to a source build (here: cargo missing)', { timeout: TIMEOUT }, async () => {
+test('without the prebuilt package: no script runs, the loader names the build command, which needs cargo', { timeout: TIMEOUT }, async () => {
   const { mainTgz, env } = await setup();
   const app = path.join(tmp, 'app-no-optional');
   fs.mkdirSync(app);
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'pack-test-app2', version: '1.0.0', private: true }));
   const res = await run('npm', ['install', '--offline', '--omit=optional', '--no-audit', '--no-fund', mainTgz], { cwd: app, env, timeout: 90000 });
-  const text = res.stdout + res.stderr;
-  assert.notEqual(res.code, 0, 'the install fails when there is neither a binary nor a Rust toolchain');
-  assert.match(text, new RegExp(`no prebuilt binary for ${triple} loaded; building from source with cargo`));
-  assert.match(text, /cargo was not found/);
+  assert.equal(res.code, 0, `the install itself needs nothing to build:\n${res.stdout}${res.stderr}`);
+  assert.doesNotMatch(res.stdout + res.stderr, /cargo|building/i);
+  writeUseScripts(app);
+  const use = await run(nodeBin, ['use-cjs.cjs'], { cwd: app, env });
+  assert.notEqual(use.code, 0);
+  assert.match(use.stderr, /ERR_SMTP_SERVER_RS_NO_BINARY/);
+  assert.match(use.stderr, /"npx smtp-server-rs build"/);
+  // the command the message names, with a cargo that fails (as when Rust is missing)
+  const build = await run('npx', ['--no-install', 'smtp-server-rs', 'build'], { cwd: app, env });
+  assert.equal(build.code, 1, build.stdout + build.stderr);
+  assert.match(build.stderr, /cargo was not found\. Building the addon for \S+ needs Rust/);
+  const installed = path.join(app, 'node_modules', 'smtp-server-rs');
+  assert.ok(!fs.readdirSync(installed).some(f => f.endsWith('.node') || f === 'target'), 'nothing was left in the package');
 });
 
 test('the loader says what to do when no binary fits', { timeout: TIMEOUT }, async () => {
@@ -348,11 +222,11 @@ catch (err) { console.log(JSON.stringify({ code: err.code, message: err.message 
     assert.equal(out.code, 'ERR_SMTP_SERVER_RS_NO_BINARY');
     assert.match(out.message, new RegExp(`no prebuilt binary for ${triple}`));
     assert.match(out.message, new RegExp(`smtp-server-rs-${triple} is not installed`));
-    assert.match(out.message, /install Rust \(https:\/\/rustup\.rs\) and run "npm rebuild smtp-server-rs"/);
+    assert.match(out.message, /install Rust \(https:\/\/rustup\.rs\) and a C compiler, then run\n\s+"npx smtp-server-rs build"/);
   }
 });
 
-test('one version everywhere; a per-platform package for each target', { timeout: TIMEOUT }, async () => {
+test('one version everywhere; a per-platform package for each target, built by the release workflow', { timeout: TIMEOUT }, async () => {
   const res = await run(nodeBin, [path.join(root, 'scripts', 'release.js'), '--check'], { cwd: root });
   assert.equal(res.code, 0, res.stdout + res.stderr);
   assert.deepEqual(Object.keys(pkg.optionalDependencies).sort(), Object.keys(TARGETS).map(t => `smtp-server-rs-${t}`).sort());
@@ -368,4 +242,8 @@ test('one version everywhere; a per-platform package for each target', { timeout
     assert.ok(fs.existsSync(path.join(root, 'npm', name, 'README.md')));
   }
   assert.deepEqual(pkg.napi.targets.slice().sort(), Object.values(TARGETS).map(t => t.rust).sort());
+  // the release workflow builds each of them once
+  const workflow = fs.readFileSync(path.join(root, '.github', 'workflows', 'release.yml'), 'utf8');
+  const built = [...workflow.matchAll(/^\s+build: .*--target (\S+)/gm)].map(m => m[1]);
+  assert.deepEqual(built.slice().sort(), pkg.napi.targets.slice().sort(), 'release.yml builds every napi target');
 });

@@ -67,6 +67,7 @@ function helpText() {
     }
   }
   return `Usage: ${PROGRAM} [serve] [options]
+       ${PROGRAM} build [--debug]
 
 A mail catcher for development and tests. It listens for SMTP (or LMTP), accepts
 every sender and recipient, stores each message byte for byte as the client sent
@@ -99,6 +100,10 @@ Examples:
 
 The built-in certificate (CN=localhost) is self-signed and its private key is
 public: clients have to skip verification, and it protects nothing.
+
+${PROGRAM} build compiles the native addon from source, for a platform without a
+prebuilt package: it needs Rust (https://rustup.rs) and a C compiler, and writes
+one .node file into the installed package (Cargo's build directory is temporary).
 `;
 }
 
@@ -789,6 +794,10 @@ function placeFile(tmpFile, finalFile, maildir, done) {
 async function main(argv, io = {}) {
   const stdout = io.stdout || process.stdout;
   const stderr = io.stderr || process.stderr;
+  if (argv[0] === 'build') {
+    // the source build for a platform without a prebuilt package; it must not load the addon
+    return require('../scripts/build.js').main(['--temp-target', ...argv.slice(1)]);
+  }
   let opts;
   try {
     opts = parseArgs(argv);

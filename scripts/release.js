@@ -1,6 +1,8 @@
 'use strict';
-// Release: puts the native binaries into the per-platform packages (npm/<platform>/) and
-// publishes them and the main package, all at one version. A dry run unless --publish.
+// Release: puts the native binaries into the per-platform packages (npm/<platform>/, staged
+// in a temporary directory) and publishes them, then the main package, all at one version.
+// A dry run unless --publish. .github/workflows/release.yml runs it with every platform's
+// binary; __test__/registry.test.js runs it against a local registry.
 //
 //   node scripts/release.js [options]
 //     --version X.Y.Z | --bump patch|minor|major
@@ -12,27 +14,22 @@
 //     --allow-missing     publish even though some platforms have no binary (their users
 //                         fall back to a source build)
 //     --tag NAME          npm dist-tag (default: latest)
+//     --registry URL      publish there instead of npm's configured registry
 //     --publish           really publish; without it every `npm publish` runs with --dry-run
 //     --check             only check that all versions agree, and exit
 //
 // This machine builds its own platform (scripts/build.js). The others are built elsewhere
-// and handed over with --artifacts; each command writes smtp-server-rs.<platform>.node
-// into the directory given with -o:
-//   linux arm64 gnu:  npx napi build --platform --no-js --release --strip --target aarch64-unknown-linux-gnu --use-napi-cross -o artifacts
-//   linux x64 musl:   npx napi build --platform --no-js --release --strip --target x86_64-unknown-linux-musl --cross-compile -o artifacts
-//   linux arm64 musl: npx napi build --platform --no-js --release --strip --target aarch64-unknown-linux-musl --cross-compile -o artifacts
-//                     (--cross-compile uses cargo-zigbuild and needs zig on PATH; on an
-//                      Alpine machine or container a plain `napi build --platform --no-js --release`
-//                      builds the musl binary natively)
-//   macOS:            on a Mac: rustup target add x86_64-apple-darwin aarch64-apple-darwin, then
-//                     npx napi build --platform --no-js --release --strip --target aarch64-apple-darwin -o artifacts
-//                     npx napi build --platform --no-js --release --strip --target x86_64-apple-darwin -o artifacts
-//   Windows x64:      on Windows: npx napi build --platform --no-js --release --target x86_64-pc-windows-msvc -o artifacts
-//                     (or from Linux: --cross-compile, which uses cargo-xwin)
+// and handed over with --artifacts: .github/workflows/release.yml has the command for each
+// platform (each writes smtp-server-rs.<platform>.node into an artifacts directory), e.g.
+//   linux x64 musl:   apt-get install musl-tools; rustup target add x86_64-unknown-linux-musl
+//                     node scripts/build.js --target x86_64-unknown-linux-musl --out artifacts
+//   linux glibc:      npx napi build --platform --no-js --release --strip --target aarch64-unknown-linux-gnu --use-napi-cross -o artifacts
+//                     (a cross toolchain with glibc 2.17, so the binary loads on old distributions)
 // Then, on one machine: node scripts/release.js --version X.Y.Z --artifacts artifacts
 // (check the dry run's file lists) and the same with --publish.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { platformTriple, TARGETS } = require('./platform.js');
 
@@ -41,7 +38,7 @@ const npmDir = path.join(root, 'npm');
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 function parseArgs(argv) {
-  const opts = { build: true, publish: false, allowMissing: false, check: false, tag: null, version: null, bump: null, artifacts: [] };
+  const opts = { build: true, publish: false, allowMissing: false, check: false, tag: null, registry: null, version: null, bump: null, artifacts: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -54,6 +51,7 @@ function parseArgs(argv) {
     else if (a === '--bump') opts.bump = value();
     else if (a === '--artifacts') opts.artifacts.push(path.resolve(value()));
     else if (a === '--tag') opts.tag = value();
+    else if (a === '--registry') opts.registry = value();
     else if (a === '--no-build') opts.build = false;
     else if (a === '--publish') opts.publish = true;
     else if (a === '--allow-missing') opts.allowMissing = true;
@@ -147,10 +145,11 @@ function findArtifacts(dir, out) {
 
 /** Strips debug info from a binary this machine's tools understand; others are left as built. */
 function strip(file, triple) {
-  const host = platformTriple();
+  const target = TARGETS[triple];
+  const sameMachine = target.os === process.platform && target.cpu === process.arch;
   let args = null;
-  if (triple === host && process.platform === 'linux') args = ['--strip-unneeded', file];
-  else if (triple === host && process.platform === 'darwin') args = ['-x', file];
+  if (sameMachine && process.platform === 'linux') args = ['--strip-unneeded', file];
+  else if (sameMachine && process.platform === 'darwin') args = ['-x', file];
   if (!args) {
     return false;
   }
@@ -202,34 +201,40 @@ function main() {
     binaries.set(host, local);
   }
 
+  // each platform package is staged with its binary: npm/<platform>/ stays as committed
+  const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'smtp-server-rs-release-'));
+  process.on('exit', () => fs.rmSync(stage, { recursive: true, force: true }));
   const missing = [];
   for (const triple of Object.keys(TARGETS)) {
     const name = `smtp-server-rs.${triple}.node`;
-    const dest = path.join(npmDir, triple, name);
     const src = binaries.get(triple);
-    if (src) {
-      fs.copyFileSync(src, dest);
-      const stripped = strip(dest, triple);
-      console.log(`npm/${triple}/${name} <- ${path.relative(root, src)} (${(fs.statSync(dest).size / 1048576).toFixed(1)} MiB${stripped ? ', stripped' : ''})`);
-    } else if (!fs.existsSync(dest)) {
+    if (!src) {
       missing.push(triple);
-    } else {
-      console.log(`npm/${triple}/${name}: kept from before (${(fs.statSync(dest).size / 1048576).toFixed(1)} MiB)`);
+      continue;
     }
+    const dir = path.join(stage, triple);
+    fs.mkdirSync(dir);
+    for (const f of ['package.json', 'README.md']) {
+      fs.copyFileSync(path.join(npmDir, triple, f), path.join(dir, f));
+    }
+    const dest = path.join(dir, name);
+    fs.copyFileSync(src, dest);
+    const stripped = strip(dest, triple);
+    console.log(`${triple}: ${name} <- ${path.relative(root, src)} (${(fs.statSync(dest).size / 1048576).toFixed(1)} MiB${stripped ? ', stripped' : ''})`);
   }
 
   // the binary of this machine must load
-  const hostBinary = path.join(npmDir, host, `smtp-server-rs.${host}.node`);
+  const hostBinary = path.join(stage, host, `smtp-server-rs.${host}.node`);
   if (fs.existsSync(hostBinary)) {
     const res = spawnSync(process.execPath, ['-e', `const a = require(${JSON.stringify(hostBinary)}); if (!Object.keys(a).length) process.exit(1)`], { stdio: 'inherit' });
     if (res.status !== 0) {
-      console.error(`npm/${host}: the binary does not load`);
+      console.error(`${host}: the binary does not load`);
       return 1;
     }
   }
 
   if (missing.length) {
-    console.log(`no binary for: ${missing.join(', ')} (their users would build from source)`);
+    console.log(`no binary for: ${missing.join(', ')} (their users would have to build from source)`);
     if (opts.publish && !opts.allowMissing) {
       console.error('refusing to publish with missing binaries: build them (see the top of this file) or pass --allow-missing');
       return 1;
@@ -238,14 +243,16 @@ function main() {
 
   const publishArgs = ['publish', '--access', 'public'];
   if (opts.tag) publishArgs.push('--tag', opts.tag);
+  if (opts.registry) publishArgs.push('--registry', opts.registry);
   if (!opts.publish) publishArgs.push('--dry-run');
   // platform packages first: the main package's optionalDependencies point at them
   for (const triple of Object.keys(TARGETS)) {
     if (!missing.includes(triple)) {
-      run(NPM, publishArgs, { cwd: path.join(npmDir, triple) });
+      run(NPM, publishArgs, { cwd: path.join(stage, triple) });
     }
   }
-  run(NPM, publishArgs, { cwd: root });
+  // the main package as it is: its `prepare` script (the checkout's build) must not run
+  run(NPM, [...publishArgs, '--ignore-scripts'], { cwd: root });
   console.log(opts.publish ? `published smtp-server-rs ${version}` : `dry run of smtp-server-rs ${version} done: add --publish to publish`);
   return 0;
 }

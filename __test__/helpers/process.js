@@ -2,6 +2,7 @@
 // Long-running child processes for tests (example servers): started, waited for until
 // they say they listen, stopped, and killed whatever happens when the test file exits.
 const { spawn } = require('node:child_process');
+const net = require('node:net');
 const { until } = require('./smtp-client.js');
 
 const children = new Set();
@@ -75,4 +76,16 @@ async function startProcess(cmd, args, { cwd, env, ready, ms = 15000, detached =
   return handle;
 }
 
-module.exports = { startProcess };
+/** A TCP port on 127.0.0.1 that was free a moment ago (for a server that cannot take port 0). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+module.exports = { startProcess, freePort };
