@@ -10,6 +10,7 @@ const { NetServerFacade } = require('./lib/net-facade.js');
 const { createLogger } = require('./lib/logger.js');
 const { nativeTls, SecureSocketInfo } = require('./lib/tls.js');
 const { addWebStreamMethods } = require('./lib/web-stream.js');
+const { AnswerQueue } = require('./lib/answers.js');
 const tlsOptions = require('./lib/tls-options.js');
 const { defineLiveOptions } = require('./lib/live-options.js');
 const { ConnectionSocket } = require('./lib/connection-socket.js');
@@ -127,7 +128,7 @@ class SMTPDataStream extends Readable {
   _read() {
     // every piece that filled the buffer is acknowledged once the reader wants more
     for (; this._owedAcks > 0; this._owedAcks--) {
-      this._server._native.ack(this._conn.cid);
+      this._server._answers.ack(this._conn.cid);
     }
   }
 
@@ -144,7 +145,7 @@ class SMTPDataStream extends Readable {
       const more = this.push(chunk);
       if (!end) {
         if (more) {
-          this._server._native.ack(this._conn.cid);
+          this._server._answers.ack(this._conn.cid);
         } else {
           this._owedAcks++;
         }
@@ -222,12 +223,12 @@ class SMTPConnection {
 
   /** Sends a reply line to the client. */
   send(code, text) {
-    this._server._native.send(this.cid, replyCode(code, 500), text === undefined || text === null ? '' : String(text));
+    this._server._answers.direct().send(this.cid, replyCode(code, 500), text === undefined || text === null ? '' : String(text));
   }
 
   /** Closes the connection. */
   close() {
-    this._server._native.closeConnection(this.cid);
+    this._server._answers.direct().closeConnection(this.cid);
   }
 }
 
@@ -285,7 +286,8 @@ class SMTPServer extends EventEmitter {
     this._conns = new Map();
     this._native = new native.NativeServer(nativeOptions(opts), this._tlsSettings());
     // options assigned later apply from the next connection or command, as in smtp-server
-    defineLiveOptions(this, opts, () => this._native.setOptions(nativeOptions(this.options)));
+    defineLiveOptions(this, opts, () => this._answers.direct().setOptions(nativeOptions(this.options)));
+    this._answers = new AnswerQueue(this._native, native.Answer, native.ANSWER_SLOTS);
     // 'connect' listeners make the greeting wait for them (the native side must know)
     const listenersChanged = name => {
       if (name === 'connect') {
@@ -390,14 +392,14 @@ class SMTPServer extends EventEmitter {
     const end = failed => {
       if (!state.ended) {
         state.ended = true;
-        this._native.pipeEnd(pipe, failed);
+        this._answers.direct().pipeEnd(pipe, failed);
       }
     };
     socket.on('data', chunk => {
       if (state.done) {
         return; // the session has ended: what the client still sends is dropped
       }
-      if (this._native.pipeData(pipe, typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) {
+      if (this._answers.direct().pipeData(pipe, typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) {
         state.queueFull = true;
         socket.pause();
       }
@@ -495,7 +497,7 @@ class SMTPServer extends EventEmitter {
       if (this.connections.size) {
         this.logger.info({ tnx: 'close' }, 'Closing %s pending connection%s to close the server', this.connections.size, this.connections.size !== 1 ? 's' : '');
       }
-      this._native.terminate();
+      this._answers.direct().terminate();
       if (typeof callback === 'function') {
         const cb = callback;
         callback = null;
@@ -551,7 +553,30 @@ class SMTPServer extends EventEmitter {
 
   // ----- events from the native side -----
 
-  _dispatch(k, c, json, b) {
+  /**
+   * The events the native side queued, four slots each (kind, connection, JSON text
+   * or null, bytes or null), handled in order. An exception thrown by one (from an
+   * event listener) does not keep the others from being handled; it is thrown after.
+   */
+  _dispatch(list) {
+    let failure = null;
+    for (let i = 0; i < list.length; i += 4) {
+      try {
+        this._dispatchOne(list[i], list[i + 1], list[i + 2], list[i + 3]);
+      } catch (err) {
+        if (failure) {
+          process.nextTick(rethrow, err);
+        } else {
+          failure = { err };
+        }
+      }
+    }
+    if (failure) {
+      throw failure.err;
+    }
+  }
+
+  _dispatchOne(k, c, json, b) {
     if (k >= EV.PIPE_WRITE) {
       return this._onPipe(k, c, b);
     }
@@ -579,7 +604,7 @@ class SMTPServer extends EventEmitter {
         if (conn) {
           this._onDataAbort(conn, true);
           // results and acknowledgements from now on are about the next stream
-          this._native.dataAborted(c);
+          this._answers.direct().dataAborted(c);
         }
         return;
       case EV.ERROR:
@@ -781,7 +806,7 @@ class SMTPServer extends EventEmitter {
       }
       answered = true;
       try {
-        this._native.sniResult(id, settings);
+        this._answers.direct().sniResult(id, settings);
       } catch (err) {
         this.logger.error({ tnx: 'sni', servername, err }, 'Invalid SNI certificate for %s: %s', servername, err.message);
       }
@@ -851,22 +876,22 @@ class SMTPServer extends EventEmitter {
     this._callHandler(conn, 'onAuth', [auth, conn.session], (err, response) => {
       if (err) {
         this.logger.info({ err, tnx: 'autherror', cid: conn.id, method: a.method, user: a.username }, 'Authentication error for %s using %s. %s', a.username, a.method, err.message);
-        return this._native.completeAuth(conn.cid, 2, replyCode(err.responseCode, -1), errorText(err), null);
+        return this._answers.direct().completeAuth(conn.cid, 2, replyCode(err.responseCode, -1), errorText(err), null);
       }
       if (!response && a.method === 'XCLIENT') {
         this.logger.info({ tnx: 'authskip', cid: conn.id, method: a.method, user: a.username }, 'Authentication skipped for %s using %s', a.username, a.method);
-        return this._native.completeAuth(conn.cid, 3, -1, null, null);
+        return this._answers.direct().completeAuth(conn.cid, 3, -1, null, null);
       }
       response = response || {};
       if (!response.user) {
         this.logger.info({ tnx: 'authfail', cid: conn.id, method: a.method, user: a.username }, 'Authentication failed for %s using %s', a.username, a.method);
         const message = response.message ? String(response.message) : null;
-        return this._native.completeAuth(conn.cid, 1, replyCode(response.responseCode, -1), message, JSON.stringify(response.data || {}));
+        return this._answers.direct().completeAuth(conn.cid, 1, replyCode(response.responseCode, -1), message, JSON.stringify(response.data || {}));
       }
       this.logger.info({ tnx: 'auth', cid: conn.id, method: a.method, user: a.username }, '%s authenticated using %s', a.username, a.method);
       conn.session.user = response.user;
       conn.session.transmissionType = a.tt;
-      this._native.completeAuth(conn.cid, 0, -1, null, null);
+      this._answers.direct().completeAuth(conn.cid, 0, -1, null, null);
     });
   }
 
@@ -875,9 +900,9 @@ class SMTPServer extends EventEmitter {
     const socket = new SecureSocketInfo(conn, conn._tls);
     this._callHandler(conn, 'onSecure', [socket, conn.session], err => {
       if (err) {
-        return this._native.complete(conn.cid, replyCode(err.responseCode, -1), errorText(err));
+        return this._answers.hook(conn.cid, replyCode(err.responseCode, -1), errorText(err));
       }
-      this._native.complete(conn.cid, 0, null);
+      this._answers.hook(conn.cid, 0, null);
     });
   }
 
@@ -891,7 +916,7 @@ class SMTPServer extends EventEmitter {
     const key = normalized ? normalized.join('\n') + '\n' : null;
     if (key !== conn._disabledKey) {
       conn._disabledKey = key;
-      this._native.setDisabled(conn.cid, normalized);
+      this._answers.direct().setDisabled(conn.cid, normalized);
     }
   }
 
@@ -942,7 +967,7 @@ class SMTPServer extends EventEmitter {
         );
       }
       const first = !err && Array.isArray(hostnames) ? hostnames[0] : null;
-      this._native.reverseResult(conn.cid, typeof first === 'string' ? first : null);
+      this._answers.direct().reverseResult(conn.cid, typeof first === 'string' ? first : null);
     };
     try {
       resolver.reverse(String(ip), reply);
@@ -956,9 +981,9 @@ class SMTPServer extends EventEmitter {
     this._callHandler(conn, 'onConnect', [conn.session], err => {
       this.logger.info({ tnx: 'connection', cid: conn.id, host: conn.remoteAddress, hostname: conn.clientHostname }, 'Connection from %s', conn.clientHostname);
       if (err) {
-        return this._native.complete(conn.cid, replyCode(err.responseCode, -1), errorText(err));
+        return this._answers.hook(conn.cid, replyCode(err.responseCode, -1), errorText(err));
       }
-      this._native.complete(conn.cid, 0, null);
+      this._answers.hook(conn.cid, 0, null);
     });
   }
 
@@ -966,7 +991,7 @@ class SMTPServer extends EventEmitter {
     this._applySync(conn, ev.s);
     if (ev.w) {
       // the greeting waits for the listeners
-      process.nextTick(() => this._native.complete(conn.cid, 0, null));
+      process.nextTick(() => this._answers.hook(conn.cid, 0, null));
     }
     this.emit('connect', {
       id: conn.id,
@@ -984,7 +1009,7 @@ class SMTPServer extends EventEmitter {
     const address = ev.a;
     this._callHandler(conn, mail ? 'onMailFrom' : 'onRcptTo', [address, conn.session], err => {
       if (err) {
-        return this._native.complete(conn.cid, replyCode(err.responseCode, -1), errorText(err));
+        return this._answers.hook(conn.cid, replyCode(err.responseCode, -1), errorText(err));
       }
       const envelope = conn.session.envelope;
       if (mail) {
@@ -998,7 +1023,7 @@ class SMTPServer extends EventEmitter {
           envelope.rcptTo.push(address);
         }
       }
-      this._native.complete(conn.cid, 0, null);
+      this._answers.hook(conn.cid, 0, null);
     });
   }
 
@@ -1050,9 +1075,9 @@ class SMTPServer extends EventEmitter {
     }
     if (replies.length === 1) {
       const r = replies[0];
-      this._native.completeDataOne(conn.cid, r.code, r.text, r.ok, discard);
+      this._answers.data(conn.cid, r.code, r.text, r.ok, discard);
     } else {
-      this._native.completeData(conn.cid, replies, discard);
+      this._answers.direct().completeData(conn.cid, replies, discard);
     }
   }
 
@@ -1136,6 +1161,10 @@ function replaceEntries(map, entries) {
   for (const { k, v } of entries) {
     map.set(k, v);
   }
+}
+
+function rethrow(err) {
+  throw err;
 }
 
 /** Resumes reading an attached socket once nothing holds it back. */

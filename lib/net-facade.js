@@ -248,7 +248,7 @@ class NetServerFacade extends EventEmitter {
     }
     if (!this._closing) {
       this._closing = true;
-      this._owner._native.close();
+      this._owner._answers.direct().close();
     }
     return this;
   }

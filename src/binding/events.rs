@@ -1,9 +1,12 @@
 //! The events a server sends to its JavaScript side, and their conversion to JS objects.
 //!
-//! Every event reaches the dispatcher in `index.js` as `(kind, connection, json, buffer)`:
-//! the JSON text carries the fields (short keys), the Buffer a message body piece.
+//! Events reach the dispatcher in `index.js` in batches: every event that waited while
+//! the JavaScript thread was busy goes over in one call, as `(kind, connection, json,
+//! buffer)` slots; the JSON text carries the fields (short keys), the Buffer a message
+//! body piece.
 
-use napi::bindgen_prelude::{Buffer, FnArgs};
+use napi::bindgen_prelude::{Buffer, FnArgs, Null, ToNapiValue};
+use napi::{sys, Result};
 
 use super::json::Json;
 use crate::protocol::address::ParamValue;
@@ -186,8 +189,36 @@ pub enum Event {
     },
 }
 
-/// The arguments the dispatcher is called with.
-pub type JsArgs = FnArgs<(u32, u32, Option<String>, Option<Buffer>)>;
+/// The arguments the dispatcher is called with: the events that waited, four slots
+/// each (kind, connection, JSON text or null, body piece or null).
+pub type JsArgs = FnArgs<(Vec<Slot>,)>;
+
+/// One slot of a batch of events.
+pub enum Slot {
+    /// An event kind or a connection.
+    Num(u32),
+    /// The JSON text of an event's fields.
+    Text(String),
+    /// A body piece, or bytes for an attached socket.
+    Bytes(Buffer),
+    /// No fields, or no bytes.
+    Null,
+}
+
+impl ToNapiValue for Slot {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        // SAFETY: called by napi with the env of the JavaScript thread, as every
+        // `to_napi_value` this delegates to requires.
+        unsafe {
+            match val {
+                Slot::Num(n) => u32::to_napi_value(env, n),
+                Slot::Text(s) => String::to_napi_value(env, s),
+                Slot::Bytes(b) => Buffer::to_napi_value(env, b),
+                Slot::Null => Null::to_napi_value(env, Null),
+            }
+        }
+    }
+}
 
 fn peer(j: &mut Json, peer: &Peer) {
     j.str(Some("la"), &peer.local_address)
@@ -443,14 +474,24 @@ fn nonempty(chunk: Vec<u8>) -> Option<Vec<u8>> {
     }
 }
 
-/// The dispatcher's arguments for an encoded event.
-pub fn to_js(event: Encoded) -> JsArgs {
-    FnArgs::from((
-        event.kind,
-        event.conn,
-        Some(event.json),
-        event.body.map(Buffer::from),
-    ))
+/// The dispatcher's arguments for the events that waited, in the order they were sent.
+pub fn to_js(events: Vec<Encoded>) -> JsArgs {
+    let mut slots = Vec::with_capacity(events.len() * 4);
+    for event in events {
+        slots.push(Slot::Num(event.kind));
+        slots.push(Slot::Num(event.conn));
+        slots.push(if event.json == "{}" {
+            Slot::Null
+        } else {
+            Slot::Text(event.json)
+        });
+        slots.push(
+            event
+                .body
+                .map_or(Slot::Null, |b| Slot::Bytes(Buffer::from(b))),
+        );
+    }
+    FnArgs::from((slots,))
 }
 
 /// Serializes an event for the dispatcher.
