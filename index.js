@@ -16,40 +16,17 @@ const { defineLiveOptions } = require('./lib/live-options.js');
 const { ConnectionSocket } = require('./lib/connection-socket.js');
 const { watchForStall } = require('./lib/stall-warning.js');
 
-/** Event kinds sent by the native server (see src/binding/events.rs). */
-const EV = {
-  OPEN: 1,
-  REVERSE: 2,
-  ON_CONNECT: 3,
-  CONNECT_EVENT: 4,
-  MAIL_FROM: 5,
-  RCPT_TO: 6,
-  DATA_START: 7,
-  BODY: 8,
-  DATA_ABORT: 9,
-  ERROR: 10,
-  CLOSE: 11,
-  SERVER_CLOSED: 12,
-  ON_SECURE: 13,
-  ON_AUTH: 14,
-  SNI: 15,
-  TRACE: 16,
-  DATA_RESET: 17,
-  PIPE_WRITE: 18,
-  PIPE_END: 19,
-  PIPE_DRAIN: 20
-};
+/** Event kinds sent by the native server (defined in src/binding/events.rs). */
+const EV = native.EventKind;
 
-/** The application handlers a server can cross into, with their bit in the native mask. */
-const HOOKS = [
-  ['onConnect', 1],
-  ['onMailFrom', 2],
-  ['onRcptTo', 4],
-  ['onData', 8],
-  ['onClose', 16],
-  ['onSecure', 32],
-  ['onAuth', 64]
-];
+/** The handler bits of the native mask (defined in src/protocol/config.rs). */
+const HOOK_BITS = native.hookBits();
+
+/** The kinds of onAuth answers (defined in src/binding/mod.rs). */
+const AUTH = native.AuthAnswer;
+
+/** The application handlers a server can cross into. */
+const HOOKS = ['onConnect', 'onMailFrom', 'onRcptTo', 'onData', 'onClose', 'onSecure', 'onAuth'];
 
 const CLOSE_TIMEOUT = 30 * 1000;
 const DATA_STREAM_OPTIONS = { highWaterMark: 256 * 1024 };
@@ -264,7 +241,7 @@ class SMTPServer extends EventEmitter {
     // Handlers are found at call time (instance, subclass or prototype). Assigning one on
     // the instance later goes through these accessors, which tell the native side that
     // it now has to call across for that handler.
-    for (const [name] of HOOKS) {
+    for (const name of HOOKS) {
       let own = typeof opts[name] === 'function' ? opts[name] : undefined;
       Object.defineProperty(this, name, {
         configurable: true,
@@ -344,10 +321,10 @@ class SMTPServer extends EventEmitter {
 
   /** The bit mask of the handlers this server defines (an undefined one is never called). */
   _hookMask() {
-    let mask = this.listenerCount('connect') ? 128 : 0;
-    for (const [name, bit] of HOOKS) {
+    let mask = this.listenerCount('connect') ? HOOK_BITS.connectListeners : 0;
+    for (const name of HOOKS) {
       if (typeof this[name] === 'function' && this[name] !== SMTPServer.prototype[name]) {
-        mask |= bit;
+        mask |= HOOK_BITS[name];
       }
     }
     return mask;
@@ -423,12 +400,12 @@ class SMTPServer extends EventEmitter {
       return;
     }
     const socket = state.socket;
-    if (k === EV.PIPE_WRITE) {
+    if (k === EV.PipeWrite) {
       if (data && !socket.destroyed && socket.writable && !socket.write(data)) {
         state.writeBlocked = true;
         socket.pause();
       }
-    } else if (k === EV.PIPE_DRAIN) {
+    } else if (k === EV.PipeDrain) {
       state.queueFull = false;
       resumePipe(state);
     } else {
@@ -577,49 +554,49 @@ class SMTPServer extends EventEmitter {
   }
 
   _dispatchOne(k, c, json, b) {
-    if (k >= EV.PIPE_WRITE) {
+    if (k === EV.PipeWrite || k === EV.PipeEnd || k === EV.PipeDrain) {
       return this._onPipe(k, c, b);
     }
     const ev = json ? JSON.parse(json) : {};
     const conn = this._conns.get(c);
     switch (k) {
-      case EV.OPEN:
+      case EV.Open:
         return this._onOpen(c, ev);
-      case EV.REVERSE:
+      case EV.Reverse:
         return conn && this._onReverse(conn, ev.ip);
-      case EV.ON_CONNECT:
+      case EV.OnConnect:
         return conn && this._onConnectHook(conn, ev);
-      case EV.CONNECT_EVENT:
+      case EV.ConnectEvent:
         return conn && this._onConnectEvent(conn, ev);
-      case EV.MAIL_FROM:
-      case EV.RCPT_TO:
-        return conn && this._onAddress(conn, k === EV.MAIL_FROM, ev);
-      case EV.DATA_START:
+      case EV.MailFrom:
+      case EV.RcptTo:
+        return conn && this._onAddress(conn, k === EV.MailFrom, ev);
+      case EV.DataStart:
         return conn && this._onDataStart(conn, ev, b);
-      case EV.BODY:
+      case EV.Body:
         return conn && conn._dataStream && conn._dataStream._piece(b, ev.e, ev.n);
-      case EV.DATA_ABORT:
+      case EV.DataAbort:
         return conn && this._onDataAbort(conn);
-      case EV.DATA_RESET:
+      case EV.DataReset:
         if (conn) {
           this._onDataAbort(conn, true);
           // results and acknowledgements from now on are about the next stream
           this._answers.direct().dataAborted(c);
         }
         return;
-      case EV.ERROR:
+      case EV.Error:
         return this._onConnectionError(conn, ev);
-      case EV.CLOSE:
+      case EV.Close:
         return conn && this._onConnClose(conn, ev);
-      case EV.SERVER_CLOSED:
+      case EV.ServerClosed:
         return this.server._closed();
-      case EV.ON_SECURE:
+      case EV.OnSecure:
         return conn && this._onSecureHook(conn, ev);
-      case EV.ON_AUTH:
+      case EV.OnAuth:
         return conn && this._onAuthHook(conn, ev);
-      case EV.SNI:
+      case EV.Sni:
         return this._onSni(c, ev.name);
-      case EV.TRACE:
+      case EV.Trace:
         return conn && this._onTrace(conn, ev.t);
     }
   }
@@ -759,7 +736,9 @@ class SMTPServer extends EventEmitter {
       envelope.mailFrom = s.m;
     }
     if (s.r && envelope) {
-      envelope.rcptTo.length = Math.min(envelope.rcptTo.length, s.rf);
+      if (envelope.rcptTo.length > s.rf) {
+        envelope.rcptTo.length = s.rf;
+      }
       for (const rcpt of s.r) {
         envelope.rcptTo.push(rcpt);
       }
@@ -876,22 +855,22 @@ class SMTPServer extends EventEmitter {
     this._callHandler(conn, 'onAuth', [auth, conn.session], (err, response) => {
       if (err) {
         this.logger.info({ err, tnx: 'autherror', cid: conn.id, method: a.method, user: a.username }, 'Authentication error for %s using %s. %s', a.username, a.method, err.message);
-        return this._answers.direct().completeAuth(conn.cid, 2, replyCode(err.responseCode, -1), errorText(err), null);
+        return this._answers.direct().completeAuth(conn.cid, AUTH.Error, replyCode(err.responseCode, -1), errorText(err), null);
       }
       if (!response && a.method === 'XCLIENT') {
         this.logger.info({ tnx: 'authskip', cid: conn.id, method: a.method, user: a.username }, 'Authentication skipped for %s using %s', a.username, a.method);
-        return this._answers.direct().completeAuth(conn.cid, 3, -1, null, null);
+        return this._answers.direct().completeAuth(conn.cid, AUTH.Skip, -1, null, null);
       }
       response = response || {};
       if (!response.user) {
         this.logger.info({ tnx: 'authfail', cid: conn.id, method: a.method, user: a.username }, 'Authentication failed for %s using %s', a.username, a.method);
         const message = response.message ? String(response.message) : null;
-        return this._answers.direct().completeAuth(conn.cid, 1, replyCode(response.responseCode, -1), message, JSON.stringify(response.data || {}));
+        return this._answers.direct().completeAuth(conn.cid, AUTH.Failure, replyCode(response.responseCode, -1), message, JSON.stringify(response.data || {}));
       }
       this.logger.info({ tnx: 'auth', cid: conn.id, method: a.method, user: a.username }, '%s authenticated using %s', a.username, a.method);
       conn.session.user = response.user;
       conn.session.transmissionType = a.tt;
-      this._answers.direct().completeAuth(conn.cid, 0, -1, null, null);
+      this._answers.direct().completeAuth(conn.cid, AUTH.Success, -1, null, null);
     });
   }
 
@@ -1122,7 +1101,7 @@ class SMTPServer extends EventEmitter {
       this.logger.info({ tnx: 'close', cid: conn.id, host: conn.remoteAddress, user, hadError }, '%s received "close" event from %s' + (hadError ? ' after error' : ''), conn.id, conn.remoteAddress);
       this.logger.info({ tnx: 'close', cid: conn.id, host: conn.remoteAddress, user }, 'Connection closed to %s', conn.clientHostname || conn.remoteAddress);
     }
-    if (this._mask & 16) {
+    if (this._mask & HOOK_BITS.onClose) {
       setImmediate(() => {
         try {
           const returned = this.onClose(conn.session, () => false);

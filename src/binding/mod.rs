@@ -12,7 +12,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Result, Status};
 use napi_derive::napi;
 
-use crate::protocol::config::{Config, HookSet};
+use crate::protocol::config::{hook_bit, Config, HookSet};
 use crate::protocol::host::normalize_address;
 use crate::protocol::reply::Esc;
 use crate::protocol::session::{
@@ -203,6 +203,55 @@ pub enum Answer {
     Data = 2,
     /// A body piece was consumed.
     Ack = 3,
+}
+
+/// The bit of each handler in the masks `listen()`, `attach()` and `setHooks()` take.
+#[napi(object)]
+pub struct HookBits {
+    /// `onConnect`.
+    pub on_connect: u32,
+    /// `onMailFrom`.
+    pub on_mail_from: u32,
+    /// `onRcptTo`.
+    pub on_rcpt_to: u32,
+    /// `onData`.
+    pub on_data: u32,
+    /// `onClose`.
+    pub on_close: u32,
+    /// `onSecure`.
+    pub on_secure: u32,
+    /// `onAuth`.
+    pub on_auth: u32,
+    /// The server has `connect` listeners (the greeting waits for them).
+    pub connect_listeners: u32,
+}
+
+/// The handler bits, as the protocol engine reads them.
+#[napi]
+pub fn hook_bits() -> HookBits {
+    HookBits {
+        on_connect: hook_bit::CONNECT,
+        on_mail_from: hook_bit::MAIL_FROM,
+        on_rcpt_to: hook_bit::RCPT_TO,
+        on_data: hook_bit::DATA,
+        on_close: hook_bit::CLOSE,
+        on_secure: hook_bit::SECURE,
+        on_auth: hook_bit::AUTH,
+        connect_listeners: hook_bit::CONNECT_EVENT,
+    }
+}
+
+/// The kinds of `onAuth` answers [`NativeServer::complete_auth`] takes.
+#[napi]
+pub enum AuthAnswer {
+    /// Authenticated.
+    Success = 0,
+    /// Refused: a code, a message and the `data` JSON (XOAUTH2's challenge).
+    Failure = 1,
+    /// The handler failed: a code and a message.
+    Error = 2,
+    /// XCLIENT LOGIN answered with a bare callback: carry on unauthenticated.
+    Skip = 3,
 }
 
 /// Slots per answer in [`NativeServer::answer`].
@@ -496,7 +545,7 @@ impl NativeServer {
         })
     }
 
-    /// Updates which handlers are defined (bit mask, see `HookSet::from_mask`).
+    /// Updates which handlers are defined (a mask of [`hook_bits`]).
     #[napi]
     pub fn set_hooks(&self, mask: u32) {
         if let Some(server) = self.server() {
@@ -548,8 +597,7 @@ impl NativeServer {
         Ok(())
     }
 
-    /// Answers `onAuth`: `kind` 0 success, 1 failure (`code`, `message`, `data` JSON),
-    /// 2 error (`code`, `message`), 3 a bare callback for XCLIENT LOGIN (carry on). `code` -1 means none was given.
+    /// Answers `onAuth` with an [`AuthAnswer`] `kind` (`code` -1 means none was given).
     #[napi]
     pub fn complete_auth(
         &self,
@@ -561,9 +609,11 @@ impl NativeServer {
     ) {
         let code = u16::try_from(code).ok().filter(|c| *c > 0);
         let outcome = match kind {
-            0 => AuthOutcome::Success,
-            2 => AuthOutcome::Error(code, message.unwrap_or_default()),
-            3 => AuthOutcome::Skip,
+            k if k == AuthAnswer::Success as u32 => AuthOutcome::Success,
+            k if k == AuthAnswer::Error as u32 => {
+                AuthOutcome::Error(code, message.unwrap_or_default())
+            }
+            k if k == AuthAnswer::Skip as u32 => AuthOutcome::Skip,
             _ => AuthOutcome::Failure {
                 code,
                 message,
