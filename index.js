@@ -11,6 +11,9 @@ const { createLogger } = require('./lib/logger.js');
 const { nativeTls, SecureSocketInfo } = require('./lib/tls.js');
 const { addWebStreamMethods } = require('./lib/web-stream.js');
 const { AnswerQueue } = require('./lib/answers.js');
+const { AttachedSockets } = require('./lib/attached.js');
+const { logTrace, logUser } = require('./lib/trace-log.js');
+const { replyCode, errorText, isError, settleWithPromise } = require('./lib/handler-call.js');
 const tlsOptions = require('./lib/tls-options.js');
 const { defineLiveOptions } = require('./lib/live-options.js');
 const { ConnectionSocket } = require('./lib/connection-socket.js');
@@ -30,20 +33,6 @@ const HOOKS = ['onConnect', 'onMailFrom', 'onRcptTo', 'onData', 'onClose', 'onSe
 
 const CLOSE_TIMEOUT = 30 * 1000;
 const DATA_STREAM_OPTIONS = { highWaterMark: 256 * 1024 };
-
-/** A reply code from an application error, or `fallback` when it has none usable. */
-function replyCode(value, fallback) {
-  const code = Number(value);
-  return Number.isInteger(code) && code >= 100 && code <= 999 ? code : fallback;
-}
-
-function errorText(err) {
-  return err && err.message !== undefined && err.message !== null ? String(err.message) : '';
-}
-
-function isError(value) {
-  return /Error\]$/i.test(Object.prototype.toString.call(value));
-}
 
 /**
  * The message stream `onData` receives: a Readable with live `byteLength` and
@@ -275,7 +264,7 @@ class SMTPServer extends EventEmitter {
     this.on('removeListener', listenersChanged);
     this._applyTlsDefaults();
     this._dispatch = this._dispatch.bind(this);
-    this._pipes = new Map();
+    this._attached = new AttachedSockets(this._answers, EV);
     this.server = new NetServerFacade(this);
   }
 
@@ -360,65 +349,9 @@ class SMTPServer extends EventEmitter {
     };
     this._mask = this._hookMask();
     const pipe = this._native.attach(peer, this._mask, this._dispatch);
-    // reading pauses while the native side has a full queue, or while the socket's
-    // write buffer is full (replies to pipelined commands must not pile up here)
-    const state = { socket, queueFull: false, writeBlocked: false, ended: false, done: false };
-    this._pipes.set(pipe, state);
+    this._attached.add(pipe, socket);
     // the connection keeps the process alive from now on, as a listening server would
     this.server._applyRef();
-    const end = failed => {
-      if (!state.ended) {
-        state.ended = true;
-        this._answers.direct().pipeEnd(pipe, failed);
-      }
-    };
-    socket.on('data', chunk => {
-      if (state.done) {
-        return; // the session has ended: what the client still sends is dropped
-      }
-      if (this._answers.direct().pipeData(pipe, typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) {
-        state.queueFull = true;
-        socket.pause();
-      }
-    });
-    socket.on('drain', () => {
-      state.writeBlocked = false;
-      resumePipe(state);
-    });
-    socket.on('end', () => end(false));
-    socket.on('error', () => end(true));
-    socket.on('close', () => end(false));
-    if (socket.destroyed || socket.readableEnded) {
-      end(false);
-    }
-  }
-
-  /** Carries an attached connection's output to its socket. */
-  _onPipe(k, pipe, data) {
-    const state = this._pipes.get(pipe);
-    if (!state) {
-      return;
-    }
-    const socket = state.socket;
-    if (k === EV.PipeWrite) {
-      if (data && !socket.destroyed && socket.writable && !socket.write(data)) {
-        state.writeBlocked = true;
-        socket.pause();
-      }
-    } else if (k === EV.PipeDrain) {
-      state.queueFull = false;
-      resumePipe(state);
-    } else {
-      this._pipes.delete(pipe);
-      state.done = true;
-      if (!socket.destroyed) {
-        // reading on lets the client's end arrive, so the socket closes
-        state.queueFull = false;
-        state.writeBlocked = false;
-        socket.resume();
-        socket.end();
-      }
-    }
   }
 
   /**
@@ -555,7 +488,7 @@ class SMTPServer extends EventEmitter {
 
   _dispatchOne(k, c, json, b) {
     if (k === EV.PipeWrite || k === EV.PipeEnd || k === EV.PipeDrain) {
-      return this._onPipe(k, c, b);
+      return this._attached.event(k, c, b);
     }
     const ev = json ? JSON.parse(json) : {};
     const conn = this._conns.get(c);
@@ -597,71 +530,7 @@ class SMTPServer extends EventEmitter {
       case EV.Sni:
         return this._onSni(c, ev.name);
       case EV.Trace:
-        return conn && this._onTrace(conn, ev.t);
-    }
-  }
-
-  /** Writes the protocol traffic the native side recorded to the logger, as smtp-server logs it. */
-  _onTrace(conn, entries) {
-    const log = this.logger;
-    const cid = conn.id;
-    for (const e of entries) {
-      const user = logUser(conn.session);
-      switch (e.k) {
-        case 'c':
-          log.debug({ tnx: 'command', cid, command: e.n, user }, 'C:', e.l);
-          break;
-        case 's':
-          log.debug({ tnx: 'send', cid, user }, 'S:', e.l);
-          break;
-        case 'd':
-          log.debug({ tnx: 'data', cid, bytes: e.b, user }, 'C: <%s bytes of DATA>', e.b);
-          break;
-        case 'big':
-          log.info({ tnx: 'data', cid, bytes: e.b, size: this.options.size }, 'Rejected message of %s bytes, the limit is %s bytes', e.b, this.options.size);
-          break;
-        case 'shell':
-          log.info({ tnx: 'shell', cid, user }, 'Client tried to invoke SHELL');
-          break;
-        case 'kill':
-          log.info({ tnx: 'kill', cid, user }, 'Client tried to invoke KILL');
-          break;
-        case 'deauth':
-          log.info({ tnx: 'deauth', cid, user }, 'User deauthenticated using %s', 'XCLIENT');
-          break;
-        case 'tls':
-          log.info({ tnx: 'starttls', cid, user, cipher: e.cipher }, 'Connection upgraded to TLS using', e.cipher || 'N/A');
-          break;
-        case 'x':
-          this._logProxied(conn, e, user);
-          break;
-        case 'nouser':
-          conn.session.user = false;
-          break;
-        case 'conn':
-          log.info({ tnx: 'connection', cid, host: conn.remoteAddress, hostname: e.h }, 'Connection from %s', e.h);
-          break;
-        case 'badptr':
-          log.info({ tnx: 'connection', cid, host: conn.remoteAddress, hostname: e.h }, 'Discarded invalid reverse resolved hostname %s for %s', JSON.stringify(e.h), conn.remoteAddress);
-          break;
-      }
-    }
-  }
-
-  /** Logs a field XCLIENT or XFORWARD changed. */
-  _logProxied(conn, e, user) {
-    const cmd = e.f ? 'XFORWARD' : 'XCLIENT';
-    const tnx = e.f ? 'xforward' : 'xclient';
-    const entry = { tnx, cid: conn.id, [tnx + 'Key']: e.key, [tnx]: e.v, user };
-    switch (e.key) {
-      case 'ADDR':
-        return this.logger.info(entry, '%s from %s through %s', cmd, e.v, e.ra);
-      case 'NAME':
-        return this.logger.info(entry, '%s hostname resolved as "%s"', cmd, e.v);
-      case 'PORT':
-        return this.logger.info(entry, e.f ? 'XFORWARD port resolved as "%s"' : 'XCLIENT remote port resolved as "%s"', e.v);
-      case 'HELO':
-        return this.logger.info(entry, 'XFORWARD HELO name resolved as "%s"', e.v);
+        return conn && logTrace(this.logger, this.options, conn, ev.t);
     }
   }
 
@@ -1116,24 +985,6 @@ class SMTPServer extends EventEmitter {
   }
 }
 
-/**
- * A handler that returned a promise: a rejection is the error reply, and a fulfilment
- * accepts with its value as the result. A handler that also declares the callback
- * parameter and resolves with `undefined` still answers through the callback, so an
- * `async` handler written in callback style keeps its meaning. Whichever answers
- * first wins; the other is ignored.
- */
-function settleWithPromise(promise, takesCallback, callback, onFault) {
-  promise.then(
-    value => {
-      if (value !== undefined || !takesCallback) {
-        callback(null, value);
-      }
-    },
-    reason => callback(reason && typeof reason === 'object' ? reason : new Error(reason === undefined || reason === null ? 'Handler rejected' : String(reason)))
-  ).then(null, onFault);
-}
-
 /** Makes `map` hold exactly `entries` (`{k, v}` pairs, in order). */
 function replaceEntries(map, entries) {
   map.clear();
@@ -1144,18 +995,6 @@ function replaceEntries(map, entries) {
 
 function rethrow(err) {
   throw err;
-}
-
-/** Resumes reading an attached socket once nothing holds it back. */
-function resumePipe(state) {
-  if (!state.queueFull && !state.writeBlocked && !state.socket.destroyed) {
-    state.socket.resume();
-  }
-}
-
-/** The `user` field of smtp-server's log entries. */
-function logUser(session) {
-  return (session.user && session.user.username) || session.user;
 }
 
 /** A trust option (`true`, or a list of addresses) as the native side takes it. */
