@@ -14,9 +14,9 @@ const { AnswerQueue } = require('./lib/answers.js');
 const { AttachedSockets } = require('./lib/attached.js');
 const { logTrace, logUser } = require('./lib/trace-log.js');
 const { replyCode, errorText, isError, settleWithPromise } = require('./lib/handler-call.js');
+const { SMTPConnection } = require('./lib/session-view.js');
 const tlsOptions = require('./lib/tls-options.js');
 const { defineLiveOptions } = require('./lib/live-options.js');
-const { ConnectionSocket } = require('./lib/connection-socket.js');
 const { watchForStall } = require('./lib/stall-warning.js');
 
 /** Event kinds sent by the native server (defined in src/binding/events.rs). */
@@ -142,59 +142,6 @@ function dataStreamEnded() {
 function dataStreamClosed() {
   if (this._handled) {
     this._answer(true);
-  }
-}
-
-/**
- * A client connection as the application sees it in `server.connections`.
- */
-class SMTPConnection {
-  constructor(server, cid, ev) {
-    this._server = server;
-    this.cid = cid;
-    this.id = ev.id;
-    this.localAddress = ev.la;
-    this.localPort = ev.lp;
-    this.remoteAddress = ev.ra;
-    this.remotePort = ev.rp;
-    this.secure = ev.secure;
-    this.session = { id: ev.id, secure: ev.secure };
-    this.tlsOptions = false;
-    this.clientHostname = undefined;
-    // created with the session's fields (an idle connection may never need them)
-    this._xClient = null;
-    this._xForward = null;
-    this._view = null;
-    this._tls = undefined;
-    this._dataStream = null;
-    this._generation = -1;
-    this._disabledKey = undefined;
-    this._sock = null;
-  }
-
-  /** smtp-server's private socket, for code that writes to it or destroys it. */
-  get _socket() {
-    return this._sock || (this._sock = new ConnectionSocket(this));
-  }
-
-  /** `session.xClient`, one Map for the whole connection. */
-  _xClientMap() {
-    return this._xClient || (this._xClient = new Map());
-  }
-
-  /** `session.xForward`, one Map for the whole connection. */
-  _xForwardMap() {
-    return this._xForward || (this._xForward = new Map());
-  }
-
-  /** Sends a reply line to the client. */
-  send(code, text) {
-    this._server._answers.direct().send(this.cid, replyCode(code, 500), text === undefined || text === null ? '' : String(text));
-  }
-
-  /** Closes the connection. */
-  close() {
-    this._server._answers.direct().closeConnection(this.cid);
   }
 }
 
@@ -549,99 +496,6 @@ class SMTPServer extends EventEmitter {
     this._refreshHooks();
   }
 
-  /** The envelope of a new transaction, as smtp-server's reset creates it. */
-  _freshEnvelope() {
-    const envelope = { mailFrom: false, rcptTo: [], requireTLS: false, bodyType: '7bit', smtpUtf8: false };
-    if (!this.options.hideDSN) {
-      envelope.dsn = { ret: null, envid: null };
-    }
-    return envelope;
-  }
-
-  /** The fields smtp-server assigns on every reset, and a new envelope. */
-  _applyView(conn, session, v) {
-    conn.localAddress = v.la;
-    conn.localPort = v.lp;
-    conn.remoteAddress = v.ra;
-    conn.remotePort = v.rp;
-    conn.clientHostname = v.ch;
-    session.localAddress = v.la;
-    session.localPort = v.lp;
-    session.remoteAddress = v.ra;
-    session.remotePort = v.rp;
-    session.clientHostname = v.ch;
-    session.openingCommand = v.oc;
-    session.hostNameAppearsAs = v.hn;
-    session.xClient = conn._xClientMap();
-    session.xForward = conn._xForwardMap();
-    session.transmissionType = v.tt;
-    session.tlsOptions = conn.tlsOptions;
-    session.envelope = this._freshEnvelope();
-  }
-
-  _applySync(conn, s) {
-    const session = conn.session;
-    if (s.v) {
-      conn._view = s.v;
-      this._applyView(conn, session, s.v);
-      session.transaction = s.v.tr;
-    } else if (s.tr !== undefined && conn._view) {
-      // a reset that changed nothing but the transaction counter: the fields are
-      // assigned again all the same, undoing what handlers changed, as smtp-server does
-      this._applyView(conn, session, conn._view);
-      session.transaction = s.tr;
-    }
-    const envelope = session.envelope;
-    if (s.f && envelope) {
-      envelope.requireTLS = s.f.requireTLS;
-      envelope.bodyType = s.f.bodyType;
-      envelope.smtpUtf8 = s.f.smtpUtf8;
-      if (envelope.dsn) {
-        envelope.dsn.ret = s.f.ret;
-        envelope.dsn.envid = s.f.envid;
-      }
-    }
-    if (s.m && envelope) {
-      envelope.mailFrom = s.m;
-    }
-    if (s.r && envelope) {
-      if (envelope.rcptTo.length > s.rf) {
-        envelope.rcptTo.length = s.rf;
-      }
-      for (const rcpt of s.r) {
-        envelope.rcptTo.push(rcpt);
-      }
-    }
-    if (s.err !== undefined) {
-      session.error = s.err;
-    }
-    if (s.wiz) {
-      session.isWizard = true;
-    }
-    if (s.t) {
-      if (s.t.cert) {
-        s.t.cert = Buffer.from(s.t.cert, 'base64');
-      }
-      conn._tls = s.t;
-      conn.secure = true;
-      conn.tlsOptions = { name: s.t.name, standardName: s.t.standardName, version: s.t.version };
-      session.secure = true;
-      session.tlsOptions = conn.tlsOptions;
-    }
-    if (s.xc) {
-      replaceEntries(conn._xClientMap(), s.xc);
-    }
-    if (s.xf) {
-      replaceEntries(conn._xForwardMap(), s.xf);
-    }
-    if (s.uc) {
-      session.user = false;
-    }
-    if (s.sn !== undefined) {
-      session.servername = s.sn !== null ? s.sn : conn._tls ? false : undefined;
-    }
-  }
-
   /**
    * `SNICallback(servername, cb)`: `cb(err, options)` with TLS options (`key`, `cert`,
    * ...) for that name; an error, or nothing, falls back to the default certificate.
@@ -689,7 +543,7 @@ class SMTPServer extends EventEmitter {
   }
 
   _onAuthHook(conn, ev) {
-    this._applySync(conn, ev.s);
+    conn._applySync(ev.s, this.options);
     const a = ev.auth;
     let auth;
     switch (a.method) {
@@ -744,7 +598,7 @@ class SMTPServer extends EventEmitter {
   }
 
   _onSecureHook(conn, ev) {
-    this._applySync(conn, ev.s);
+    conn._applySync(ev.s, this.options);
     const socket = new SecureSocketInfo(conn, conn._tls);
     this._callHandler(conn, 'onSecure', [socket, conn.session], err => {
       if (err) {
@@ -825,7 +679,7 @@ class SMTPServer extends EventEmitter {
   }
 
   _onConnectHook(conn, ev) {
-    this._applySync(conn, ev.s);
+    conn._applySync(ev.s, this.options);
     this._callHandler(conn, 'onConnect', [conn.session], err => {
       this.logger.info({ tnx: 'connection', cid: conn.id, host: conn.remoteAddress, hostname: conn.clientHostname }, 'Connection from %s', conn.clientHostname);
       if (err) {
@@ -836,7 +690,7 @@ class SMTPServer extends EventEmitter {
   }
 
   _onConnectEvent(conn, ev) {
-    this._applySync(conn, ev.s);
+    conn._applySync(ev.s, this.options);
     if (ev.w) {
       // the greeting waits for the listeners
       process.nextTick(() => this._answers.hook(conn.cid, 0, null));
@@ -853,7 +707,7 @@ class SMTPServer extends EventEmitter {
   }
 
   _onAddress(conn, mail, ev) {
-    this._applySync(conn, ev.s);
+    conn._applySync(ev.s, this.options);
     const address = ev.a;
     this._callHandler(conn, mail ? 'onMailFrom' : 'onRcptTo', [address, conn.session], err => {
       if (err) {
@@ -876,7 +730,7 @@ class SMTPServer extends EventEmitter {
   }
 
   _onDataStart(conn, ev, body) {
-    this._applySync(conn, ev.s);
+    conn._applySync(ev.s, this.options);
     const maxBytes = Number(this.options.size) || 0;
     const stream = new SMTPDataStream(this, conn, maxBytes);
     conn._dataStream = stream;
@@ -954,7 +808,7 @@ class SMTPServer extends EventEmitter {
   }
 
   _onConnClose(conn, ev) {
-    this._applySync(conn, ev.s);
+    conn._applySync(ev.s, this.options);
     if (conn._dataStream) {
       this._onDataAbort(conn);
     }
@@ -982,14 +836,6 @@ class SMTPServer extends EventEmitter {
         }
       });
     }
-  }
-}
-
-/** Makes `map` hold exactly `entries` (`{k, v}` pairs, in order). */
-function replaceEntries(map, entries) {
-  map.clear();
-  for (const { k, v } of entries) {
-    map.set(k, v);
   }
 }
 
