@@ -9,8 +9,10 @@
 //   npm run bench -- --only=src50,src1 only these scenarios
 //
 // Two clients: the load generator bench/loadgen.rs (cargo build --release --example loadgen)
-// and Postfix's smtp-source, a C MTA client (Debian package `postfix`). With smtp-source,
-// Postfix's smtp-sink is the C reference row; both rows are skipped when Postfix is absent.
+// and Postfix's smtp-source, a C MTA client (Debian package `postfix`; or unpack it with
+// `apt-get download postfix && dpkg -x postfix_*.deb DIR` and set POSTFIX_ROOT=DIR). With
+// smtp-source, Postfix's smtp-sink is the C reference row; those rows are skipped when
+// Postfix is absent.
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -23,8 +25,12 @@ const reps = quick ? 1 : 3;
 const loadgen = path.join(root, 'target', 'release', 'examples', 'loadgen');
 const bun = path.join(root, 'node_modules', '.bin', 'bun');
 const hasBun = fs.existsSync(bun);
-const smtpSource = ['/usr/sbin/smtp-source', '/usr/bin/smtp-source'].find(p => fs.existsSync(p));
-const smtpSink = ['/usr/sbin/smtp-sink', '/usr/bin/smtp-sink'].find(p => fs.existsSync(p));
+// Postfix installed, or (POSTFIX_ROOT) its Debian package unpacked with `dpkg -x`, since
+// the package cannot be installed next to Exim, which the CHUNKING tests use
+const postfixRoot = process.env.POSTFIX_ROOT || '/';
+const postfixEnv = process.env.POSTFIX_ROOT ? { ...process.env, LD_LIBRARY_PATH: path.join(postfixRoot, 'usr', 'lib', 'postfix') } : process.env;
+const smtpSource = [path.join(postfixRoot, 'usr', 'sbin', 'smtp-source'), '/usr/bin/smtp-source'].find(p => fs.existsSync(p));
+const smtpSink = [path.join(postfixRoot, 'usr', 'sbin', 'smtp-sink'), '/usr/bin/smtp-sink'].find(p => fs.existsSync(p));
 const onlyArg = process.argv.find(a => a.startsWith('--only='));
 const only = onlyArg ? new Set(onlyArg.slice(7).split(',')) : null;
 
@@ -105,7 +111,7 @@ async function waitForPort(port) {
 /** Postfix's smtp-sink, the C reference server (it drops root privileges to nobody). */
 async function startSink() {
   const port = await freePort();
-  const child = spawn(smtpSink, [...(process.getuid && process.getuid() === 0 ? ['-u', 'nobody'] : []), `127.0.0.1:${port}`, '1024'], { stdio: 'ignore' });
+  const child = spawn(smtpSink, [...(process.getuid && process.getuid() === 0 ? ['-u', 'nobody'] : []), `127.0.0.1:${port}`, '1024'], { stdio: 'ignore', env: postfixEnv });
   child.on('error', () => {});
   await waitForPort(port);
   return { child, port };
@@ -191,7 +197,7 @@ function runSmtpSource(port, scenarioArgs) {
   return new Promise(resolve => {
     const messages = Number(scenarioArgs[scenarioArgs.indexOf('-m') + 1]);
     const args = [...scenarioArgs, '-l', '1024', '-f', 'a@example.com', '-t', 'b@example.com', '-M', 'localhost', `inet:127.0.0.1:${port}`];
-    const child = spawn(smtpSource, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(smtpSource, args, { stdio: ['ignore', 'ignore', 'pipe'], env: postfixEnv });
     let err = '';
     child.stderr.on('data', d => (err += d));
     const start = process.hrtime.bigint();
