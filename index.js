@@ -86,7 +86,7 @@ class SMTPServer extends EventEmitter {
     this._conns = new Map();
     this._native = new native.NativeServer(nativeOptions(opts), this._tlsSettings());
     // options assigned later apply from the next connection or command, as in smtp-server
-    this._answers = new AnswerQueue(this._native, native.Answer, native.ANSWER_SLOTS);
+    this._answers = new AnswerQueue(this._native, native.Answer);
     defineLiveOptions(this, opts, () => this._answers.direct().setOptions(nativeOptions(this.options)));
     // 'connect' listeners make the greeting wait for them (the native side must know)
     const listenersChanged = name => {

@@ -2,15 +2,16 @@
 
 /**
  * The answers handlers give, queued and sent to the native side in one call per turn
- * of the event loop (a microtask after the first one), in the order they were given.
+ * of the event loop (a microtask after the first one), in the order they were given:
+ * five slots each (kind, connection, code, flags, text), as `NativeServer.answer` in
+ * src/binding/mod.rs reads them.
  * Anything else said to a connection goes through `direct()`, which sends the queued
  * answers first, so a connection hears everything in order.
  */
 class AnswerQueue {
-  constructor(native, kinds, slots) {
+  constructor(native, kinds) {
     this._native = native;
     this._kinds = kinds;
-    this._slots = slots;
     this._queue = [];
     this._flush = () => this.flush();
   }

@@ -255,8 +255,7 @@ pub enum AuthAnswer {
 }
 
 /// Slots per answer in [`NativeServer::answer`].
-#[napi]
-pub const ANSWER_SLOTS: u32 = 5;
+const ANSWER_SLOTS: u32 = 5;
 
 /// One `onData` reply; a code out of range is 450 (smtp-server's default for errors).
 fn data_reply(code: i32, text: String, ok: bool) -> DataReply {
