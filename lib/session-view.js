@@ -14,10 +14,7 @@ class SMTPConnection {
     this._server = server;
     this.cid = cid;
     this.id = ev.id;
-    this.localAddress = ev.la;
-    this.localPort = ev.lp;
-    this.remoteAddress = ev.ra;
-    this.remotePort = ev.rp;
+    assignAddresses(this, ev);
     this.secure = ev.secure;
     this.session = { id: ev.id, secure: ev.secure };
     this.tlsOptions = false;
@@ -70,15 +67,9 @@ class SMTPConnection {
   /** The fields smtp-server assigns on every reset, and a new envelope. */
   _applyView(session, v, options) {
     const conn = this;
-    conn.localAddress = v.la;
-    conn.localPort = v.lp;
-    conn.remoteAddress = v.ra;
-    conn.remotePort = v.rp;
+    assignAddresses(conn, v);
     conn.clientHostname = v.ch;
-    session.localAddress = v.la;
-    session.localPort = v.lp;
-    session.remoteAddress = v.ra;
-    session.remotePort = v.rp;
+    assignAddresses(session, v);
     session.clientHostname = v.ch;
     session.openingCommand = v.oc;
     session.hostNameAppearsAs = v.hn;
@@ -153,6 +144,14 @@ class SMTPConnection {
       session.servername = s.sn !== null ? s.sn : conn._tls ? false : undefined;
     }
   }
+}
+
+/** Copies the local and remote address and port of an event (`la`, `lp`, `ra`, `rp`) to `target`. */
+function assignAddresses(target, v) {
+  target.localAddress = v.la;
+  target.localPort = v.lp;
+  target.remoteAddress = v.ra;
+  target.remotePort = v.rp;
 }
 
 /** Makes `map` hold exactly `entries` (`{k, v}` pairs, in order). */
