@@ -1,7 +1,6 @@
 'use strict';
 
 const { EventEmitter } = require('node:events');
-const { Readable } = require('node:stream');
 const crypto = require('node:crypto');
 const dns = require('node:dns');
 const os = require('node:os');
@@ -9,227 +8,29 @@ const native = require('./binding.js');
 const { NetServerFacade } = require('./lib/net-facade.js');
 const { createLogger } = require('./lib/logger.js');
 const { nativeTls, SecureSocketInfo } = require('./lib/tls.js');
-const { addWebStreamMethods } = require('./lib/web-stream.js');
+const { openDataStream } = require('./lib/data-stream.js');
+const { AnswerQueue } = require('./lib/answers.js');
+const { AttachedSockets } = require('./lib/attached.js');
+const { logTrace, logUser } = require('./lib/trace-log.js');
+const { replyCode, errorText, isError, settleWithPromise } = require('./lib/handler-call.js');
+const { SMTPConnection } = require('./lib/session-view.js');
 const tlsOptions = require('./lib/tls-options.js');
 const { defineLiveOptions } = require('./lib/live-options.js');
-const { ConnectionSocket } = require('./lib/connection-socket.js');
 const { watchForStall } = require('./lib/stall-warning.js');
 
-/** Event kinds sent by the native server (see src/binding/events.rs). */
-const EV = {
-  OPEN: 1,
-  REVERSE: 2,
-  ON_CONNECT: 3,
-  CONNECT_EVENT: 4,
-  MAIL_FROM: 5,
-  RCPT_TO: 6,
-  DATA_START: 7,
-  BODY: 8,
-  DATA_ABORT: 9,
-  ERROR: 10,
-  CLOSE: 11,
-  SERVER_CLOSED: 12,
-  ON_SECURE: 13,
-  ON_AUTH: 14,
-  SNI: 15,
-  TRACE: 16,
-  DATA_RESET: 17,
-  PIPE_WRITE: 18,
-  PIPE_END: 19,
-  PIPE_DRAIN: 20
-};
+/** Event kinds sent by the native server (defined in src/binding/events.rs). */
+const EV = native.EventKind;
 
-/** The application handlers a server can cross into, with their bit in the native mask. */
-const HOOKS = [
-  ['onConnect', 1],
-  ['onMailFrom', 2],
-  ['onRcptTo', 4],
-  ['onData', 8],
-  ['onClose', 16],
-  ['onSecure', 32],
-  ['onAuth', 64]
-];
+/** The handler bits of the native mask (defined in src/protocol/config.rs). */
+const HOOK_BITS = native.hookBits();
+
+/** The kinds of onAuth answers (defined in src/binding/mod.rs). */
+const AUTH = native.AuthAnswer;
+
+/** The application handlers a server can cross into. */
+const HOOKS = ['onConnect', 'onMailFrom', 'onRcptTo', 'onData', 'onClose', 'onSecure', 'onAuth'];
 
 const CLOSE_TIMEOUT = 30 * 1000;
-const DATA_STREAM_OPTIONS = { highWaterMark: 256 * 1024 };
-
-/** A reply code from an application error, or `fallback` when it has none usable. */
-function replyCode(value, fallback) {
-  const code = Number(value);
-  return Number.isInteger(code) && code >= 100 && code <= 999 ? code : fallback;
-}
-
-function errorText(err) {
-  return err && err.message !== undefined && err.message !== null ? String(err.message) : '';
-}
-
-function isError(value) {
-  return /Error\]$/i.test(Object.prototype.toString.call(value));
-}
-
-/**
- * The message stream `onData` receives: a Readable with live `byteLength` and
- * `sizeExceeded`, fed by the native connection with backpressure. It also has the
- * methods of a web `ReadableStream` (lib/web-stream.js).
- */
-class SMTPDataStream extends Readable {
-  constructor(server, conn, maxBytes) {
-    super(DATA_STREAM_OPTIONS);
-    this.byteLength = 0;
-    this.sizeExceeded = false;
-    this._server = server;
-    this._conn = conn;
-    this._maxBytes = maxBytes;
-    this._owedAcks = 0;
-    this._finished = false;
-    // what onData answered, sent once the stream has ended (or closed without ending)
-    this._handled = false;
-    this._answered = false;
-    this._error = null;
-    this._message = undefined;
-  }
-
-  /** onData called back: the answer goes out now if the stream is done with, else at its end. */
-  _handlerAnswered(err, message) {
-    this._handled = true;
-    this._error = err;
-    this._message = message;
-    if (this.readableEnded) {
-      return this._answer(false);
-    }
-    if (this.destroyed) {
-      return this._answer(true);
-    }
-    if (this.readableFlowing === null) {
-      // answered without reading: the rest of the message is dropped natively
-      this._answer(true);
-      this.resume();
-    }
-    // otherwise the answer waits for the stream to end
-  }
-
-  /**
-   * Sends onData's answer once. A stream answered before its end stays the connection's
-   * while the rest is dropped, so that it still ends with the final figures.
-   */
-  _answer(discard) {
-    const conn = this._conn;
-    if (this._answered || conn._dataStream !== this) {
-      return;
-    }
-    this._answered = true;
-    if (!discard || this._finished || this.destroyed) {
-      conn._dataStream = null;
-    }
-    this._server._sendDataResult(conn, this._error, this._message, discard);
-  }
-
-  _read() {
-    // every piece that filled the buffer is acknowledged once the reader wants more
-    for (; this._owedAcks > 0; this._owedAcks--) {
-      this._server._native.ack(this._conn.cid);
-    }
-  }
-
-  /** Adds a body piece from the native side. */
-  _piece(chunk, end, total) {
-    if (this._finished || this.destroyed) {
-      return;
-    }
-    if (chunk) {
-      this.byteLength += chunk.length;
-      if (this._maxBytes && this.byteLength > this._maxBytes) {
-        this.sizeExceeded = true;
-      }
-      const more = this.push(chunk);
-      if (!end) {
-        if (more) {
-          this._server._native.ack(this._conn.cid);
-        } else {
-          this._owedAcks++;
-        }
-      }
-    }
-    if (end) {
-      this.byteLength = total;
-      this.sizeExceeded = !!this._maxBytes && total > this._maxBytes;
-      this._finished = true;
-      if (this._answered && this._conn._dataStream === this) {
-        this._conn._dataStream = null;
-      }
-      this.push(null);
-    }
-  }
-}
-
-addWebStreamMethods(SMTPDataStream.prototype);
-
-/** A message stream's 'end' listener: the answer goes out if onData gave it. */
-function dataStreamEnded() {
-  if (this._handled) {
-    this._answer(false);
-  }
-}
-
-/** A message stream's 'close' listener: a stream closed before its end discards the rest. */
-function dataStreamClosed() {
-  if (this._handled) {
-    this._answer(true);
-  }
-}
-
-/**
- * A client connection as the application sees it in `server.connections`.
- */
-class SMTPConnection {
-  constructor(server, cid, ev) {
-    this._server = server;
-    this.cid = cid;
-    this.id = ev.id;
-    this.localAddress = ev.la;
-    this.localPort = ev.lp;
-    this.remoteAddress = ev.ra;
-    this.remotePort = ev.rp;
-    this.secure = ev.secure;
-    this.session = { id: ev.id, secure: ev.secure };
-    this.tlsOptions = false;
-    this.clientHostname = undefined;
-    // created with the session's fields (an idle connection may never need them)
-    this._xClient = null;
-    this._xForward = null;
-    this._view = null;
-    this._tls = undefined;
-    this._dataStream = null;
-    this._generation = -1;
-    this._disabledKey = undefined;
-    this._sock = null;
-  }
-
-  /** smtp-server's private socket, for code that writes to it or destroys it. */
-  get _socket() {
-    return this._sock || (this._sock = new ConnectionSocket(this));
-  }
-
-  /** `session.xClient`, one Map for the whole connection. */
-  _xClientMap() {
-    return this._xClient || (this._xClient = new Map());
-  }
-
-  /** `session.xForward`, one Map for the whole connection. */
-  _xForwardMap() {
-    return this._xForward || (this._xForward = new Map());
-  }
-
-  /** Sends a reply line to the client. */
-  send(code, text) {
-    this._server._native.send(this.cid, replyCode(code, 500), text === undefined || text === null ? '' : String(text));
-  }
-
-  /** Closes the connection. */
-  close() {
-    this._server._native.closeConnection(this.cid);
-  }
-}
 
 /**
  * An SMTP/LMTP server, compatible with `smtp-server`'s `SMTPServer`.
@@ -263,7 +64,7 @@ class SMTPServer extends EventEmitter {
     // Handlers are found at call time (instance, subclass or prototype). Assigning one on
     // the instance later goes through these accessors, which tell the native side that
     // it now has to call across for that handler.
-    for (const [name] of HOOKS) {
+    for (const name of HOOKS) {
       let own = typeof opts[name] === 'function' ? opts[name] : undefined;
       Object.defineProperty(this, name, {
         configurable: true,
@@ -285,7 +86,8 @@ class SMTPServer extends EventEmitter {
     this._conns = new Map();
     this._native = new native.NativeServer(nativeOptions(opts), this._tlsSettings());
     // options assigned later apply from the next connection or command, as in smtp-server
-    defineLiveOptions(this, opts, () => this._native.setOptions(nativeOptions(this.options)));
+    this._answers = new AnswerQueue(this._native, native.Answer);
+    defineLiveOptions(this, opts, () => this._answers.direct().setOptions(nativeOptions(this.options)));
     // 'connect' listeners make the greeting wait for them (the native side must know)
     const listenersChanged = name => {
       if (name === 'connect') {
@@ -296,7 +98,8 @@ class SMTPServer extends EventEmitter {
     this.on('removeListener', listenersChanged);
     this._applyTlsDefaults();
     this._dispatch = this._dispatch.bind(this);
-    this._pipes = new Map();
+    this._sendDataResult = this._sendDataResult.bind(this);
+    this._attached = new AttachedSockets(this._answers, EV);
     this.server = new NetServerFacade(this);
   }
 
@@ -342,10 +145,10 @@ class SMTPServer extends EventEmitter {
 
   /** The bit mask of the handlers this server defines (an undefined one is never called). */
   _hookMask() {
-    let mask = this.listenerCount('connect') ? 128 : 0;
-    for (const [name, bit] of HOOKS) {
+    let mask = this.listenerCount('connect') ? HOOK_BITS.connectListeners : 0;
+    for (const name of HOOKS) {
       if (typeof this[name] === 'function' && this[name] !== SMTPServer.prototype[name]) {
-        mask |= bit;
+        mask |= HOOK_BITS[name];
       }
     }
     return mask;
@@ -381,65 +184,9 @@ class SMTPServer extends EventEmitter {
     };
     this._mask = this._hookMask();
     const pipe = this._native.attach(peer, this._mask, this._dispatch);
-    // reading pauses while the native side has a full queue, or while the socket's
-    // write buffer is full (replies to pipelined commands must not pile up here)
-    const state = { socket, queueFull: false, writeBlocked: false, ended: false, done: false };
-    this._pipes.set(pipe, state);
+    this._attached.add(pipe, socket);
     // the connection keeps the process alive from now on, as a listening server would
     this.server._applyRef();
-    const end = failed => {
-      if (!state.ended) {
-        state.ended = true;
-        this._native.pipeEnd(pipe, failed);
-      }
-    };
-    socket.on('data', chunk => {
-      if (state.done) {
-        return; // the session has ended: what the client still sends is dropped
-      }
-      if (this._native.pipeData(pipe, typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) {
-        state.queueFull = true;
-        socket.pause();
-      }
-    });
-    socket.on('drain', () => {
-      state.writeBlocked = false;
-      resumePipe(state);
-    });
-    socket.on('end', () => end(false));
-    socket.on('error', () => end(true));
-    socket.on('close', () => end(false));
-    if (socket.destroyed || socket.readableEnded) {
-      end(false);
-    }
-  }
-
-  /** Carries an attached connection's output to its socket. */
-  _onPipe(k, pipe, data) {
-    const state = this._pipes.get(pipe);
-    if (!state) {
-      return;
-    }
-    const socket = state.socket;
-    if (k === EV.PIPE_WRITE) {
-      if (data && !socket.destroyed && socket.writable && !socket.write(data)) {
-        state.writeBlocked = true;
-        socket.pause();
-      }
-    } else if (k === EV.PIPE_DRAIN) {
-      state.queueFull = false;
-      resumePipe(state);
-    } else {
-      this._pipes.delete(pipe);
-      state.done = true;
-      if (!socket.destroyed) {
-        // reading on lets the client's end arrive, so the socket closes
-        state.queueFull = false;
-        state.writeBlocked = false;
-        socket.resume();
-        socket.end();
-      }
-    }
   }
 
   /**
@@ -495,7 +242,7 @@ class SMTPServer extends EventEmitter {
       if (this.connections.size) {
         this.logger.info({ tnx: 'close' }, 'Closing %s pending connection%s to close the server', this.connections.size, this.connections.size !== 1 ? 's' : '');
       }
-      this._native.terminate();
+      this._answers.direct().terminate();
       if (typeof callback === 'function') {
         const cb = callback;
         callback = null;
@@ -551,115 +298,74 @@ class SMTPServer extends EventEmitter {
 
   // ----- events from the native side -----
 
-  _dispatch(k, c, json, b) {
-    if (k >= EV.PIPE_WRITE) {
-      return this._onPipe(k, c, b);
+  /**
+   * The events the native side queued, four slots each (kind, connection, JSON text
+   * or null, bytes or null), handled in order. An exception thrown by one (from an
+   * event listener) does not keep the others from being handled; it is thrown after.
+   */
+  _dispatch(list) {
+    let failure = null;
+    for (let i = 0; i < list.length; i += 4) {
+      try {
+        this._dispatchOne(list[i], list[i + 1], list[i + 2], list[i + 3]);
+      } catch (err) {
+        if (failure) {
+          process.nextTick(rethrow, err);
+        } else {
+          failure = { err };
+        }
+      }
+    }
+    if (failure) {
+      throw failure.err;
+    }
+  }
+
+  _dispatchOne(k, c, json, b) {
+    if (k === EV.PipeWrite || k === EV.PipeEnd || k === EV.PipeDrain) {
+      return this._attached.event(k, c, b);
     }
     const ev = json ? JSON.parse(json) : {};
     const conn = this._conns.get(c);
     switch (k) {
-      case EV.OPEN:
+      case EV.Open:
         return this._onOpen(c, ev);
-      case EV.REVERSE:
+      case EV.Reverse:
         return conn && this._onReverse(conn, ev.ip);
-      case EV.ON_CONNECT:
+      case EV.OnConnect:
         return conn && this._onConnectHook(conn, ev);
-      case EV.CONNECT_EVENT:
+      case EV.ConnectEvent:
         return conn && this._onConnectEvent(conn, ev);
-      case EV.MAIL_FROM:
-      case EV.RCPT_TO:
-        return conn && this._onAddress(conn, k === EV.MAIL_FROM, ev);
-      case EV.DATA_START:
+      case EV.MailFrom:
+      case EV.RcptTo:
+        return conn && this._onAddress(conn, k === EV.MailFrom, ev);
+      case EV.DataStart:
         return conn && this._onDataStart(conn, ev, b);
-      case EV.BODY:
+      case EV.Body:
         return conn && conn._dataStream && conn._dataStream._piece(b, ev.e, ev.n);
-      case EV.DATA_ABORT:
+      case EV.DataAbort:
         return conn && this._onDataAbort(conn);
-      case EV.DATA_RESET:
+      case EV.DataReset:
         if (conn) {
           this._onDataAbort(conn, true);
           // results and acknowledgements from now on are about the next stream
-          this._native.dataAborted(c);
+          this._answers.direct().dataAborted(c);
         }
         return;
-      case EV.ERROR:
+      case EV.Error:
         return this._onConnectionError(conn, ev);
-      case EV.CLOSE:
+      case EV.Close:
         return conn && this._onConnClose(conn, ev);
-      case EV.SERVER_CLOSED:
+      case EV.ServerClosed:
         return this.server._closed();
-      case EV.ON_SECURE:
+      case EV.OnSecure:
         return conn && this._onSecureHook(conn, ev);
-      case EV.ON_AUTH:
+      case EV.OnAuth:
         return conn && this._onAuthHook(conn, ev);
-      case EV.SNI:
+      case EV.Sni:
         return this._onSni(c, ev.name);
-      case EV.TRACE:
-        return conn && this._onTrace(conn, ev.t);
-    }
-  }
-
-  /** Writes the protocol traffic the native side recorded to the logger, as smtp-server logs it. */
-  _onTrace(conn, entries) {
-    const log = this.logger;
-    const cid = conn.id;
-    for (const e of entries) {
-      const user = logUser(conn.session);
-      switch (e.k) {
-        case 'c':
-          log.debug({ tnx: 'command', cid, command: e.n, user }, 'C:', e.l);
-          break;
-        case 's':
-          log.debug({ tnx: 'send', cid, user }, 'S:', e.l);
-          break;
-        case 'd':
-          log.debug({ tnx: 'data', cid, bytes: e.b, user }, 'C: <%s bytes of DATA>', e.b);
-          break;
-        case 'big':
-          log.info({ tnx: 'data', cid, bytes: e.b, size: this.options.size }, 'Rejected message of %s bytes, the limit is %s bytes', e.b, this.options.size);
-          break;
-        case 'shell':
-          log.info({ tnx: 'shell', cid, user }, 'Client tried to invoke SHELL');
-          break;
-        case 'kill':
-          log.info({ tnx: 'kill', cid, user }, 'Client tried to invoke KILL');
-          break;
-        case 'deauth':
-          log.info({ tnx: 'deauth', cid, user }, 'User deauthenticated using %s', 'XCLIENT');
-          break;
-        case 'tls':
-          log.info({ tnx: 'starttls', cid, user, cipher: e.cipher }, 'Connection upgraded to TLS using', e.cipher || 'N/A');
-          break;
-        case 'x':
-          this._logProxied(conn, e, user);
-          break;
-        case 'nouser':
-          conn.session.user = false;
-          break;
-        case 'conn':
-          log.info({ tnx: 'connection', cid, host: conn.remoteAddress, hostname: e.h }, 'Connection from %s', e.h);
-          break;
-        case 'badptr':
-          log.info({ tnx: 'connection', cid, host: conn.remoteAddress, hostname: e.h }, 'Discarded invalid reverse resolved hostname %s for %s', JSON.stringify(e.h), conn.remoteAddress);
-          break;
-      }
-    }
-  }
-
-  /** Logs a field XCLIENT or XFORWARD changed. */
-  _logProxied(conn, e, user) {
-    const cmd = e.f ? 'XFORWARD' : 'XCLIENT';
-    const tnx = e.f ? 'xforward' : 'xclient';
-    const entry = { tnx, cid: conn.id, [tnx + 'Key']: e.key, [tnx]: e.v, user };
-    switch (e.key) {
-      case 'ADDR':
-        return this.logger.info(entry, '%s from %s through %s', cmd, e.v, e.ra);
-      case 'NAME':
-        return this.logger.info(entry, '%s hostname resolved as "%s"', cmd, e.v);
-      case 'PORT':
-        return this.logger.info(entry, e.f ? 'XFORWARD port resolved as "%s"' : 'XCLIENT remote port resolved as "%s"', e.v);
-      case 'HELO':
-        return this.logger.info(entry, 'XFORWARD HELO name resolved as "%s"', e.v);
+      case EV.Trace:
+        return conn && logTrace(this.logger, this.options, conn, ev.t);
     }
   }
 
@@ -678,97 +384,6 @@ class SMTPServer extends EventEmitter {
     this._refreshHooks();
   }
 
-  /** The envelope of a new transaction, as smtp-server's reset creates it. */
-  _freshEnvelope() {
-    const envelope = { mailFrom: false, rcptTo: [], requireTLS: false, bodyType: '7bit', smtpUtf8: false };
-    if (!this.options.hideDSN) {
-      envelope.dsn = { ret: null, envid: null };
-    }
-    return envelope;
-  }
-
-  /** The fields smtp-server assigns on every reset, and a new envelope. */
-  _applyView(conn, session, v) {
-    conn.localAddress = v.la;
-    conn.localPort = v.lp;
-    conn.remoteAddress = v.ra;
-    conn.remotePort = v.rp;
-    conn.clientHostname = v.ch;
-    session.localAddress = v.la;
-    session.localPort = v.lp;
-    session.remoteAddress = v.ra;
-    session.remotePort = v.rp;
-    session.clientHostname = v.ch;
-    session.openingCommand = v.oc;
-    session.hostNameAppearsAs = v.hn;
-    session.xClient = conn._xClientMap();
-    session.xForward = conn._xForwardMap();
-    session.transmissionType = v.tt;
-    session.tlsOptions = conn.tlsOptions;
-    session.envelope = this._freshEnvelope();
-  }
-
-  _applySync(conn, s) {
-    const session = conn.session;
-    if (s.v) {
-      conn._view = s.v;
-      this._applyView(conn, session, s.v);
-      session.transaction = s.v.tr;
-    } else if (s.tr !== undefined && conn._view) {
-      // a reset that changed nothing but the transaction counter: the fields are
-      // assigned again all the same, undoing what handlers changed, as smtp-server does
-      this._applyView(conn, session, conn._view);
-      session.transaction = s.tr;
-    }
-    const envelope = session.envelope;
-    if (s.f && envelope) {
-      envelope.requireTLS = s.f.requireTLS;
-      envelope.bodyType = s.f.bodyType;
-      envelope.smtpUtf8 = s.f.smtpUtf8;
-      if (envelope.dsn) {
-        envelope.dsn.ret = s.f.ret;
-        envelope.dsn.envid = s.f.envid;
-      }
-    }
-    if (s.m && envelope) {
-      envelope.mailFrom = s.m;
-    }
-    if (s.r && envelope) {
-      envelope.rcptTo.length = Math.min(envelope.rcptTo.length, s.rf);
-      for (const rcpt of s.r) {
-        envelope.rcptTo.push(rcpt);
-      }
-    }
-    if (s.err !== undefined) {
-      session.error = s.err;
-    }
-    if (s.wiz) {
-      session.isWizard = true;
-    }
-    if (s.t) {
-      if (s.t.cert) {
-        s.t.cert = Buffer.from(s.t.cert, 'base64');
-      }
-      conn._tls = s.t;
-      conn.secure = true;
-      conn.tlsOptions = { name: s.t.name, standardName: s.t.standardName, version: s.t.version };
-      session.secure = true;
-      session.tlsOptions = conn.tlsOptions;
-    }
-    if (s.xc) {
-      replaceEntries(conn._xClientMap(), s.xc);
-    }
-    if (s.xf) {
-      replaceEntries(conn._xForwardMap(), s.xf);
-    }
-    if (s.uc) {
-      session.user = false;
-    }
-    if (s.sn !== undefined) {
-      session.servername = s.sn !== null ? s.sn : conn._tls ? false : undefined;
-    }
-  }
-
   /**
    * `SNICallback(servername, cb)`: `cb(err, options)` with TLS options (`key`, `cert`,
    * ...) for that name; an error, or nothing, falls back to the default certificate.
@@ -781,7 +396,7 @@ class SMTPServer extends EventEmitter {
       }
       answered = true;
       try {
-        this._native.sniResult(id, settings);
+        this._answers.direct().sniResult(id, settings);
       } catch (err) {
         this.logger.error({ tnx: 'sni', servername, err }, 'Invalid SNI certificate for %s: %s', servername, err.message);
       }
@@ -816,7 +431,7 @@ class SMTPServer extends EventEmitter {
   }
 
   _onAuthHook(conn, ev) {
-    this._applySync(conn, ev.s);
+    conn._applySync(ev.s, this.options);
     const a = ev.auth;
     let auth;
     switch (a.method) {
@@ -851,33 +466,33 @@ class SMTPServer extends EventEmitter {
     this._callHandler(conn, 'onAuth', [auth, conn.session], (err, response) => {
       if (err) {
         this.logger.info({ err, tnx: 'autherror', cid: conn.id, method: a.method, user: a.username }, 'Authentication error for %s using %s. %s', a.username, a.method, err.message);
-        return this._native.completeAuth(conn.cid, 2, replyCode(err.responseCode, -1), errorText(err), null);
+        return this._answers.direct().completeAuth(conn.cid, AUTH.Error, replyCode(err.responseCode, -1), errorText(err), null);
       }
       if (!response && a.method === 'XCLIENT') {
         this.logger.info({ tnx: 'authskip', cid: conn.id, method: a.method, user: a.username }, 'Authentication skipped for %s using %s', a.username, a.method);
-        return this._native.completeAuth(conn.cid, 3, -1, null, null);
+        return this._answers.direct().completeAuth(conn.cid, AUTH.Skip, -1, null, null);
       }
       response = response || {};
       if (!response.user) {
         this.logger.info({ tnx: 'authfail', cid: conn.id, method: a.method, user: a.username }, 'Authentication failed for %s using %s', a.username, a.method);
         const message = response.message ? String(response.message) : null;
-        return this._native.completeAuth(conn.cid, 1, replyCode(response.responseCode, -1), message, JSON.stringify(response.data || {}));
+        return this._answers.direct().completeAuth(conn.cid, AUTH.Failure, replyCode(response.responseCode, -1), message, JSON.stringify(response.data || {}));
       }
       this.logger.info({ tnx: 'auth', cid: conn.id, method: a.method, user: a.username }, '%s authenticated using %s', a.username, a.method);
       conn.session.user = response.user;
       conn.session.transmissionType = a.tt;
-      this._native.completeAuth(conn.cid, 0, -1, null, null);
+      this._answers.direct().completeAuth(conn.cid, AUTH.Success, -1, null, null);
     });
   }
 
   _onSecureHook(conn, ev) {
-    this._applySync(conn, ev.s);
+    conn._applySync(ev.s, this.options);
     const socket = new SecureSocketInfo(conn, conn._tls);
     this._callHandler(conn, 'onSecure', [socket, conn.session], err => {
       if (err) {
-        return this._native.complete(conn.cid, replyCode(err.responseCode, -1), errorText(err));
+        return this._answers.hook(conn.cid, replyCode(err.responseCode, -1), errorText(err));
       }
-      this._native.complete(conn.cid, 0, null);
+      this._answers.hook(conn.cid, 0, null);
     });
   }
 
@@ -891,7 +506,7 @@ class SMTPServer extends EventEmitter {
     const key = normalized ? normalized.join('\n') + '\n' : null;
     if (key !== conn._disabledKey) {
       conn._disabledKey = key;
-      this._native.setDisabled(conn.cid, normalized);
+      this._answers.direct().setDisabled(conn.cid, normalized);
     }
   }
 
@@ -942,7 +557,7 @@ class SMTPServer extends EventEmitter {
         );
       }
       const first = !err && Array.isArray(hostnames) ? hostnames[0] : null;
-      this._native.reverseResult(conn.cid, typeof first === 'string' ? first : null);
+      this._answers.direct().reverseResult(conn.cid, typeof first === 'string' ? first : null);
     };
     try {
       resolver.reverse(String(ip), reply);
@@ -952,21 +567,21 @@ class SMTPServer extends EventEmitter {
   }
 
   _onConnectHook(conn, ev) {
-    this._applySync(conn, ev.s);
+    conn._applySync(ev.s, this.options);
     this._callHandler(conn, 'onConnect', [conn.session], err => {
       this.logger.info({ tnx: 'connection', cid: conn.id, host: conn.remoteAddress, hostname: conn.clientHostname }, 'Connection from %s', conn.clientHostname);
       if (err) {
-        return this._native.complete(conn.cid, replyCode(err.responseCode, -1), errorText(err));
+        return this._answers.hook(conn.cid, replyCode(err.responseCode, -1), errorText(err));
       }
-      this._native.complete(conn.cid, 0, null);
+      this._answers.hook(conn.cid, 0, null);
     });
   }
 
   _onConnectEvent(conn, ev) {
-    this._applySync(conn, ev.s);
+    conn._applySync(ev.s, this.options);
     if (ev.w) {
       // the greeting waits for the listeners
-      process.nextTick(() => this._native.complete(conn.cid, 0, null));
+      process.nextTick(() => this._answers.hook(conn.cid, 0, null));
     }
     this.emit('connect', {
       id: conn.id,
@@ -980,11 +595,11 @@ class SMTPServer extends EventEmitter {
   }
 
   _onAddress(conn, mail, ev) {
-    this._applySync(conn, ev.s);
+    conn._applySync(ev.s, this.options);
     const address = ev.a;
     this._callHandler(conn, mail ? 'onMailFrom' : 'onRcptTo', [address, conn.session], err => {
       if (err) {
-        return this._native.complete(conn.cid, replyCode(err.responseCode, -1), errorText(err));
+        return this._answers.hook(conn.cid, replyCode(err.responseCode, -1), errorText(err));
       }
       const envelope = conn.session.envelope;
       if (mail) {
@@ -998,17 +613,14 @@ class SMTPServer extends EventEmitter {
           envelope.rcptTo.push(address);
         }
       }
-      this._native.complete(conn.cid, 0, null);
+      this._answers.hook(conn.cid, 0, null);
     });
   }
 
   _onDataStart(conn, ev, body) {
-    this._applySync(conn, ev.s);
+    conn._applySync(ev.s, this.options);
     const maxBytes = Number(this.options.size) || 0;
-    const stream = new SMTPDataStream(this, conn, maxBytes);
-    conn._dataStream = stream;
-    stream.on('end', dataStreamEnded);
-    stream.on('close', dataStreamClosed);
+    const stream = openDataStream(this._answers, conn, maxBytes, this._sendDataResult);
     this._callHandler(conn, 'onData', [stream, conn.session], (err, message) => stream._handlerAnswered(err, message));
     if (ev.e !== undefined) {
       // the first piece of the body (often all of it) came with the event
@@ -1050,9 +662,9 @@ class SMTPServer extends EventEmitter {
     }
     if (replies.length === 1) {
       const r = replies[0];
-      this._native.completeDataOne(conn.cid, r.code, r.text, r.ok, discard);
+      this._answers.data(conn.cid, r.code, r.text, r.ok, discard);
     } else {
-      this._native.completeData(conn.cid, replies, discard);
+      this._answers.direct().completeData(conn.cid, replies, discard);
     }
   }
 
@@ -1081,7 +693,7 @@ class SMTPServer extends EventEmitter {
   }
 
   _onConnClose(conn, ev) {
-    this._applySync(conn, ev.s);
+    conn._applySync(ev.s, this.options);
     if (conn._dataStream) {
       this._onDataAbort(conn);
     }
@@ -1097,7 +709,7 @@ class SMTPServer extends EventEmitter {
       this.logger.info({ tnx: 'close', cid: conn.id, host: conn.remoteAddress, user, hadError }, '%s received "close" event from %s' + (hadError ? ' after error' : ''), conn.id, conn.remoteAddress);
       this.logger.info({ tnx: 'close', cid: conn.id, host: conn.remoteAddress, user }, 'Connection closed to %s', conn.clientHostname || conn.remoteAddress);
     }
-    if (this._mask & 16) {
+    if (this._mask & HOOK_BITS.onClose) {
       setImmediate(() => {
         try {
           const returned = this.onClose(conn.session, () => false);
@@ -1112,42 +724,8 @@ class SMTPServer extends EventEmitter {
   }
 }
 
-/**
- * A handler that returned a promise: a rejection is the error reply, and a fulfilment
- * accepts with its value as the result. A handler that also declares the callback
- * parameter and resolves with `undefined` still answers through the callback, so an
- * `async` handler written in callback style keeps its meaning. Whichever answers
- * first wins; the other is ignored.
- */
-function settleWithPromise(promise, takesCallback, callback, onFault) {
-  promise.then(
-    value => {
-      if (value !== undefined || !takesCallback) {
-        callback(null, value);
-      }
-    },
-    reason => callback(reason && typeof reason === 'object' ? reason : new Error(reason === undefined || reason === null ? 'Handler rejected' : String(reason)))
-  ).then(null, onFault);
-}
-
-/** Makes `map` hold exactly `entries` (`{k, v}` pairs, in order). */
-function replaceEntries(map, entries) {
-  map.clear();
-  for (const { k, v } of entries) {
-    map.set(k, v);
-  }
-}
-
-/** Resumes reading an attached socket once nothing holds it back. */
-function resumePipe(state) {
-  if (!state.queueFull && !state.writeBlocked && !state.socket.destroyed) {
-    state.socket.resume();
-  }
-}
-
-/** The `user` field of smtp-server's log entries. */
-function logUser(session) {
-  return (session.user && session.user.username) || session.user;
+function rethrow(err) {
+  throw err;
 }
 
 /** A trust option (`true`, or a list of addresses) as the native side takes it. */

@@ -6,8 +6,13 @@
 //   npm run bench                      full run (a few minutes)
 //   npm run bench -- --quick           short run (CI)
 //   npm run bench -- --write-readme    also write the table and chart into README.md
+//   npm run bench -- --only=src50,src1 only these scenarios
 //
-// The load generator is bench/loadgen.rs (cargo build --release --example loadgen).
+// Two clients: the load generator bench/loadgen.rs (cargo build --release --example loadgen)
+// and Postfix's smtp-source, a C MTA client (Debian package `postfix`; or unpack it with
+// `apt-get download postfix && dpkg -x postfix_*.deb DIR` and set POSTFIX_ROOT=DIR). With
+// smtp-source, Postfix's smtp-sink is the C reference row; those rows are skipped when
+// Postfix is absent.
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -20,6 +25,14 @@ const reps = quick ? 1 : 3;
 const loadgen = path.join(root, 'target', 'release', 'examples', 'loadgen');
 const bun = path.join(root, 'node_modules', '.bin', 'bun');
 const hasBun = fs.existsSync(bun);
+// Postfix installed, or (POSTFIX_ROOT) its Debian package unpacked with `dpkg -x`, since
+// the package cannot be installed next to Exim, which the CHUNKING tests use
+const postfixRoot = process.env.POSTFIX_ROOT || '/';
+const postfixEnv = process.env.POSTFIX_ROOT ? { ...process.env, LD_LIBRARY_PATH: path.join(postfixRoot, 'usr', 'lib', 'postfix') } : process.env;
+const smtpSource = [path.join(postfixRoot, 'usr', 'sbin', 'smtp-source'), '/usr/bin/smtp-source'].find(p => fs.existsSync(p));
+const smtpSink = [path.join(postfixRoot, 'usr', 'sbin', 'smtp-sink'), '/usr/bin/smtp-sink'].find(p => fs.existsSync(p));
+const onlyArg = process.argv.find(a => a.startsWith('--only='));
+const only = onlyArg ? new Set(onlyArg.slice(7).split(',')) : null;
 
 const MiB = 1024 * 1024;
 const scenarios = [
@@ -31,8 +44,12 @@ const scenarios = [
   { id: 'latency', title: 'latency at light load (1 connection)', args: ['--conns', '1', '--messages', quick ? '300' : '3000', '--size', '1024', '--warmup', quick ? '2000' : '10000'], unit: 'µs' },
   { id: 'tls50', title: '1 KiB, 50 connections, STARTTLS', args: ['--conns', '50', '--messages', quick ? '2000' : '10000', '--size', '1024', '--starttls'], unit: 'msg/s', env: { TLS: '1' } },
   { id: 'ceiling', title: 'load generator ceiling: 1 KiB in bursts of 50 transactions, 20 connections, no handlers', args: ['--conns', '20', '--messages', quick ? '50000' : '300000', '--size', '1024', '--burst', '50'], unit: 'msg/s', only: ['rs-none'] },
-  { id: 'idle', title: 'idle connections after EHLO', args: ['--idle', quick ? '1000' : '10000', '--hold-ms', '2500'], unit: 'KiB/conn' }
-];
+  { id: 'idle', title: 'idle connections after EHLO', args: ['--idle', quick ? '1000' : '10000', '--hold-ms', '2500'], unit: 'KiB/conn' },
+  // the same 1 KiB messages from Postfix's smtp-source: 50 sessions, then one session
+  // waiting for every reply
+  { id: 'src50', title: 'smtp-source: 1 KiB, 50 sessions', client: 'smtp-source', args: ['-d', '-s', '50', '-m', quick ? '3000' : '20000'], unit: 'msg/s' },
+  { id: 'src1', title: 'smtp-source: 1 KiB, 1 session', client: 'smtp-source', args: ['-d', '-s', '1', '-m', quick ? '1000' : '5000'], unit: 'msg/s' }
+].filter(s => (!only || only.has(s.id)) && (s.client !== 'smtp-source' || smtpSource));
 
 const servers = [
   { id: 'ref-node', name: 'smtp-server, Node', impl: 'ref', runtime: 'node', variant: 'sink' },
@@ -41,13 +58,63 @@ const servers = [
   { id: 'ref-node-h', name: 'smtp-server, Node, +onMailFrom/onRcptTo', impl: 'ref', runtime: 'node', variant: 'handlers' },
   { id: 'rs-none', name: 'smtp-server-rs, Node, no handlers', impl: 'rs', runtime: 'node', variant: 'none', baseline: 'ref-node' }
 ];
+if (smtpSink) {
+  servers.push({ id: 'c-sink', name: 'Postfix smtp-sink (C)', impl: 'c', variant: 'none', baseline: 'ref-node', clients: ['smtp-source'] });
+}
 if (hasBun) {
   servers.push(
     { id: 'ref-bun', name: 'smtp-server, Bun', impl: 'ref', runtime: 'bun', variant: 'sink' },
     { id: 'rs-bun', name: 'smtp-server-rs, Bun', impl: 'rs', runtime: 'bun', variant: 'sink', baseline: 'ref-bun' },
     { id: 'ref-bun-h', name: 'smtp-server, Bun, +onMailFrom/onRcptTo', impl: 'ref', runtime: 'bun', variant: 'handlers' },
-    { id: 'rs-bun-h', name: 'smtp-server-rs, Bun, +onMailFrom/onRcptTo', impl: 'rs', runtime: 'bun', variant: 'handlers', baseline: 'ref-bun-h' }
+    { id: 'rs-bun-h', name: 'smtp-server-rs, Bun, +onMailFrom/onRcptTo', impl: 'rs', runtime: 'bun', variant: 'handlers', baseline: 'ref-bun-h' },
+    { id: 'rs-bun-none', name: 'smtp-server-rs, Bun, no handlers', impl: 'rs', runtime: 'bun', variant: 'none', baseline: 'ref-bun', clients: ['smtp-source'] }
   );
+}
+
+/** What each handler costs: server CPU per message over the server with fewer handlers, same runtime. */
+const hookCosts = [
+  { runtime: 'Node', onData: ['rs-node', 'rs-none'], hooks: ['rs-node-h', 'rs-node'] },
+  { runtime: 'Bun', onData: ['rs-bun', 'rs-bun-none'], hooks: ['rs-bun-h', 'rs-bun'] }
+];
+
+/** A free TCP port on 127.0.0.1 (for smtp-sink, which takes its port on the command line). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = require('node:net').createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once something accepts connections on `port`. */
+async function waitForPort(port) {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise(resolve => {
+      const s = require('node:net').connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) {
+      return;
+    }
+    await new Promise(r => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+/** Postfix's smtp-sink, the C reference server (it drops root privileges to nobody). */
+async function startSink() {
+  const port = await freePort();
+  const child = spawn(smtpSink, [...(process.getuid && process.getuid() === 0 ? ['-u', 'nobody'] : []), `127.0.0.1:${port}`, '1024'], { stdio: 'ignore', env: postfixEnv });
+  child.on('error', () => {});
+  await waitForPort(port);
+  return { child, port };
 }
 
 function ticksPerSecond() {
@@ -125,16 +192,35 @@ function runLoadgen(port, scenarioArgs, onStarted) {
   });
 }
 
+/** Postfix's smtp-source sending 1 KiB messages; its rate is messages over its run time. */
+function runSmtpSource(port, scenarioArgs) {
+  return new Promise(resolve => {
+    const messages = Number(scenarioArgs[scenarioArgs.indexOf('-m') + 1]);
+    const args = [...scenarioArgs, '-l', '1024', '-f', 'a@example.com', '-t', 'b@example.com', '-M', 'localhost', `inet:127.0.0.1:${port}`];
+    const child = spawn(smtpSource, args, { stdio: ['ignore', 'ignore', 'pipe'], env: postfixEnv });
+    let err = '';
+    child.stderr.on('data', d => (err += d));
+    const start = process.hrtime.bigint();
+    child.on('exit', code => {
+      const wall = Number(process.hrtime.bigint() - start) / 1e9;
+      resolve(code === 0 ? { messages, msgs_per_sec: messages / wall, wall } : { error: err.trim().slice(0, 300) || `smtp-source exited (${code})`, wall });
+    });
+  });
+}
+
 async function measure(server, scenario) {
-  const { child, port } = await startServer(server, scenario.env);
+  const { child, port } = server.impl === 'c' ? await startSink() : await startServer(server, scenario.env);
   await new Promise(r => setTimeout(r, 300));
   const rss0 = rssKiB(child.pid);
   const cpu0 = cpuSeconds(child.pid);
   let rssHeld = NaN;
-  const result = await runLoadgen(port, scenario.args, () => {
-    // idle mode prints once every connection is open; sample while they are held
-    setTimeout(() => (rssHeld = rssKiB(child.pid)), 1500);
-  });
+  const result =
+    scenario.client === 'smtp-source'
+      ? await runSmtpSource(port, scenario.args)
+      : await runLoadgen(port, scenario.args, () => {
+          // idle mode prints once every connection is open; sample while they are held
+          setTimeout(() => (rssHeld = rssKiB(child.pid)), 1500);
+        });
   const cpu = cpuSeconds(child.pid) - cpu0;
   child.kill('SIGKILL');
   await new Promise(r => child.once('exit', r));
@@ -185,7 +271,7 @@ async function main() {
   if (addon.status !== 0) {
     process.exit(1);
   }
-  if (!fs.existsSync(loadgen)) {
+  if (!fs.existsSync(loadgen) && scenarios.some(s => s.client !== 'smtp-source')) {
     const b = spawnSync('cargo', ['build', '--release', '--example', 'loadgen', '-j', '2'], { cwd: root, stdio: 'inherit' });
     if (b.status !== 0) {
       process.exit(1);
@@ -196,7 +282,11 @@ async function main() {
   for (let rep = 0; rep < reps; rep++) {
     for (const scenario of scenarios) {
       for (const server of servers) {
-        if ((scenario.id === 'idle' && server.variant === 'handlers') || (scenario.only && !scenario.only.includes(server.id))) {
+        if (
+          (scenario.id === 'idle' && server.variant === 'handlers') ||
+          (scenario.only && !scenario.only.includes(server.id)) ||
+          (server.clients && !server.clients.includes(scenario.client))
+        ) {
           continue;
         }
         process.stderr.write(`rep ${rep + 1}/${reps} ${scenario.id} ${server.id} ... `);
@@ -247,6 +337,7 @@ async function main() {
       rows.push(`| ${scenario.title} | ${server.name} | ${result} | ${cpuText} | ${loadgenText} | ${ratio} |`);
     }
   }
+  rows.push(...hookCostLines(results));
   const cpus = os.cpus();
   const header =
     `Measured with \`npm run bench${quick ? ' -- --quick' : ''}\` on ${cpus.length} × ${cpus[0] ? cpus[0].model : 'CPU'}, ` +
@@ -268,6 +359,30 @@ async function main() {
       fs.writeFileSync(readme, text.slice(0, i + start.length) + '\n' + table + '\n![benchmark chart](bench/chart.svg)\n' + text.slice(j));
     }
   }
+}
+
+/**
+ * The per-hook cost lines: for each smtp-source scenario and runtime, the server CPU per
+ * message that onData adds over the server without handlers, and that each of onMailFrom
+ * and onRcptTo adds over the sink onData server, differences taken within one repetition.
+ */
+function hookCostLines(results) {
+  const lines = [];
+  for (const scenario of scenarios.filter(s => s.client === 'smtp-source')) {
+    for (const cost of hookCosts) {
+      const diff = ([a, b], share) => {
+        const x = results[`${scenario.id}/${a}`];
+        const y = results[`${scenario.id}/${b}`];
+        return x && y ? median(x.map((r, i) => (y[i] ? ((r.cpuPer - y[i].cpuPer) * 1000) / share : NaN))) : NaN;
+      };
+      const onData = diff(cost.onData, 1);
+      const hook = diff(cost.hooks, 2);
+      if (Number.isFinite(onData) || Number.isFinite(hook)) {
+        lines.push(`\nPer-hook cost (${scenario.title}, ${cost.runtime}): onData ${fmt(onData, 1)} µs, onMailFrom/onRcptTo ${fmt(hook, 1)} µs each of server CPU per message.`);
+      }
+    }
+  }
+  return lines;
 }
 
 /** A horizontal bar chart of the ratios against smtp-server. */

@@ -248,7 +248,7 @@ class NetServerFacade extends EventEmitter {
     }
     if (!this._closing) {
       this._closing = true;
-      this._owner._native.close();
+      this._owner._answers.direct().close();
     }
     return this;
   }
@@ -274,7 +274,7 @@ class NetServerFacade extends EventEmitter {
   _applyRef() {
     // connections handed over with connect() keep the loop alive only while they last
     // (counted from connect(), before the native side has announced them)
-    const busy = this.listening || this._owner.connections.size > 0 || this._owner._pipes.size > 0;
+    const busy = this.listening || this._owner.connections.size > 0 || this._owner._attached.size > 0;
     this._owner._native.setRef(this._ref && busy);
   }
 

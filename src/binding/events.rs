@@ -1,9 +1,13 @@
 //! The events a server sends to its JavaScript side, and their conversion to JS objects.
 //!
-//! Every event reaches the dispatcher in `index.js` as `(kind, connection, json, buffer)`:
-//! the JSON text carries the fields (short keys), the Buffer a message body piece.
+//! Events reach the dispatcher in `index.js` in batches: every event that waited while
+//! the JavaScript thread was busy goes over in one call, as `(kind, connection, json,
+//! buffer)` slots; the JSON text carries the fields (short keys), the Buffer a message
+//! body piece.
 
-use napi::bindgen_prelude::{Buffer, FnArgs};
+use napi::bindgen_prelude::{Buffer, FnArgs, Null, ToNapiValue};
+use napi::{sys, Result};
+use napi_derive::napi;
 
 use super::json::Json;
 use crate::protocol::address::ParamValue;
@@ -13,48 +17,50 @@ use crate::protocol::session::{
 };
 use crate::protocol::xclient::XValue;
 
-/// Event kinds, as the `k` field.
-pub mod kind {
+/// The kinds of events sent to JavaScript, exported as `EventKind` (the dispatcher in
+/// `index.js` reads its numbers from there).
+#[napi]
+pub enum EventKind {
     /// A connection was accepted.
-    pub const OPEN: u32 = 1;
+    Open = 1,
     /// Reverse lookup request.
-    pub const REVERSE: u32 = 2;
+    Reverse = 2,
     /// `onConnect`.
-    pub const ON_CONNECT: u32 = 3;
+    OnConnect = 3,
     /// The `connect` event.
-    pub const CONNECT_EVENT: u32 = 4;
+    ConnectEvent = 4,
     /// `onMailFrom`.
-    pub const MAIL_FROM: u32 = 5;
+    MailFrom = 5,
     /// `onRcptTo`.
-    pub const RCPT_TO: u32 = 6;
+    RcptTo = 6,
     /// `onData` starts.
-    pub const DATA_START: u32 = 7;
+    DataStart = 7,
     /// A body piece.
-    pub const BODY: u32 = 8;
+    Body = 8,
     /// The client left mid-DATA.
-    pub const DATA_ABORT: u32 = 9;
+    DataAbort = 9,
     /// An `error` event.
-    pub const ERROR: u32 = 10;
+    Error = 10,
     /// The connection closed.
-    pub const CLOSE: u32 = 11;
+    Close = 11,
     /// The server closed.
-    pub const SERVER_CLOSED: u32 = 12;
+    ServerClosed = 12,
     /// `onSecure`.
-    pub const ON_SECURE: u32 = 13;
+    OnSecure = 13,
     /// `onAuth`.
-    pub const ON_AUTH: u32 = 14;
+    OnAuth = 14,
     /// `SNICallback`.
-    pub const SNI: u32 = 15;
+    Sni = 15,
     /// Logger entries.
-    pub const TRACE: u32 = 16;
+    Trace = 16,
     /// A BDAT transaction was reset before its last chunk.
-    pub const DATA_RESET: u32 = 17;
+    DataReset = 17,
     /// Bytes for an attached socket.
-    pub const PIPE_WRITE: u32 = 18;
+    PipeWrite = 18,
     /// End an attached socket.
-    pub const PIPE_END: u32 = 19;
+    PipeEnd = 19,
     /// Resume an attached socket.
-    pub const PIPE_DRAIN: u32 = 20;
+    PipeDrain = 20,
 }
 
 /// One event for JavaScript.
@@ -186,8 +192,58 @@ pub enum Event {
     },
 }
 
-/// The arguments the dispatcher is called with.
-pub type JsArgs = FnArgs<(u32, u32, Option<String>, Option<Buffer>)>;
+/// The arguments the dispatcher is called with: the events that waited, four slots
+/// each (kind, connection, JSON text or null, body piece or null).
+pub type JsArgs = FnArgs<(Vec<Slot>,)>;
+
+/// Body pieces smaller than this are copied into their Buffer; larger ones are handed
+/// over without a copy.
+const COPY_BELOW: usize = 64 * 1024;
+
+/// One slot of a batch of events.
+pub enum Slot {
+    /// An event kind or a connection.
+    Num(u32),
+    /// The JSON text of an event's fields.
+    Text(String),
+    /// A body piece, or bytes for an attached socket.
+    Bytes(Vec<u8>),
+    /// No fields, or no bytes.
+    Null,
+}
+
+impl ToNapiValue for Slot {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        // SAFETY: called by napi with the env of the JavaScript thread, as every
+        // `to_napi_value` this delegates to and `napi_create_buffer_copy` require; the
+        // copy reads `b.len()` bytes from `b`, which lives until the call returns.
+        unsafe {
+            match val {
+                Slot::Num(n) => u32::to_napi_value(env, n),
+                Slot::Text(s) => String::to_napi_value(env, s),
+                Slot::Bytes(b) if b.len() < COPY_BELOW => {
+                    // a small piece is copied: cheaper than an external buffer, whose
+                    // finalizer the garbage collector has to run
+                    let mut value = std::ptr::null_mut();
+                    let status = sys::napi_create_buffer_copy(
+                        env,
+                        b.len(),
+                        b.as_ptr().cast(),
+                        std::ptr::null_mut(),
+                        &mut value,
+                    );
+                    if status == sys::Status::napi_ok {
+                        Ok(value)
+                    } else {
+                        Buffer::to_napi_value(env, Buffer::from(b))
+                    }
+                }
+                Slot::Bytes(b) => Buffer::to_napi_value(env, Buffer::from(b)),
+                Slot::Null => Null::to_napi_value(env, Null),
+            }
+        }
+    }
+}
 
 fn peer(j: &mut Json, peer: &Peer) {
     j.str(Some("la"), &peer.local_address)
@@ -443,14 +499,20 @@ fn nonempty(chunk: Vec<u8>) -> Option<Vec<u8>> {
     }
 }
 
-/// The dispatcher's arguments for an encoded event.
-pub fn to_js(event: Encoded) -> JsArgs {
-    FnArgs::from((
-        event.kind,
-        event.conn,
-        Some(event.json),
-        event.body.map(Buffer::from),
-    ))
+/// The dispatcher's arguments for the events that waited, in the order they were sent.
+pub fn to_js(events: Vec<Encoded>) -> JsArgs {
+    let mut slots = Vec::with_capacity(events.len() * 4);
+    for event in events {
+        slots.push(Slot::Num(event.kind));
+        slots.push(Slot::Num(event.conn));
+        slots.push(if event.json == "{}" {
+            Slot::Null
+        } else {
+            Slot::Text(event.json)
+        });
+        slots.push(event.body.map_or(Slot::Null, Slot::Bytes));
+    }
+    FnArgs::from((slots,))
 }
 
 /// Serializes an event for the dispatcher.
@@ -476,15 +538,15 @@ pub fn encode(event: Event) -> Encoded {
                 }
                 j.end_array();
             }
-            (kind::OPEN, conn)
+            (EventKind::Open as u32, conn)
         }
         Event::Reverse { conn, ip } => {
             j.str(Some("ip"), &ip);
-            (kind::REVERSE, conn)
+            (EventKind::Reverse as u32, conn)
         }
         Event::OnConnect { conn, sync: s } => {
             sync(&mut j, &s);
-            (kind::ON_CONNECT, conn)
+            (EventKind::OnConnect as u32, conn)
         }
         Event::ConnectEvent {
             conn,
@@ -499,7 +561,7 @@ pub fn encode(event: Event) -> Encoded {
                 .str(Some("ra"), &info.remote_address);
             xvalue(&mut j, Some("rp"), &info.remote_port);
             j.bool(Some("w"), info.wait);
-            (kind::CONNECT_EVENT, conn)
+            (EventKind::ConnectEvent as u32, conn)
         }
         Event::Address {
             conn,
@@ -510,16 +572,16 @@ pub fn encode(event: Event) -> Encoded {
             let k = match &call {
                 HookCall::MailFrom(a) => {
                     address(&mut j, Some("a"), a);
-                    kind::MAIL_FROM
+                    EventKind::MailFrom as u32
                 }
                 HookCall::RcptTo(a) => {
                     address(&mut j, Some("a"), a);
-                    kind::RCPT_TO
+                    EventKind::RcptTo as u32
                 }
-                HookCall::Secure => kind::ON_SECURE,
+                HookCall::Secure => EventKind::OnSecure as u32,
                 HookCall::Auth(request) => {
                     auth(&mut j, request);
-                    kind::ON_AUTH
+                    EventKind::OnAuth as u32
                 }
             };
             (k, conn)
@@ -534,7 +596,7 @@ pub fn encode(event: Event) -> Encoded {
                 body_fields(&mut j, end, total);
                 buf = nonempty(chunk);
             }
-            (kind::DATA_START, conn)
+            (EventKind::DataStart as u32, conn)
         }
         Event::Body {
             conn,
@@ -544,13 +606,13 @@ pub fn encode(event: Event) -> Encoded {
         } => {
             body_fields(&mut j, end, total);
             buf = nonempty(chunk);
-            (kind::BODY, conn)
+            (EventKind::Body as u32, conn)
         }
         Event::DataAbort { conn, reset } => (
             if reset {
-                kind::DATA_RESET
+                EventKind::DataReset as u32
             } else {
-                kind::DATA_ABORT
+                EventKind::DataAbort as u32
             },
             conn,
         ),
@@ -563,27 +625,27 @@ pub fn encode(event: Event) -> Encoded {
             j.str(Some("code"), &code)
                 .str(Some("msg"), &message)
                 .str(Some("ra"), &remote_address);
-            (kind::ERROR, conn)
+            (EventKind::Error as u32, conn)
         }
         Event::Trace { conn, entries } => {
             trace(&mut j, &entries);
-            (kind::TRACE, conn)
+            (EventKind::Trace as u32, conn)
         }
         Event::Close { conn, sync: s } => {
             sync(&mut j, &s);
-            (kind::CLOSE, conn)
+            (EventKind::Close as u32, conn)
         }
         Event::Sni { id, servername } => {
             j.str(Some("name"), &servername);
-            (kind::SNI, id)
+            (EventKind::Sni as u32, id)
         }
-        Event::ServerClosed => (kind::SERVER_CLOSED, 0),
+        Event::ServerClosed => (EventKind::ServerClosed as u32, 0),
         Event::PipeWrite { pipe, data } => {
             buf = nonempty(data);
-            (kind::PIPE_WRITE, pipe)
+            (EventKind::PipeWrite as u32, pipe)
         }
-        Event::PipeEnd { pipe } => (kind::PIPE_END, pipe),
-        Event::PipeDrain { pipe } => (kind::PIPE_DRAIN, pipe),
+        Event::PipeEnd { pipe } => (EventKind::PipeEnd as u32, pipe),
+        Event::PipeDrain { pipe } => (EventKind::PipeDrain as u32, pipe),
     };
     j.end();
     Encoded {

@@ -7,12 +7,12 @@ pub mod options;
 
 use std::sync::{Arc, Mutex};
 
-use napi::bindgen_prelude::{Buffer, Function};
+use napi::bindgen_prelude::{Array, Buffer, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Result, Status};
 use napi_derive::napi;
 
-use crate::protocol::config::{Config, HookSet};
+use crate::protocol::config::{hook_bit, Config, HookSet};
 use crate::protocol::host::normalize_address;
 use crate::protocol::reply::Esc;
 use crate::protocol::session::{
@@ -28,19 +28,44 @@ use crate::server::ServerState;
 use events::{Encoded, Event, JsArgs};
 use options::{NativeOptions, NativeTls};
 
-type Dispatch = ThreadsafeFunction<Encoded, (), JsArgs, Status, false, false, 0>;
+type Dispatch = ThreadsafeFunction<(), (), JsArgs, Status, false, false, 0>;
 
-/// Sends events to the JavaScript dispatcher.
+/// Events waiting for the JavaScript thread.
+#[derive(Default)]
+struct Outbox(Mutex<Vec<Encoded>>);
+
+impl Outbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Encoded>> {
+        match self.0.lock() {
+            Ok(q) => q,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Queues an event; true when the queue was empty (the JavaScript thread must be called).
+    fn push(&self, event: Encoded) -> bool {
+        let mut queue = self.lock();
+        queue.push(event);
+        queue.len() == 1
+    }
+
+    fn take(&self) -> Vec<Encoded> {
+        std::mem::take(&mut *self.lock())
+    }
+}
+
+/// Sends events to the JavaScript dispatcher: one call of the threadsafe function
+/// carries every event queued until the JavaScript thread takes them.
 struct JsHooks {
     tsfn: Dispatch,
+    outbox: Arc<Outbox>,
 }
 
 impl JsHooks {
     fn emit(&self, event: Event) {
-        self.tsfn.call(
-            events::encode(event),
-            ThreadsafeFunctionCallMode::NonBlocking,
-        );
+        if self.outbox.push(events::encode(event)) {
+            self.tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        }
     }
 }
 
@@ -167,6 +192,78 @@ pub struct NativeDataReply {
     pub text: String,
     /// 0 default enhanced code, 1 the "message accepted" code (2.6.0).
     pub ok: bool,
+}
+
+/// The kinds of answers [`NativeServer::answer`] carries.
+#[napi]
+pub enum Answer {
+    /// The answer of `onConnect`, `onSecure`, `onMailFrom` or `onRcptTo`.
+    Hook = 1,
+    /// The answer of `onData`, one reply.
+    Data = 2,
+    /// A body piece was consumed.
+    Ack = 3,
+}
+
+/// The bit of each handler in the masks `listen()`, `attach()` and `setHooks()` take.
+#[napi(object)]
+pub struct HookBits {
+    /// `onConnect`.
+    pub on_connect: u32,
+    /// `onMailFrom`.
+    pub on_mail_from: u32,
+    /// `onRcptTo`.
+    pub on_rcpt_to: u32,
+    /// `onData`.
+    pub on_data: u32,
+    /// `onClose`.
+    pub on_close: u32,
+    /// `onSecure`.
+    pub on_secure: u32,
+    /// `onAuth`.
+    pub on_auth: u32,
+    /// The server has `connect` listeners (the greeting waits for them).
+    pub connect_listeners: u32,
+}
+
+/// The handler bits, as the protocol engine reads them.
+#[napi]
+pub fn hook_bits() -> HookBits {
+    HookBits {
+        on_connect: hook_bit::CONNECT,
+        on_mail_from: hook_bit::MAIL_FROM,
+        on_rcpt_to: hook_bit::RCPT_TO,
+        on_data: hook_bit::DATA,
+        on_close: hook_bit::CLOSE,
+        on_secure: hook_bit::SECURE,
+        on_auth: hook_bit::AUTH,
+        connect_listeners: hook_bit::CONNECT_EVENT,
+    }
+}
+
+/// The kinds of `onAuth` answers [`NativeServer::complete_auth`] takes.
+#[napi]
+pub enum AuthAnswer {
+    /// Authenticated.
+    Success = 0,
+    /// Refused: a code, a message and the `data` JSON (XOAUTH2's challenge).
+    Failure = 1,
+    /// The handler failed: a code and a message.
+    Error = 2,
+    /// XCLIENT LOGIN answered with a bare callback: carry on unauthenticated.
+    Skip = 3,
+}
+
+/// Slots per answer in [`NativeServer::answer`].
+const ANSWER_SLOTS: u32 = 5;
+
+/// One `onData` reply; a code out of range is 450 (smtp-server's default for errors).
+fn data_reply(code: i32, text: String, ok: bool) -> DataReply {
+    DataReply {
+        code: u16::try_from(code).unwrap_or(450),
+        text,
+        esc: if ok { Esc::DATA_OK } else { Esc::Default },
+    }
 }
 
 /// The native half of an `SMTPServer`.
@@ -327,16 +424,18 @@ impl NativeServer {
             server.set_hooks(mask);
             return Ok(server);
         }
+        let outbox = Arc::new(Outbox::default());
+        let taken = Arc::clone(&outbox);
         let tsfn: Dispatch = dispatch
-            .build_threadsafe_function::<Encoded>()
+            .build_threadsafe_function::<()>()
             .callee_handled::<false>()
-            .build_callback(|ctx| Ok(events::to_js(ctx.value)))?;
+            .build_callback(move |_| Ok(events::to_js(taken.take())))?;
         let mut config = match self.config.lock() {
             Ok(c) => c.clone(),
             Err(p) => p.into_inner().clone(),
         };
         config.hooks = HookSet::from_mask(mask);
-        let hooks = Arc::new(JsHooks { tsfn });
+        let hooks = Arc::new(JsHooks { tsfn, outbox });
         let server = Server::new(
             config,
             Arc::clone(&hooks) as Arc<dyn Hooks>,
@@ -445,7 +544,7 @@ impl NativeServer {
         })
     }
 
-    /// Updates which handlers are defined (bit mask, see `HookSet::from_mask`).
+    /// Updates which handlers are defined (a mask of [`hook_bits`]).
     #[napi]
     pub fn set_hooks(&self, mask: u32) {
         if let Some(server) = self.server() {
@@ -453,21 +552,51 @@ impl NativeServer {
         }
     }
 
-    /// Answers `onConnect`/`onMailFrom`/`onRcptTo`: `code` 0 accepts; otherwise a
-    /// rejection with `code` (-1 for "no code given") and `message`.
+    /// The answers JavaScript gave since its last call, in order, five slots each:
+    /// an [`Answer`] kind, the connection, a code, flags and a text (or null).
+    ///
+    /// - [`Answer::Hook`] answers `onConnect`, `onSecure`, `onMailFrom` or `onRcptTo`
+    ///   (and lets a greeting waiting for `connect` listeners go out): code 0 accepts,
+    ///   any other code rejects with the text (-1: no code given).
+    /// - [`Answer::Data`] answers `onData` with one reply: the code and text, flag 1
+    ///   for the "message accepted" enhanced code, flag 2 to drop the rest of the body
+    ///   (answered before it was read).
+    /// - [`Answer::Ack`] says a body piece was consumed.
     #[napi]
-    pub fn complete(&self, conn: u32, code: i32, message: Option<String>) {
-        let outcome = if code == 0 {
-            HookOutcome::Accept
-        } else {
-            let code = u16::try_from(code).ok();
-            HookOutcome::Reject(code, message.unwrap_or_default())
+    pub fn answer(&self, answers: Array) -> Result<()> {
+        let Some(server) = self.server() else {
+            return Ok(());
         };
-        self.deliver(conn, ConnMsg::Hook(outcome));
+        let mut i = 0;
+        while i + ANSWER_SLOTS <= answers.len() {
+            let kind = answers.get::<u32>(i)?.unwrap_or(0);
+            let conn = answers.get::<u32>(i + 1)?.unwrap_or(0);
+            let code = answers.get::<i32>(i + 2)?.unwrap_or(0);
+            let flags = answers.get::<u32>(i + 3)?.unwrap_or(0);
+            let text = answers.get::<Option<String>>(i + 4)?.flatten();
+            i += ANSWER_SLOTS;
+            let msg = if kind == Answer::Hook as u32 {
+                ConnMsg::Hook(if code == 0 {
+                    HookOutcome::Accept
+                } else {
+                    HookOutcome::Reject(u16::try_from(code).ok(), text.unwrap_or_default())
+                })
+            } else if kind == Answer::Data as u32 {
+                ConnMsg::Data {
+                    replies: vec![data_reply(code, text.unwrap_or_default(), flags & 1 != 0)],
+                    discard: flags & 2 != 0,
+                }
+            } else if kind == Answer::Ack as u32 {
+                ConnMsg::Ack
+            } else {
+                continue;
+            };
+            server.deliver(conn, msg);
+        }
+        Ok(())
     }
 
-    /// Answers `onAuth`: `kind` 0 success, 1 failure (`code`, `message`, `data` JSON),
-    /// 2 error (`code`, `message`), 3 a bare callback for XCLIENT LOGIN (carry on). `code` -1 means none was given.
+    /// Answers `onAuth` with an [`AuthAnswer`] `kind` (`code` -1 means none was given).
     #[napi]
     pub fn complete_auth(
         &self,
@@ -479,9 +608,11 @@ impl NativeServer {
     ) {
         let code = u16::try_from(code).ok().filter(|c| *c > 0);
         let outcome = match kind {
-            0 => AuthOutcome::Success,
-            2 => AuthOutcome::Error(code, message.unwrap_or_default()),
-            3 => AuthOutcome::Skip,
+            k if k == AuthAnswer::Success as u32 => AuthOutcome::Success,
+            k if k == AuthAnswer::Error as u32 => {
+                AuthOutcome::Error(code, message.unwrap_or_default())
+            }
+            k if k == AuthAnswer::Skip as u32 => AuthOutcome::Skip,
             _ => AuthOutcome::Failure {
                 code,
                 message,
@@ -491,35 +622,15 @@ impl NativeServer {
         self.deliver(conn, ConnMsg::Auth(outcome));
     }
 
-    /// Answers `onData`. `discard` drops the rest of the body (answered before reading it).
+    /// Answers `onData` with several replies (LMTP). `discard` drops the rest of the
+    /// body (answered before reading it).
     #[napi]
     pub fn complete_data(&self, conn: u32, replies: Vec<NativeDataReply>, discard: bool) {
         let replies = replies
             .into_iter()
-            .map(|r| DataReply {
-                code: u16::try_from(r.code).unwrap_or(450),
-                text: r.text,
-                esc: if r.ok { Esc::DATA_OK } else { Esc::Default },
-            })
+            .map(|r| data_reply(i32::try_from(r.code).unwrap_or(-1), r.text, r.ok))
             .collect();
         self.deliver(conn, ConnMsg::Data { replies, discard });
-    }
-
-    /// The quick form of [`Self::complete_data`] for one reply.
-    #[napi]
-    pub fn complete_data_one(&self, conn: u32, code: u32, text: String, ok: bool, discard: bool) {
-        let reply = DataReply {
-            code: u16::try_from(code).unwrap_or(450),
-            text,
-            esc: if ok { Esc::DATA_OK } else { Esc::Default },
-        };
-        self.deliver(
-            conn,
-            ConnMsg::Data {
-                replies: vec![reply],
-                discard,
-            },
-        );
     }
 
     /// The answer of `SNICallback`: TLS settings for that name, or null for the default.
@@ -544,12 +655,6 @@ impl NativeServer {
     #[napi]
     pub fn reverse_result(&self, conn: u32, name: Option<String>) {
         self.deliver(conn, ConnMsg::Reverse(name));
-    }
-
-    /// A body piece was consumed.
-    #[napi]
-    pub fn ack(&self, conn: u32) {
-        self.deliver(conn, ConnMsg::Ack);
     }
 
     /// The application saw the abort of a message stream.

@@ -26,18 +26,38 @@ pub struct HookSet {
     pub connect_event: bool,
 }
 
+/// The bits of a handler mask (JavaScript reads them through the binding's `hookBits()`).
+pub mod hook_bit {
+    /// `onConnect`.
+    pub const CONNECT: u32 = 1;
+    /// `onMailFrom`.
+    pub const MAIL_FROM: u32 = 2;
+    /// `onRcptTo`.
+    pub const RCPT_TO: u32 = 4;
+    /// `onData`.
+    pub const DATA: u32 = 8;
+    /// `onClose`.
+    pub const CLOSE: u32 = 16;
+    /// `onSecure`.
+    pub const SECURE: u32 = 32;
+    /// `onAuth`.
+    pub const AUTH: u32 = 64;
+    /// `connect` listeners.
+    pub const CONNECT_EVENT: u32 = 128;
+}
+
 impl HookSet {
-    /// Builds the set from a bit mask (bit 0 connect, 1 mail, 2 rcpt, 3 data, 4 close, 5 secure, 6 auth, 7 `connect` listeners).
+    /// Builds the set from a bit mask of [`hook_bit`]s.
     pub fn from_mask(mask: u32) -> HookSet {
         HookSet {
-            connect: mask & 1 != 0,
-            mail_from: mask & 2 != 0,
-            rcpt_to: mask & 4 != 0,
-            data: mask & 8 != 0,
-            close: mask & 16 != 0,
-            secure: mask & 32 != 0,
-            auth: mask & 64 != 0,
-            connect_event: mask & 128 != 0,
+            connect: mask & hook_bit::CONNECT != 0,
+            mail_from: mask & hook_bit::MAIL_FROM != 0,
+            rcpt_to: mask & hook_bit::RCPT_TO != 0,
+            data: mask & hook_bit::DATA != 0,
+            close: mask & hook_bit::CLOSE != 0,
+            secure: mask & hook_bit::SECURE != 0,
+            auth: mask & hook_bit::AUTH != 0,
+            connect_event: mask & hook_bit::CONNECT_EVENT != 0,
         }
     }
 }

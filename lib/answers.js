@@ -1,0 +1,58 @@
+'use strict';
+
+/**
+ * The answers handlers give, queued and sent to the native side in one call per turn
+ * of the event loop (a microtask after the first one), in the order they were given:
+ * five slots each (kind, connection, code, flags, text), as `NativeServer.answer` in
+ * src/binding/mod.rs reads them.
+ * Anything else said to a connection goes through `direct()`, which sends the queued
+ * answers first, so a connection hears everything in order.
+ */
+class AnswerQueue {
+  constructor(native, kinds) {
+    this._native = native;
+    this._kinds = kinds;
+    this._queue = [];
+    this._flush = () => this.flush();
+  }
+
+  _push(kind, cid, code, flags, text) {
+    const queue = this._queue;
+    if (!queue.length) {
+      queueMicrotask(this._flush);
+    }
+    queue.push(kind, cid, code, flags, text);
+  }
+
+  /** `onConnect`, `onSecure`, `onMailFrom` or `onRcptTo` answered: 0 accepts, else a rejection (-1: no code). */
+  hook(cid, code, text) {
+    this._push(this._kinds.Hook, cid, code, 0, text);
+  }
+
+  /** `onData` answered with one reply (`ok`: the message-accepted enhanced code; `discard`: drop the rest). */
+  data(cid, code, text, ok, discard) {
+    this._push(this._kinds.Data, cid, code, (ok ? 1 : 0) | (discard ? 2 : 0), text);
+  }
+
+  /** A body piece was consumed. */
+  ack(cid) {
+    this._push(this._kinds.Ack, cid, 0, 0, null);
+  }
+
+  /** Sends what is queued. */
+  flush() {
+    const queue = this._queue;
+    if (queue.length) {
+      this._queue = [];
+      this._native.answer(queue);
+    }
+  }
+
+  /** The native server, for a call that must come after the answers already given. */
+  direct() {
+    this.flush();
+    return this._native;
+  }
+}
+
+module.exports = { AnswerQueue };
