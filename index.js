@@ -631,40 +631,20 @@ class SMTPServer extends EventEmitter {
     }
   }
 
+  /**
+   * Sends what onData said: an error, a text, or a list of results (one per LMTP
+   * recipient). The native side makes the replies and fills in the default texts.
+   */
   _sendDataResult(conn, err, message, discard) {
-    const lmtp = !!this.options.lmtp;
-    const envelope = conn.session.envelope;
-    const count = lmtp ? (envelope && Array.isArray(envelope.rcptTo) ? envelope.rcptTo.length : 0) : 1;
-    let replies;
     if (err) {
-      const reply = { code: replyCode(err.responseCode, 450), text: errorText(err), ok: false };
-      replies = new Array(count).fill(reply);
+      this._answers.data(conn.cid, replyCode(err.responseCode, -1), errorText(err), discard);
     } else if (Array.isArray(message)) {
-      replies = message.map(response =>
-        isError(response)
-          ? { code: replyCode(response.responseCode, 450), text: errorText(response), ok: false }
-          : { code: 250, text: typeof response === 'string' ? response : 'OK: message accepted', ok: true }
+      const results = message.map(response =>
+        isError(response) ? { code: replyCode(response.responseCode, -1), text: errorText(response) } : { code: 0, text: typeof response === 'string' ? response : undefined }
       );
-      if (lmtp) {
-        replies = replies.slice(0, count);
-        while (replies.length < count) {
-          replies.push({ code: 451, text: 'Error: no delivery result for this recipient', ok: false });
-        }
-      } else {
-        replies = replies.slice(0, 1);
-        if (!replies.length) {
-          replies.push({ code: 250, text: 'OK: message queued', ok: true });
-        }
-      }
+      this._answers.direct().completeData(conn.cid, results, discard);
     } else {
-      const text = typeof message === 'string' ? message : lmtp ? 'OK: message accepted' : 'OK: message queued';
-      replies = new Array(count).fill({ code: 250, text, ok: true });
-    }
-    if (replies.length === 1) {
-      const r = replies[0];
-      this._answers.data(conn.cid, r.code, r.text, r.ok, discard);
-    } else {
-      this._answers.direct().completeData(conn.cid, replies, discard);
+      this._answers.data(conn.cid, 0, typeof message === 'string' ? message : null, discard);
     }
   }
 

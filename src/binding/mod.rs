@@ -14,9 +14,9 @@ use napi_derive::napi;
 
 use crate::protocol::config::{hook_bit, Config, HookSet};
 use crate::protocol::host::normalize_address;
-use crate::protocol::reply::Esc;
 use crate::protocol::session::{
-    AuthOutcome, ConnectInfo, DataReply, HookCall, HookOutcome, Peer, SessionSync, Trace,
+    AuthOutcome, ConnectInfo, DataAnswer, DataResult, HookCall, HookOutcome, Peer, SessionSync,
+    Trace,
 };
 use crate::server::hooks::{ConnId, Hooks};
 use crate::server::inbox::ConnMsg;
@@ -183,15 +183,13 @@ pub struct NativePeer {
     pub local_port: u32,
 }
 
-/// One DATA reply from the application.
+/// What `onData` said about one recipient, in a list of results.
 #[napi(object)]
-pub struct NativeDataReply {
-    /// Reply code.
-    pub code: u32,
-    /// Reply text.
-    pub text: String,
-    /// 0 default enhanced code, 1 the "message accepted" code (2.6.0).
-    pub ok: bool,
+pub struct NativeDataResult {
+    /// 0 accepts; any other code refuses (-1: no code given).
+    pub code: i32,
+    /// The reply text (undefined: the default one).
+    pub text: Option<String>,
 }
 
 /// The kinds of answers [`NativeServer::answer`] carries.
@@ -257,12 +255,12 @@ pub enum AuthAnswer {
 /// Slots per answer in [`NativeServer::answer`].
 const ANSWER_SLOTS: u32 = 5;
 
-/// One `onData` reply; a code out of range is 450 (smtp-server's default for errors).
-fn data_reply(code: i32, text: String, ok: bool) -> DataReply {
-    DataReply {
-        code: u16::try_from(code).unwrap_or(450),
-        text,
-        esc: if ok { Esc::DATA_OK } else { Esc::Default },
+/// One `onData` result: code 0 accepts, any other refuses (-1: no code given).
+fn data_result(code: i32, text: Option<String>) -> DataResult {
+    if code == 0 {
+        DataResult::Accepted(text)
+    } else {
+        DataResult::Refused(u16::try_from(code).ok(), text.unwrap_or_default())
     }
 }
 
@@ -558,9 +556,10 @@ impl NativeServer {
     /// - [`Answer::Hook`] answers `onConnect`, `onSecure`, `onMailFrom` or `onRcptTo`
     ///   (and lets a greeting waiting for `connect` listeners go out): code 0 accepts,
     ///   any other code rejects with the text (-1: no code given).
-    /// - [`Answer::Data`] answers `onData` with one reply: the code and text, flag 1
-    ///   for the "message accepted" enhanced code, flag 2 to drop the rest of the body
-    ///   (answered before it was read).
+    /// - [`Answer::Data`] answers `onData` with one result for the whole message (every
+    ///   recipient's, under LMTP): code 0 accepts with the text (null: the default
+    ///   one), any other code refuses (-1: no code given); flag 1 drops the rest of
+    ///   the body (answered before it was read).
     /// - [`Answer::Ack`] says a body piece was consumed.
     #[napi]
     pub fn answer(&self, answers: Array) -> Result<()> {
@@ -583,8 +582,8 @@ impl NativeServer {
                 })
             } else if kind == Answer::Data as u32 {
                 ConnMsg::Data {
-                    replies: vec![data_reply(code, text.unwrap_or_default(), flags & 1 != 0)],
-                    discard: flags & 2 != 0,
+                    answer: DataAnswer::Whole(data_result(code, text)),
+                    discard: flags & 1 != 0,
                 }
             } else if kind == Answer::Ack as u32 {
                 ConnMsg::Ack
@@ -622,15 +621,17 @@ impl NativeServer {
         self.deliver(conn, ConnMsg::Auth(outcome));
     }
 
-    /// Answers `onData` with several replies (LMTP). `discard` drops the rest of the
+    /// Answers `onData` with a list of results, one per recipient (the engine cuts or
+    /// fills it up to the replies the message gets). `discard` drops the rest of the
     /// body (answered before reading it).
     #[napi]
-    pub fn complete_data(&self, conn: u32, replies: Vec<NativeDataReply>, discard: bool) {
-        let replies = replies
+    pub fn complete_data(&self, conn: u32, results: Vec<NativeDataResult>, discard: bool) {
+        let results = results
             .into_iter()
-            .map(|r| data_reply(i32::try_from(r.code).unwrap_or(-1), r.text, r.ok))
+            .map(|r| data_result(r.code, r.text))
             .collect();
-        self.deliver(conn, ConnMsg::Data { replies, discard });
+        let answer = DataAnswer::PerRecipient(results);
+        self.deliver(conn, ConnMsg::Data { answer, discard });
     }
 
     /// The answer of `SNICallback`: TLS settings for that name, or null for the default.

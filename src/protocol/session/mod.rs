@@ -47,8 +47,8 @@ pub use auth::{AuthOutcome, AuthRequest};
 use chunking::{Chunk, Chunked};
 pub use command::Command;
 pub use envelope::{Address, Envelope, RcptDsn};
-pub use message::DataReply;
 use message::{BareLineEnding, DataState};
+pub use message::{DataAnswer, DataResult};
 pub use sync::{EnvelopeFlags, SessionSync, View};
 pub use tls::TlsInfo;
 
