@@ -601,17 +601,13 @@ class SMTPServer extends EventEmitter {
       if (err) {
         return this._answers.hook(conn.cid, replyCode(err.responseCode, -1), errorText(err));
       }
+      // the handler's own address object goes into the envelope, as in smtp-server
       const envelope = conn.session.envelope;
       if (mail) {
         envelope.mailFrom = address;
       } else {
-        const key = address.address.toLowerCase();
-        const index = envelope.rcptTo.findIndex(rcpt => rcpt && typeof rcpt.address === 'string' && rcpt.address.toLowerCase() === key);
-        if (index >= 0) {
-          envelope.rcptTo[index] = address;
-        } else {
-          envelope.rcptTo.push(address);
-        }
+        // at the place the engine gave it (an earlier recipient with the same address, or the end)
+        envelope.rcptTo[Math.min(ev.i, envelope.rcptTo.length)] = address;
       }
       this._answers.hook(conn.cid, 0, null);
     });
