@@ -160,7 +160,7 @@ class NetServerFacade extends EventEmitter {
     let info;
     try {
       owner._mask = owner._hookMask();
-      info = owner._native.listen(target, owner._mask, owner._dispatch);
+      info = owner._native.listen(target, owner._mask, owner._events.dispatch);
     } catch (err) {
       process.nextTick(() => this._listenFailed(listenError(err, target), pending));
       return this;
