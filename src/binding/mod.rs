@@ -313,15 +313,53 @@ struct Running {
     hooks: Arc<JsHooks>,
 }
 
-fn io_error(err: std::io::Error, what: &str) -> napi::Error {
-    let code = match err.kind() {
-        std::io::ErrorKind::AddrInUse => "EADDRINUSE",
-        std::io::ErrorKind::PermissionDenied => "EACCES",
-        std::io::ErrorKind::AddrNotAvailable => "EADDRNOTAVAIL",
-        std::io::ErrorKind::NotFound => "ENOTFOUND",
-        _ => "EIO",
-    };
-    napi::Error::new(Status::GenericFailure, format!("{code}|{what}|{err}"))
+/// Why `listen()` failed: Node's error code and text for it.
+#[napi(object)]
+pub struct ListenFailure {
+    /// `EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`, `ENOTFOUND` (the host did not
+    /// resolve), `EIO` (anything else) or `ERR_SERVER_ALREADY_LISTEN`.
+    pub code: String,
+    /// What failed, in Node's words where Node has them, else the system's.
+    pub text: String,
+}
+
+impl ListenFailure {
+    fn new(code: &str, text: impl Into<String>) -> Self {
+        ListenFailure {
+            code: code.into(),
+            text: text.into(),
+        }
+    }
+
+    fn from_io(err: &std::io::Error) -> Self {
+        match err.kind() {
+            std::io::ErrorKind::AddrInUse => Self::new("EADDRINUSE", "address already in use"),
+            std::io::ErrorKind::PermissionDenied => Self::new("EACCES", "permission denied"),
+            std::io::ErrorKind::AddrNotAvailable => {
+                Self::new("EADDRNOTAVAIL", "address not available")
+            }
+            std::io::ErrorKind::NotFound => Self::new("ENOTFOUND", err.to_string()),
+            _ => Self::new("EIO", err.to_string()),
+        }
+    }
+}
+
+/// What `listen()` did: the address it bound, or why it could not.
+#[napi(object)]
+pub struct Listening {
+    /// Where the server listens.
+    pub address: Option<AddressInfo>,
+    /// Why it does not.
+    pub failure: Option<ListenFailure>,
+}
+
+impl Listening {
+    fn failed(failure: ListenFailure) -> Self {
+        Listening {
+            address: None,
+            failure: Some(failure),
+        }
+    }
 }
 
 #[napi]
@@ -488,16 +526,16 @@ impl NativeServer {
         target: ListenOptions,
         mask: u32,
         dispatch: Function<JsArgs, ()>,
-    ) -> Result<AddressInfo> {
+    ) -> Result<Listening> {
         // a closing server (connections still finishing) cannot listen again either
         if self
             .server()
             .is_some_and(|s| s.is_listening() || !s.is_running())
         {
-            return Err(napi::Error::new(
-                Status::GenericFailure,
-                "ERR_SERVER_ALREADY_LISTEN|listen|Listen method has been called more than once without closing.",
-            ));
+            return Ok(Listening::failed(ListenFailure::new(
+                "ERR_SERVER_ALREADY_LISTEN",
+                "Listen method has been called more than once without closing.",
+            )));
         }
         let server = self.ensure_running(mask, dispatch)?;
         let addr = match target.path {
@@ -521,10 +559,10 @@ impl NativeServer {
                     // does not hold the event loop
                     self.set_running(None);
                 }
-                return Err(io_error(e, "listen"));
+                return Ok(Listening::failed(ListenFailure::from_io(&e)));
             }
         };
-        Ok(match bound {
+        let address = match bound {
             Bound::Tcp(sa) => AddressInfo {
                 address: sa.ip().to_string(),
                 family: if sa.is_ipv4() {
@@ -539,6 +577,10 @@ impl NativeServer {
                 family: "unix".into(),
                 port: 0,
             },
+        };
+        Ok(Listening {
+            address: Some(address),
+            failure: None,
         })
     }
 
