@@ -1,31 +1,23 @@
 'use strict';
 
 const { EventEmitter } = require('node:events');
-const crypto = require('node:crypto');
-const dns = require('node:dns');
 const os = require('node:os');
 const native = require('./binding.js');
 const { NetServerFacade } = require('./lib/net-facade.js');
 const { createLogger } = require('./lib/logger.js');
-const { nativeTls, SecureSocketInfo } = require('./lib/tls.js');
-const { openDataStream } = require('./lib/data-stream.js');
+const { nativeTls } = require('./lib/tls.js');
 const { AnswerQueue } = require('./lib/answers.js');
 const { AttachedSockets } = require('./lib/attached.js');
-const { logTrace, logUser } = require('./lib/trace-log.js');
-const { replyCode, errorText, isError, settleWithPromise } = require('./lib/handler-call.js');
-const { SMTPConnection } = require('./lib/session-view.js');
+const { EventDispatch } = require('./lib/events.js');
+const { HandlerCalls } = require('./lib/handlers.js');
 const tlsOptions = require('./lib/tls-options.js');
 const { defineLiveOptions } = require('./lib/live-options.js');
-const { watchForStall } = require('./lib/stall-warning.js');
 
 /** Event kinds sent by the native server (defined in src/binding/events.rs). */
 const EV = native.EventKind;
 
 /** The handler bits of the native mask (defined in src/protocol/config.rs). */
 const HOOK_BITS = native.hookBits();
-
-/** The kinds of onAuth answers (defined in src/binding/mod.rs). */
-const AUTH = native.AuthAnswer;
 
 /** The application handlers a server can cross into. */
 const HOOKS = ['onConnect', 'onMailFrom', 'onRcptTo', 'onData', 'onClose', 'onSecure', 'onAuth'];
@@ -83,7 +75,6 @@ class SMTPServer extends EventEmitter {
 
     this._closeTimeout = false;
     this.connections = new Set();
-    this._conns = new Map();
     this._native = new native.NativeServer(nativeOptions(opts), this._tlsSettings());
     // options assigned later apply from the next connection or command, as in smtp-server
     this._answers = new AnswerQueue(this._native, native.Answer);
@@ -97,9 +88,18 @@ class SMTPServer extends EventEmitter {
     this.on('newListener', listenersChanged);
     this.on('removeListener', listenersChanged);
     this._applyTlsDefaults();
-    this._dispatch = this._dispatch.bind(this);
-    this._sendDataResult = this._sendDataResult.bind(this);
     this._attached = new AttachedSockets(this._answers, EV);
+    this._events = new EventDispatch({
+      server: this,
+      answers: this._answers,
+      handlers: new HandlerCalls(this, this._answers, native.AuthAnswer),
+      attached: this._attached,
+      kinds: EV,
+      connectionsChanged: () => this.server._connectionsChanged(),
+      refreshHooks: () => this._refreshHooks(),
+      serverClosed: () => this.server._closed(),
+      wantsOnClose: () => (this._mask & HOOK_BITS.onClose) !== 0
+    });
     this.server = new NetServerFacade(this);
   }
 
@@ -183,7 +183,7 @@ class SMTPServer extends EventEmitter {
       localPort: Number(opts.localPort || socket.localPort) || 0
     };
     this._mask = this._hookMask();
-    const pipe = this._native.attach(peer, this._mask, this._dispatch);
+    const pipe = this._native.attach(peer, this._mask, this._events.dispatch);
     this._attached.add(pipe, socket);
     // the connection keeps the process alive from now on, as a listening server would
     this.server._applyRef();
@@ -295,437 +295,6 @@ class SMTPServer extends EventEmitter {
   onClose() {
     // nothing to do
   }
-
-  // ----- events from the native side -----
-
-  /**
-   * The events the native side queued, four slots each (kind, connection, JSON text
-   * or null, bytes or null), handled in order. An exception thrown by one (from an
-   * event listener) does not keep the others from being handled; it is thrown after.
-   */
-  _dispatch(list) {
-    let failure = null;
-    for (let i = 0; i < list.length; i += 4) {
-      try {
-        this._dispatchOne(list[i], list[i + 1], list[i + 2], list[i + 3]);
-      } catch (err) {
-        if (failure) {
-          process.nextTick(rethrow, err);
-        } else {
-          failure = { err };
-        }
-      }
-    }
-    if (failure) {
-      throw failure.err;
-    }
-  }
-
-  _dispatchOne(k, c, json, b) {
-    if (k === EV.PipeWrite || k === EV.PipeEnd || k === EV.PipeDrain) {
-      return this._attached.event(k, c, b);
-    }
-    const ev = json ? JSON.parse(json) : {};
-    const conn = this._conns.get(c);
-    switch (k) {
-      case EV.Open:
-        return this._onOpen(c, ev);
-      case EV.Reverse:
-        return conn && this._onReverse(conn, ev.ip);
-      case EV.OnConnect:
-        return conn && this._onConnectHook(conn, ev);
-      case EV.ConnectEvent:
-        return conn && this._onConnectEvent(conn, ev);
-      case EV.MailFrom:
-      case EV.RcptTo:
-        return conn && this._onAddress(conn, k === EV.MailFrom, ev);
-      case EV.DataStart:
-        return conn && this._onDataStart(conn, ev, b);
-      case EV.Body:
-        return conn && conn._dataStream && conn._dataStream._piece(b, ev.e, ev.n);
-      case EV.DataAbort:
-        return conn && this._onDataAbort(conn);
-      case EV.DataReset:
-        if (conn) {
-          this._onDataAbort(conn, true);
-          // results and acknowledgements from now on are about the next stream
-          this._answers.direct().dataAborted(c);
-        }
-        return;
-      case EV.Error:
-        return this._onConnectionError(conn, ev);
-      case EV.Close:
-        return conn && this._onConnClose(conn, ev);
-      case EV.ServerClosed:
-        return this.server._closed();
-      case EV.OnSecure:
-        return conn && this._onSecureHook(conn, ev);
-      case EV.OnAuth:
-        return conn && this._onAuthHook(conn, ev);
-      case EV.Sni:
-        return this._onSni(c, ev.name);
-      case EV.Trace:
-        return conn && logTrace(this.logger, this.options, conn, ev.t);
-    }
-  }
-
-  _onOpen(cid, ev) {
-    const conn = new SMTPConnection(this, cid, ev);
-    if (ev.px && this.options.logger) {
-      // the address as the header wrote it (lower-cased), as smtp-server checks and logs it
-      const proxied = String(ev.px[1]).trim().toLowerCase();
-      if (!(this.options.ignoredHosts && this.options.ignoredHosts.includes(proxied))) {
-        this.logger.info({ tnx: 'proxy', cid: conn.id, proxy: proxied }, '[%s] PROXY from %s through %s (%s)', conn.id, proxied, String(ev.px[2]).trim().toLowerCase(), JSON.stringify(ev.px));
-      }
-    }
-    this._conns.set(cid, conn);
-    this.connections.add(conn);
-    this.server._connectionsChanged();
-    this._refreshHooks();
-  }
-
-  /**
-   * `SNICallback(servername, cb)`: `cb(err, options)` with TLS options (`key`, `cert`,
-   * ...) for that name; an error, or nothing, falls back to the default certificate.
-   */
-  _onSni(id, servername) {
-    let answered = false;
-    const answer = settings => {
-      if (answered) {
-        return;
-      }
-      answered = true;
-      try {
-        this._answers.direct().sniResult(id, settings);
-      } catch (err) {
-        this.logger.error({ tnx: 'sni', servername, err }, 'Invalid SNI certificate for %s: %s', servername, err.message);
-      }
-    };
-    const callback = (err, ctx) => {
-      if (err) {
-        this.logger.error({ tnx: 'sni', servername, err }, 'Failed to fetch SNI context for servername %s', servername);
-        return answer(null);
-      }
-      if (!ctx || typeof ctx !== 'object') {
-        return answer(null);
-      }
-      if (ctx.context && !ctx.key && !ctx.cert && !ctx.pfx) {
-        this.logger.error({ tnx: 'sni', servername }, 'SNICallback for %s returned a SecureContext; smtp-server-rs needs TLS options ({key, cert})', servername);
-        return answer(null);
-      }
-      let settings;
-      try {
-        settings = nativeTls(Object.assign({}, this.options, ctx, { sniOptions: undefined, SNICallback: undefined }), name => String(name || '').trim());
-      } catch (e) {
-        this.logger.error({ tnx: 'sni', servername, err: e }, 'Invalid SNI options for %s: %s', servername, e.message);
-        return answer(null);
-      }
-      answer(settings);
-    };
-    try {
-      this.options.SNICallback(servername, callback);
-    } catch (err) {
-      this.logger.error({ tnx: 'sni', servername, err }, 'SNICallback failed for %s: %s', servername, err && err.message);
-      answer(null);
-    }
-  }
-
-  _onAuthHook(conn, ev) {
-    conn._applySync(ev.s, this.options);
-    const a = ev.auth;
-    let auth;
-    switch (a.method) {
-      case 'PLAIN':
-        auth = { method: a.method, username: a.username, authcid: a.authcid, authzid: a.authzid, password: a.password };
-        break;
-      case 'LOGIN':
-        auth = { method: a.method, username: a.username, password: a.password };
-        break;
-      case 'XOAUTH2':
-        auth = { method: a.method, username: a.username, accessToken: a.accessToken };
-        break;
-      case 'XCLIENT':
-        auth = { method: a.method, username: a.username, password: null };
-        break;
-      default: {
-        const challenge = a.challenge;
-        const challengeResponse = a.challengeResponse;
-        auth = {
-          method: a.method,
-          username: a.username,
-          challenge,
-          challengeResponse,
-          validatePassword(password) {
-            const expected = Buffer.from(crypto.createHmac('md5', password).update(challenge).digest('hex').toLowerCase());
-            const received = Buffer.from(challengeResponse);
-            return expected.length === received.length && crypto.timingSafeEqual(expected, received);
-          }
-        };
-      }
-    }
-    this._callHandler(conn, 'onAuth', [auth, conn.session], (err, response) => {
-      if (err) {
-        this.logger.info({ err, tnx: 'autherror', cid: conn.id, method: a.method, user: a.username }, 'Authentication error for %s using %s. %s', a.username, a.method, err.message);
-        return this._answers.direct().completeAuth(conn.cid, AUTH.Error, replyCode(err.responseCode, -1), errorText(err), null);
-      }
-      if (!response && a.method === 'XCLIENT') {
-        this.logger.info({ tnx: 'authskip', cid: conn.id, method: a.method, user: a.username }, 'Authentication skipped for %s using %s', a.username, a.method);
-        return this._answers.direct().completeAuth(conn.cid, AUTH.Skip, -1, null, null);
-      }
-      response = response || {};
-      if (!response.user) {
-        this.logger.info({ tnx: 'authfail', cid: conn.id, method: a.method, user: a.username }, 'Authentication failed for %s using %s', a.username, a.method);
-        const message = response.message ? String(response.message) : null;
-        return this._answers.direct().completeAuth(conn.cid, AUTH.Failure, replyCode(response.responseCode, -1), message, JSON.stringify(response.data || {}));
-      }
-      this.logger.info({ tnx: 'auth', cid: conn.id, method: a.method, user: a.username }, '%s authenticated using %s', a.username, a.method);
-      conn.session.user = response.user;
-      conn.session.transmissionType = a.tt;
-      this._answers.direct().completeAuth(conn.cid, AUTH.Success, -1, null, null);
-    });
-  }
-
-  _onSecureHook(conn, ev) {
-    conn._applySync(ev.s, this.options);
-    const socket = new SecureSocketInfo(conn, conn._tls);
-    this._callHandler(conn, 'onSecure', [socket, conn.session], err => {
-      if (err) {
-        return this._answers.hook(conn.cid, replyCode(err.responseCode, -1), errorText(err));
-      }
-      this._answers.hook(conn.cid, 0, null);
-    });
-  }
-
-  /** Tells the native side about `session.disabledCommands` when the application changed it. */
-  _syncDisabled(conn) {
-    const list = conn.session.disabledCommands;
-    let normalized = null;
-    if (Array.isArray(list)) {
-      normalized = list.map(entry => (entry || '').toString().trim().toUpperCase());
-    }
-    const key = normalized ? normalized.join('\n') + '\n' : null;
-    if (key !== conn._disabledKey) {
-      conn._disabledKey = key;
-      this._answers.direct().setDisabled(conn.cid, normalized);
-    }
-  }
-
-  /** Calls a handler with smtp-server's callback conventions; `done` runs once. */
-  _callHandler(conn, name, args, done) {
-    let called = false;
-    const callback = (err, result) => {
-      if (called) {
-        return;
-      }
-      called = true;
-      this._syncDisabled(conn);
-      done(err, result);
-    };
-    try {
-      const handler = this[name];
-      const returned = handler.call(this, ...args, callback);
-      if (returned && typeof returned.then === 'function') {
-        settleWithPromise(returned, handler.length > args.length, callback, err =>
-          this.logger.error({ err, tnx: 'command', cid: conn.id }, '%s Failed to process %s: %s', conn.id, name, err && err.message)
-        );
-      }
-    } catch (err) {
-      this.logger.error({ err, tnx: 'command', cid: conn.id }, '%s Failed to process %s: %s', conn.id, name, err && err.message);
-      if (!called) {
-        const error = new Error('Error: internal server error');
-        error.responseCode = 451;
-        callback(error);
-      }
-    }
-  }
-
-  _onReverse(conn, ip) {
-    const opts = this.options;
-    const resolver = opts.resolver && typeof opts.resolver.reverse === 'function' ? opts.resolver : dns;
-    let answered = false;
-    const reply = (err, hostnames) => {
-      if (answered) {
-        return;
-      }
-      answered = true;
-      if (err) {
-        this.logger.error(
-          { tnx: 'connection', cid: conn.id, host: ip, err },
-          'Reverse resolve for %s: %s',
-          ip,
-          err.message
-        );
-      }
-      const first = !err && Array.isArray(hostnames) ? hostnames[0] : null;
-      this._answers.direct().reverseResult(conn.cid, typeof first === 'string' ? first : null);
-    };
-    try {
-      resolver.reverse(String(ip), reply);
-    } catch (err) {
-      reply(err);
-    }
-  }
-
-  _onConnectHook(conn, ev) {
-    conn._applySync(ev.s, this.options);
-    this._callHandler(conn, 'onConnect', [conn.session], err => {
-      this.logger.info({ tnx: 'connection', cid: conn.id, host: conn.remoteAddress, hostname: conn.clientHostname }, 'Connection from %s', conn.clientHostname);
-      if (err) {
-        return this._answers.hook(conn.cid, replyCode(err.responseCode, -1), errorText(err));
-      }
-      this._answers.hook(conn.cid, 0, null);
-    });
-  }
-
-  _onConnectEvent(conn, ev) {
-    conn._applySync(ev.s, this.options);
-    if (ev.w) {
-      // the greeting waits for the listeners
-      process.nextTick(() => this._answers.hook(conn.cid, 0, null));
-    }
-    this.emit('connect', {
-      id: conn.id,
-      localAddress: ev.la,
-      localPort: ev.lp,
-      remoteAddress: ev.ra,
-      remotePort: ev.rp,
-      hostNameAppearsAs: ev.hn,
-      clientHostname: ev.ch
-    });
-  }
-
-  _onAddress(conn, mail, ev) {
-    conn._applySync(ev.s, this.options);
-    const address = ev.a;
-    this._callHandler(conn, mail ? 'onMailFrom' : 'onRcptTo', [address, conn.session], err => {
-      if (err) {
-        return this._answers.hook(conn.cid, replyCode(err.responseCode, -1), errorText(err));
-      }
-      const envelope = conn.session.envelope;
-      if (mail) {
-        envelope.mailFrom = address;
-      } else {
-        const key = address.address.toLowerCase();
-        const index = envelope.rcptTo.findIndex(rcpt => rcpt && typeof rcpt.address === 'string' && rcpt.address.toLowerCase() === key);
-        if (index >= 0) {
-          envelope.rcptTo[index] = address;
-        } else {
-          envelope.rcptTo.push(address);
-        }
-      }
-      this._answers.hook(conn.cid, 0, null);
-    });
-  }
-
-  _onDataStart(conn, ev, body) {
-    conn._applySync(ev.s, this.options);
-    const maxBytes = Number(this.options.size) || 0;
-    const stream = openDataStream(this._answers, conn, maxBytes, this._sendDataResult);
-    this._callHandler(conn, 'onData', [stream, conn.session], (err, message) => stream._handlerAnswered(err, message));
-    if (ev.e !== undefined) {
-      // the first piece of the body (often all of it) came with the event
-      stream._piece(body, ev.e, ev.n);
-    }
-    if (!stream._handled) {
-      watchForStall(stream, this.logger, conn.id);
-    }
-  }
-
-  _sendDataResult(conn, err, message, discard) {
-    const lmtp = !!this.options.lmtp;
-    const envelope = conn.session.envelope;
-    const count = lmtp ? (envelope && Array.isArray(envelope.rcptTo) ? envelope.rcptTo.length : 0) : 1;
-    let replies;
-    if (err) {
-      const reply = { code: replyCode(err.responseCode, 450), text: errorText(err), ok: false };
-      replies = new Array(count).fill(reply);
-    } else if (Array.isArray(message)) {
-      replies = message.map(response =>
-        isError(response)
-          ? { code: replyCode(response.responseCode, 450), text: errorText(response), ok: false }
-          : { code: 250, text: typeof response === 'string' ? response : 'OK: message accepted', ok: true }
-      );
-      if (lmtp) {
-        replies = replies.slice(0, count);
-        while (replies.length < count) {
-          replies.push({ code: 451, text: 'Error: no delivery result for this recipient', ok: false });
-        }
-      } else {
-        replies = replies.slice(0, 1);
-        if (!replies.length) {
-          replies.push({ code: 250, text: 'OK: message queued', ok: true });
-        }
-      }
-    } else {
-      const text = typeof message === 'string' ? message : lmtp ? 'OK: message accepted' : 'OK: message queued';
-      replies = new Array(count).fill({ code: 250, text, ok: true });
-    }
-    if (replies.length === 1) {
-      const r = replies[0];
-      this._answers.data(conn.cid, r.code, r.text, r.ok, discard);
-    } else {
-      this._answers.direct().completeData(conn.cid, replies, discard);
-    }
-  }
-
-  _onDataAbort(conn, reset) {
-    const stream = conn._dataStream;
-    conn._dataStream = null;
-    if (stream && !stream.destroyed && !stream.readableEnded) {
-      const err = new Error(reset ? 'The transaction was reset before the message was received in full' : 'Connection closed before the message was received in full');
-      err.code = reset ? 'ERESET' : 'ECONNECTION';
-      stream.destroy(stream.listenerCount('error') ? err : undefined);
-    }
-  }
-
-  _onConnectionError(conn, ev) {
-    const err = new Error(ev.msg);
-    err.code = ev.code;
-    err.remoteAddress = ev.ra;
-    if (conn) {
-      conn._hadError = true;
-    }
-    this.logger.error({ err, tnx: 'error', user: conn && logUser(conn.session) }, '%s %s %s', conn ? conn.id : '', ev.ra, err.message);
-    // a client's misbehaviour must not take the process down
-    if (this.listenerCount('error')) {
-      this.emit('error', err);
-    }
-  }
-
-  _onConnClose(conn, ev) {
-    conn._applySync(ev.s, this.options);
-    if (conn._dataStream) {
-      this._onDataAbort(conn);
-    }
-    this._conns.delete(conn.cid);
-    this.connections.delete(conn);
-    this.server._connectionsChanged();
-    if (conn._sock) {
-      conn._sock._closed(conn._hadError);
-    }
-    if (this.options.logger) {
-      const user = logUser(conn.session);
-      const hadError = !!conn._hadError;
-      this.logger.info({ tnx: 'close', cid: conn.id, host: conn.remoteAddress, user, hadError }, '%s received "close" event from %s' + (hadError ? ' after error' : ''), conn.id, conn.remoteAddress);
-      this.logger.info({ tnx: 'close', cid: conn.id, host: conn.remoteAddress, user }, 'Connection closed to %s', conn.clientHostname || conn.remoteAddress);
-    }
-    if (this._mask & HOOK_BITS.onClose) {
-      setImmediate(() => {
-        try {
-          const returned = this.onClose(conn.session, () => false);
-          if (returned && typeof returned.then === 'function') {
-            returned.then(null, err => this.logger.error({ err, tnx: 'close', cid: conn.id }, 'onClose failed: %s', err && err.message));
-          }
-        } catch (err) {
-          this.logger.error({ err, tnx: 'close', cid: conn.id }, 'onClose failed: %s', err && err.message);
-        }
-      });
-    }
-  }
-}
-
-function rethrow(err) {
-  throw err;
 }
 
 /** A trust option (`true`, or a list of addresses) as the native side takes it. */

@@ -561,3 +561,47 @@ test('a client that leaves while onRcptTo is pending: onClose fires, the connect
     });
     assert.deepEqual(result, [['onRcptTo b@example.com', 'onClose'], 0]);
 });
+
+test("onMailFrom's and onRcptTo's address objects are the envelope's: what a handler stores on them is in onData's session", async () => {
+    const seen = await same(async SMTPServer => {
+        let envelope = null;
+        const { server, port } = await start(SMTPServer, {
+            disabledCommands: ['AUTH', 'STARTTLS'],
+            onMailFrom(address, session, callback) {
+                address.tag = 'sender';
+                callback();
+            },
+            onRcptTo(address, session, callback) {
+                address.tag = 'rcpt-' + address.args.N;
+                callback();
+            },
+            onData(stream, session, callback) {
+                envelope = { mailFrom: session.envelope.mailFrom.tag, rcptTo: session.envelope.rcptTo.map(rcpt => [rcpt.address, rcpt.tag]) };
+                stream.resume();
+                stream.on('end', () => callback());
+            }
+        });
+        try {
+            const client = await Client.open(port);
+            await client.cmd('EHLO client.test');
+            await client.cmd('MAIL FROM:<a@example.com>');
+            for (const [address, n] of [['one@example.com', 1], ['two@example.com', 2], ['ONE@example.com', 3]]) {
+                assert.match(await client.cmd(`RCPT TO:<${address}> N=${n}`), /^250 /);
+            }
+            assert.match(await client.cmd('DATA'), /^354 /);
+            client.write(MESSAGE + '.\r\n');
+            const reply = await client.read('the reply to the message');
+            client.destroy();
+            return { reply, envelope };
+        } finally {
+            await closeServer(server);
+        }
+    });
+    assert.deepEqual(seen.envelope, {
+        mailFrom: 'sender',
+        rcptTo: [
+            ['ONE@example.com', 'rcpt-3'],
+            ['two@example.com', 'rcpt-2']
+        ]
+    });
+});

@@ -29,9 +29,12 @@ class AnswerQueue {
     this._push(this._kinds.Hook, cid, code, 0, text);
   }
 
-  /** `onData` answered with one reply (`ok`: the message-accepted enhanced code; `discard`: drop the rest). */
-  data(cid, code, text, ok, discard) {
-    this._push(this._kinds.Data, cid, code, (ok ? 1 : 0) | (discard ? 2 : 0), text);
+  /**
+   * `onData` answered with one result for the message: code 0 accepts with `text`
+   * (null: the default text), else a rejection (-1: no code); `discard`: drop the rest.
+   */
+  data(cid, code, text, discard) {
+    this._push(this._kinds.Data, cid, code, discard ? 1 : 0, text);
   }
 
   /** A body piece was consumed. */

@@ -49,7 +49,7 @@ class ConnectionSocket extends EventEmitter {
     }
     const bytes = typeof data === 'string' ? Buffer.from(data, encoding || 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (bytes.length) {
-      this._conn._server._answers.direct().sendRaw(this._conn.cid, bytes);
+      this._conn._sendRaw(bytes);
     }
     if (typeof callback === 'function') {
       process.nextTick(callback, null);

@@ -2,26 +2,20 @@
 
 const { EventEmitter } = require('node:events');
 
-/** Builds the error Node's net.Server reports for a failed listen. */
-function listenError(nativeErr, target) {
-  const [code, syscall, detail] = String(nativeErr.message).split('|');
+/** Builds the error Node's net.Server reports for a failed listen (`failure`: its code and text, from the native side). */
+function listenError(failure, target) {
+  const { code, text } = failure;
   const where = target.path ? target.path : `${target.host || '::'}:${target.port || 0}`;
-  const texts = {
-    EADDRINUSE: 'address already in use',
-    EACCES: 'permission denied',
-    EADDRNOTAVAIL: 'address not available',
-    ERR_SERVER_ALREADY_LISTEN: null
-  };
   let err;
   if (code === 'ERR_SERVER_ALREADY_LISTEN') {
-    err = new Error(detail);
+    err = new Error(text);
   } else if (code === 'ENOTFOUND') {
     err = new Error(`getaddrinfo ENOTFOUND ${target.host}`);
     err.syscall = 'getaddrinfo';
     err.hostname = target.host;
   } else {
-    err = new Error(`${syscall || 'listen'} ${code}: ${texts[code] || detail || 'failed'} ${where}`);
-    err.syscall = syscall || 'listen';
+    err = new Error(`listen ${code}: ${text || 'failed'} ${where}`);
+    err.syscall = 'listen';
     if (target.path) {
       err.address = target.path;
     } else {
@@ -157,12 +151,17 @@ class NetServerFacade extends EventEmitter {
     const owner = this._owner;
     const pending = callback ? null : pendingListen(this);
     this._pending = pending;
+    owner._mask = owner._hookMask();
     let info;
+    let failure;
     try {
-      owner._mask = owner._hookMask();
-      info = owner._native.listen(target, owner._mask, owner._dispatch);
+      ({ address: info, failure } = owner._native.listen(target, owner._mask, owner._events.dispatch));
     } catch (err) {
-      process.nextTick(() => this._listenFailed(listenError(err, target), pending));
+      // the native side could not start at all
+      failure = { code: 'EIO', text: err.message };
+    }
+    if (failure) {
+      process.nextTick(() => this._listenFailed(listenError(failure, target), pending));
       return this;
     }
     this._address = info.family === 'unix' ? info.address : { address: info.address, family: info.family, port: info.port };

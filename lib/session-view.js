@@ -10,8 +10,10 @@ const { replyCode } = require('./handler-call.js');
  * A client connection as the application sees it in `server.connections`.
  */
 class SMTPConnection {
-  constructor(server, cid, ev) {
+  /** `answers`: the server's answer queue (lib/answers.js). */
+  constructor(server, answers, cid, ev) {
     this._server = server;
+    this._answers = answers;
     this.cid = cid;
     this.id = ev.id;
     assignAddresses(this, ev);
@@ -47,12 +49,17 @@ class SMTPConnection {
 
   /** Sends a reply line to the client. */
   send(code, text) {
-    this._server._answers.direct().send(this.cid, replyCode(code, 500), text === undefined || text === null ? '' : String(text));
+    this._answers.direct().send(this.cid, replyCode(code, 500), text === undefined || text === null ? '' : String(text));
+  }
+
+  /** Sends bytes to the client as they are. */
+  _sendRaw(bytes) {
+    this._answers.direct().sendRaw(this.cid, bytes);
   }
 
   /** Closes the connection. */
   close() {
-    this._server._answers.direct().closeConnection(this.cid);
+    this._answers.direct().closeConnection(this.cid);
   }
 
   /** The envelope of a new transaction, as smtp-server's reset creates it. */

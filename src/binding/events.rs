@@ -574,8 +574,9 @@ pub fn encode(event: Event) -> Encoded {
                     address(&mut j, Some("a"), a);
                     EventKind::MailFrom as u32
                 }
-                HookCall::RcptTo(a) => {
+                HookCall::RcptTo { address: a, slot } => {
                     address(&mut j, Some("a"), a);
+                    j.num(Some("i"), *slot as f64);
                     EventKind::RcptTo as u32
                 }
                 HookCall::Secure => EventKind::OnSecure as u32,

@@ -14,9 +14,9 @@ use napi_derive::napi;
 
 use crate::protocol::config::{hook_bit, Config, HookSet};
 use crate::protocol::host::normalize_address;
-use crate::protocol::reply::Esc;
 use crate::protocol::session::{
-    AuthOutcome, ConnectInfo, DataReply, HookCall, HookOutcome, Peer, SessionSync, Trace,
+    AuthOutcome, ConnectInfo, DataAnswer, DataResult, HookCall, HookOutcome, Peer, SessionSync,
+    Trace,
 };
 use crate::server::hooks::{ConnId, Hooks};
 use crate::server::inbox::ConnMsg;
@@ -183,15 +183,13 @@ pub struct NativePeer {
     pub local_port: u32,
 }
 
-/// One DATA reply from the application.
+/// What `onData` said about one recipient, in a list of results.
 #[napi(object)]
-pub struct NativeDataReply {
-    /// Reply code.
-    pub code: u32,
-    /// Reply text.
-    pub text: String,
-    /// 0 default enhanced code, 1 the "message accepted" code (2.6.0).
-    pub ok: bool,
+pub struct NativeDataResult {
+    /// 0 accepts; any other code refuses (-1: no code given).
+    pub code: i32,
+    /// The reply text (undefined: the default one).
+    pub text: Option<String>,
 }
 
 /// The kinds of answers [`NativeServer::answer`] carries.
@@ -257,12 +255,12 @@ pub enum AuthAnswer {
 /// Slots per answer in [`NativeServer::answer`].
 const ANSWER_SLOTS: u32 = 5;
 
-/// One `onData` reply; a code out of range is 450 (smtp-server's default for errors).
-fn data_reply(code: i32, text: String, ok: bool) -> DataReply {
-    DataReply {
-        code: u16::try_from(code).unwrap_or(450),
-        text,
-        esc: if ok { Esc::DATA_OK } else { Esc::Default },
+/// One `onData` result: code 0 accepts, any other refuses (-1: no code given).
+fn data_result(code: i32, text: Option<String>) -> DataResult {
+    if code == 0 {
+        DataResult::Accepted(text)
+    } else {
+        DataResult::Refused(u16::try_from(code).ok(), text.unwrap_or_default())
     }
 }
 
@@ -315,15 +313,53 @@ struct Running {
     hooks: Arc<JsHooks>,
 }
 
-fn io_error(err: std::io::Error, what: &str) -> napi::Error {
-    let code = match err.kind() {
-        std::io::ErrorKind::AddrInUse => "EADDRINUSE",
-        std::io::ErrorKind::PermissionDenied => "EACCES",
-        std::io::ErrorKind::AddrNotAvailable => "EADDRNOTAVAIL",
-        std::io::ErrorKind::NotFound => "ENOTFOUND",
-        _ => "EIO",
-    };
-    napi::Error::new(Status::GenericFailure, format!("{code}|{what}|{err}"))
+/// Why `listen()` failed: Node's error code and text for it.
+#[napi(object)]
+pub struct ListenFailure {
+    /// `EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`, `ENOTFOUND` (the host did not
+    /// resolve), `EIO` (anything else) or `ERR_SERVER_ALREADY_LISTEN`.
+    pub code: String,
+    /// What failed, in Node's words where Node has them, else the system's.
+    pub text: String,
+}
+
+impl ListenFailure {
+    fn new(code: &str, text: impl Into<String>) -> Self {
+        ListenFailure {
+            code: code.into(),
+            text: text.into(),
+        }
+    }
+
+    fn from_io(err: &std::io::Error) -> Self {
+        match err.kind() {
+            std::io::ErrorKind::AddrInUse => Self::new("EADDRINUSE", "address already in use"),
+            std::io::ErrorKind::PermissionDenied => Self::new("EACCES", "permission denied"),
+            std::io::ErrorKind::AddrNotAvailable => {
+                Self::new("EADDRNOTAVAIL", "address not available")
+            }
+            std::io::ErrorKind::NotFound => Self::new("ENOTFOUND", err.to_string()),
+            _ => Self::new("EIO", err.to_string()),
+        }
+    }
+}
+
+/// What `listen()` did: the address it bound, or why it could not.
+#[napi(object)]
+pub struct Listening {
+    /// Where the server listens.
+    pub address: Option<AddressInfo>,
+    /// Why it does not.
+    pub failure: Option<ListenFailure>,
+}
+
+impl Listening {
+    fn failed(failure: ListenFailure) -> Self {
+        Listening {
+            address: None,
+            failure: Some(failure),
+        }
+    }
 }
 
 #[napi]
@@ -490,16 +526,16 @@ impl NativeServer {
         target: ListenOptions,
         mask: u32,
         dispatch: Function<JsArgs, ()>,
-    ) -> Result<AddressInfo> {
+    ) -> Result<Listening> {
         // a closing server (connections still finishing) cannot listen again either
         if self
             .server()
             .is_some_and(|s| s.is_listening() || !s.is_running())
         {
-            return Err(napi::Error::new(
-                Status::GenericFailure,
-                "ERR_SERVER_ALREADY_LISTEN|listen|Listen method has been called more than once without closing.",
-            ));
+            return Ok(Listening::failed(ListenFailure::new(
+                "ERR_SERVER_ALREADY_LISTEN",
+                "Listen method has been called more than once without closing.",
+            )));
         }
         let server = self.ensure_running(mask, dispatch)?;
         let addr = match target.path {
@@ -523,10 +559,10 @@ impl NativeServer {
                     // does not hold the event loop
                     self.set_running(None);
                 }
-                return Err(io_error(e, "listen"));
+                return Ok(Listening::failed(ListenFailure::from_io(&e)));
             }
         };
-        Ok(match bound {
+        let address = match bound {
             Bound::Tcp(sa) => AddressInfo {
                 address: sa.ip().to_string(),
                 family: if sa.is_ipv4() {
@@ -541,6 +577,10 @@ impl NativeServer {
                 family: "unix".into(),
                 port: 0,
             },
+        };
+        Ok(Listening {
+            address: Some(address),
+            failure: None,
         })
     }
 
@@ -558,9 +598,10 @@ impl NativeServer {
     /// - [`Answer::Hook`] answers `onConnect`, `onSecure`, `onMailFrom` or `onRcptTo`
     ///   (and lets a greeting waiting for `connect` listeners go out): code 0 accepts,
     ///   any other code rejects with the text (-1: no code given).
-    /// - [`Answer::Data`] answers `onData` with one reply: the code and text, flag 1
-    ///   for the "message accepted" enhanced code, flag 2 to drop the rest of the body
-    ///   (answered before it was read).
+    /// - [`Answer::Data`] answers `onData` with one result for the whole message (every
+    ///   recipient's, under LMTP): code 0 accepts with the text (null: the default
+    ///   one), any other code refuses (-1: no code given); flag 1 drops the rest of
+    ///   the body (answered before it was read).
     /// - [`Answer::Ack`] says a body piece was consumed.
     #[napi]
     pub fn answer(&self, answers: Array) -> Result<()> {
@@ -583,8 +624,8 @@ impl NativeServer {
                 })
             } else if kind == Answer::Data as u32 {
                 ConnMsg::Data {
-                    replies: vec![data_reply(code, text.unwrap_or_default(), flags & 1 != 0)],
-                    discard: flags & 2 != 0,
+                    answer: DataAnswer::Whole(data_result(code, text)),
+                    discard: flags & 1 != 0,
                 }
             } else if kind == Answer::Ack as u32 {
                 ConnMsg::Ack
@@ -622,15 +663,17 @@ impl NativeServer {
         self.deliver(conn, ConnMsg::Auth(outcome));
     }
 
-    /// Answers `onData` with several replies (LMTP). `discard` drops the rest of the
+    /// Answers `onData` with a list of results, one per recipient (the engine cuts or
+    /// fills it up to the replies the message gets). `discard` drops the rest of the
     /// body (answered before reading it).
     #[napi]
-    pub fn complete_data(&self, conn: u32, replies: Vec<NativeDataReply>, discard: bool) {
-        let replies = replies
+    pub fn complete_data(&self, conn: u32, results: Vec<NativeDataResult>, discard: bool) {
+        let results = results
             .into_iter()
-            .map(|r| data_reply(i32::try_from(r.code).unwrap_or(-1), r.text, r.ok))
+            .map(|r| data_result(r.code, r.text))
             .collect();
-        self.deliver(conn, ConnMsg::Data { replies, discard });
+        let answer = DataAnswer::PerRecipient(results);
+        self.deliver(conn, ConnMsg::Data { answer, discard });
     }
 
     /// The answer of `SNICallback`: TLS settings for that name, or null for the default.

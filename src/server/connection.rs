@@ -24,7 +24,7 @@ use super::Server;
 use super::ServerState;
 use crate::protocol::host::{is_valid_hostname, normalize_address};
 use crate::protocol::session::{
-    DataReply, HookCall, HookOutcome, Peer, Session, SessionSync, Step,
+    DataAnswer, HookCall, HookOutcome, Peer, Session, SessionSync, Step,
 };
 use tokio_rustls::rustls;
 
@@ -248,7 +248,7 @@ struct Conn<S> {
     timeout: Duration,
     deadline: Instant,
     in_flight: usize,
-    early_result: Option<Vec<DataReply>>,
+    early_result: Option<DataAnswer>,
     /// Streams aborted mid-session whose abort the application has not confirmed.
     unseen_aborts: u32,
     /// `onData` is due, and waits for the first body bytes to travel with it.
@@ -518,8 +518,8 @@ where
                 Step::BodyEnd(chunk) => {
                     self.in_flight = 0;
                     self.hand_body(chunk, true);
-                    if let Some(replies) = self.early_result.take() {
-                        self.session.resolve_data(replies);
+                    if let Some(answer) = self.early_result.take() {
+                        self.session.resolve_data(answer);
                     }
                 }
                 Step::BodyAbort => {
@@ -661,15 +661,15 @@ where
                 // about a stream the application has not yet seen aborted
             }
             ConnMsg::AbortSeen => self.unseen_aborts = self.unseen_aborts.saturating_sub(1),
-            ConnMsg::Data { replies, discard } => {
+            ConnMsg::Data { answer, discard } => {
                 if self.session.in_message() {
                     if discard {
                         self.session.discard_body();
                         self.in_flight = 0;
                     }
-                    self.early_result = Some(replies);
+                    self.early_result = Some(answer);
                 } else {
-                    self.session.resolve_data(replies);
+                    self.session.resolve_data(answer);
                 }
             }
             ConnMsg::Auth(outcome) => self.session.resolve_auth(outcome),

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 
 use super::lock::lock;
 use super::ServerState;
-use crate::protocol::session::{AuthOutcome, DataReply, HookOutcome};
+use crate::protocol::session::{AuthOutcome, DataAnswer, HookOutcome};
 
 /// An answer or request from the application to one connection.
 #[derive(Debug)]
@@ -26,8 +26,8 @@ pub enum ConnMsg {
     /// Result of `onData`. `discard` means the application answered without reading
     /// the whole body, so the rest is dropped.
     Data {
-        /// The replies to send.
-        replies: Vec<DataReply>,
+        /// What the application answered.
+        answer: DataAnswer,
         /// Drop the rest of the body.
         discard: bool,
     },

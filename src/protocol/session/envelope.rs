@@ -295,17 +295,22 @@ impl Session {
                 addr.dsn.get_or_insert_with(RcptDsn::default).orcpt = Some(orcpt.to_string());
             }
         }
+        let earlier = self.find_rcpt(&addr.parsed.address);
         if self.cfg.max_recipients > 0
             && self.envelope.rcpt_to.len() >= self.cfg.max_recipients
-            && self.find_rcpt(&addr.parsed.address).is_none()
+            && earlier.is_none()
         {
             self.send(452, "Error: too many recipients", Esc::TOO_MANY_RCPT);
             return;
         }
+        let slot = earlier.unwrap_or(self.envelope.rcpt_to.len());
         if self.hooks().rcpt_to {
-            self.ask(HookCall::RcptTo(addr));
+            self.ask(HookCall::RcptTo {
+                address: addr,
+                slot,
+            });
         } else {
-            self.accept_rcpt(addr, false);
+            self.accept_rcpt(addr, slot, false);
         }
     }
 
@@ -318,15 +323,15 @@ impl Session {
             .position(|r| r.parsed.address.to_lowercase() == key)
     }
 
-    /// The recipient is accepted (replacing an earlier one with the same address);
-    /// `known` when the application recorded it already.
-    pub(super) fn accept_rcpt(&mut self, addr: Address, known: bool) {
+    /// The recipient is accepted at `slot` (replacing an earlier one with the same
+    /// address, or at the end); `known` when the application recorded it already.
+    pub(super) fn accept_rcpt(&mut self, addr: Address, slot: usize, known: bool) {
         let synced_all = self.rcpt_synced == self.envelope.rcpt_to.len();
-        match self.find_rcpt(&addr.parsed.address) {
-            Some(i) => {
-                self.envelope.rcpt_to[i] = addr;
+        match self.envelope.rcpt_to.get_mut(slot) {
+            Some(earlier) => {
+                *earlier = addr;
                 if !known {
-                    self.rcpt_synced = self.rcpt_synced.min(i);
+                    self.rcpt_synced = self.rcpt_synced.min(slot);
                 }
             }
             None => self.envelope.rcpt_to.push(addr),

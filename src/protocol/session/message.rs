@@ -7,15 +7,57 @@ use super::{Mode, Session, Step, Trace, Waiting, BODY_CHUNK};
 use crate::protocol::data::DataDecoder;
 use crate::protocol::reply::Esc;
 
-/// One reply line of a DATA result.
+/// The text of an accepted message under LMTP, and of a recipient accepted in a list
+/// of results.
+const ACCEPTED: &str = "OK: message accepted";
+/// The text of an accepted message under SMTP.
+const QUEUED: &str = "OK: message queued";
+/// The reply of an LMTP recipient a list of results left out.
+const NO_RESULT: &str = "Error: no delivery result for this recipient";
+
+/// What `onData` said about the message, or about one of its recipients.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DataReply {
-    /// Reply code.
-    pub code: u16,
-    /// Reply text.
-    pub text: String,
-    /// Enhanced status code context.
-    pub esc: Esc,
+pub enum DataResult {
+    /// Accepted, with the application's text or (`None`) the default one.
+    Accepted(Option<String>),
+    /// Refused with a code (`None`: 450, smtp-server's default) and a text.
+    Refused(Option<u16>, String),
+}
+
+/// `onData`'s answer; the engine turns it into the message's replies (one per
+/// recipient under LMTP).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataAnswer {
+    /// One result for the whole message (every recipient's, under LMTP).
+    Whole(DataResult),
+    /// One result per recipient, in order (the application answered with a list).
+    PerRecipient(Vec<DataResult>),
+}
+
+/// One reply line of a DATA result.
+#[derive(Debug, Clone)]
+struct DataReply {
+    code: u16,
+    text: String,
+    esc: Esc,
+}
+
+impl DataResult {
+    /// The reply line; an acceptance without a text gets `default`.
+    fn into_reply(self, default: &str) -> DataReply {
+        match self {
+            DataResult::Accepted(text) => DataReply {
+                code: 250,
+                text: text.unwrap_or_else(|| default.into()),
+                esc: Esc::DATA_OK,
+            },
+            DataResult::Refused(code, text) => DataReply {
+                code: code.unwrap_or(450),
+                text,
+                esc: Esc::Default,
+            },
+        }
+    }
 }
 
 /// The body of the message in progress as the application receives it (DATA or a
@@ -236,18 +278,35 @@ impl Session {
 
     /// The reply smtp-server's default onData gives (no handler defined).
     fn default_data_result(&mut self) {
-        let text = if self.cfg.lmtp {
-            "OK: message accepted"
-        } else {
-            "OK: message queued"
-        };
-        let reply = DataReply {
-            code: 250,
-            text: text.into(),
-            esc: Esc::DATA_OK,
-        };
+        self.resolve_data(DataAnswer::Whole(DataResult::Accepted(None)));
+    }
+
+    /// The replies of a message answered with `answer`: one per recipient under LMTP
+    /// (a list of results cut or filled up to that many), else one.
+    fn data_replies(&self, answer: DataAnswer) -> Vec<DataReply> {
         let count = self.message_replies();
-        self.resolve_data(vec![reply; count]);
+        match answer {
+            DataAnswer::Whole(result) => {
+                let default = if self.cfg.lmtp { ACCEPTED } else { QUEUED };
+                vec![result.into_reply(default); count]
+            }
+            DataAnswer::PerRecipient(results) => {
+                let mut replies: Vec<DataReply> = results
+                    .into_iter()
+                    .take(count)
+                    .map(|r| r.into_reply(ACCEPTED))
+                    .collect();
+                if self.cfg.lmtp {
+                    replies.resize(
+                        count,
+                        DataResult::Refused(Some(451), NO_RESULT.into()).into_reply(ACCEPTED),
+                    );
+                } else if replies.is_empty() {
+                    replies.push(DataResult::Accepted(None).into_reply(QUEUED));
+                }
+                replies
+            }
+        }
     }
 
     /// How many replies a message gets: one per recipient under LMTP, else one.
@@ -317,7 +376,7 @@ impl Session {
 
     /// Answers the message once the body is complete: writes the replies (or the
     /// oversize refusal), then starts the next transaction.
-    pub fn resolve_data(&mut self, replies: Vec<DataReply>) {
+    pub fn resolve_data(&mut self, answer: DataAnswer) {
         if self.waiting != Waiting::DataResult {
             return;
         }
@@ -333,6 +392,7 @@ impl Session {
             }
             self.count_message(false);
         } else {
+            let replies = self.data_replies(answer);
             self.count_message(replies.iter().any(|r| (200..300).contains(&r.code)));
             for reply in replies {
                 self.send(reply.code, &reply.text, reply.esc);

@@ -47,8 +47,8 @@ pub use auth::{AuthOutcome, AuthRequest};
 use chunking::{Chunk, Chunked};
 pub use command::Command;
 pub use envelope::{Address, Envelope, RcptDsn};
-pub use message::DataReply;
 use message::{BareLineEnding, DataState};
+pub use message::{DataAnswer, DataResult};
 pub use sync::{EnvelopeFlags, SessionSync, View};
 pub use tls::TlsInfo;
 
@@ -95,7 +95,13 @@ pub enum HookCall {
     /// `onMailFrom(address, session, cb)`.
     MailFrom(Address),
     /// `onRcptTo(address, session, cb)`.
-    RcptTo(Address),
+    RcptTo {
+        /// The recipient.
+        address: Address,
+        /// Its place in `envelope.rcptTo` once accepted: that of an earlier recipient
+        /// with the same address (compared case-insensitively), or the end.
+        slot: usize,
+    },
     /// `onSecure(socket, session, cb)` after STARTTLS.
     Secure,
     /// `onAuth(auth, session, cb)`.
@@ -983,7 +989,9 @@ impl Session {
                 self.send(code.unwrap_or(550), &message, Esc::Default);
             }
             (HookCall::MailFrom(addr), HookOutcome::Accept) => self.accept_mail(addr, true),
-            (HookCall::RcptTo(addr), HookOutcome::Accept) => self.accept_rcpt(addr, true),
+            (HookCall::RcptTo { address, slot }, HookOutcome::Accept) => {
+                self.accept_rcpt(address, slot, true)
+            }
         }
     }
 

@@ -48,15 +48,9 @@ fn transcript_split(cfg: Arc<Config>, input: &[u8], split: usize) -> (String, Ve
                 Step::BodyEnd(b) => {
                     body.extend_from_slice(&b);
                     bodies.push(std::mem::take(&mut body));
-                    let n = s.message_replies();
-                    s.resolve_data(vec![
-                        DataReply {
-                            code: 250,
-                            text: "OK: message queued".into(),
-                            esc: Esc::DATA_OK
-                        };
-                        n
-                    ]);
+                    s.resolve_data(DataAnswer::Whole(DataResult::Accepted(Some(
+                        "OK: message queued".into(),
+                    ))));
                 }
             }
         }
@@ -261,6 +255,92 @@ fn lmtp_replies_per_recipient() {
     assert!(out.ends_with("354 End data with <CR><LF>.<CR><LF>\r\n250 OK: message accepted\r\n250 OK: message accepted\r\n"), "{out}");
 }
 
+/// The replies after the `354` of one message to `rcpts` recipients that `onData`
+/// answers with `answer`.
+fn data_answer_replies(lmtp: bool, rcpts: usize, answer: DataAnswer) -> String {
+    let mut s = Session::new(
+        cfg(|c| {
+            c.lmtp = lmtp;
+            c.hooks.data = true;
+        }),
+        peer(),
+    );
+    s.set_client_hostname("");
+    s.reset();
+    s.greet();
+    let rcpt_lines: String = (0..rcpts)
+        .map(|i| format!("RCPT TO:<r{i}@e.f>\r\n"))
+        .collect();
+    let hello = if lmtp { "LHLO" } else { "HELO" };
+    let input = format!("{hello} x\r\nMAIL FROM:<a@b.c>\r\n{rcpt_lines}DATA\r\nx\r\n.\r\n");
+    s.input().extend_from_slice(input.as_bytes());
+    let mut answer = Some(answer);
+    loop {
+        match s.step(true) {
+            Step::Idle => break,
+            Step::BodyEnd(_) => {
+                if let Some(answer) = answer.take() {
+                    s.resolve_data(answer);
+                }
+            }
+            _ => {}
+        }
+    }
+    let out = String::from_utf8_lossy(s.output()).into_owned();
+    let start = out
+        .find("354 ")
+        .map_or(0, |i| i + out[i..].find("\r\n").map_or(0, |j| j + 2));
+    out[start..].to_string()
+}
+
+#[test]
+fn the_engine_makes_the_replies_of_an_on_data_answer() {
+    use DataResult::{Accepted, Refused};
+    let refused = || Refused(None, "Error: no".to_string());
+    // one result: once per recipient under LMTP, with the protocol's default text
+    assert_eq!(
+        data_answer_replies(true, 2, DataAnswer::Whole(Accepted(None))),
+        "250 OK: message accepted\r\n250 OK: message accepted\r\n"
+    );
+    assert_eq!(
+        data_answer_replies(false, 2, DataAnswer::Whole(Accepted(None))),
+        "250 OK: message queued\r\n"
+    );
+    assert_eq!(
+        data_answer_replies(true, 2, DataAnswer::Whole(refused())),
+        "450 Error: no\r\n450 Error: no\r\n"
+    );
+    // a list: cut or filled up to the recipients under LMTP, its first entry under SMTP
+    assert_eq!(
+        data_answer_replies(
+            true,
+            3,
+            DataAnswer::PerRecipient(vec![Accepted(None), Refused(Some(552), "full".into())])
+        ),
+        "250 OK: message accepted\r\n552 full\r\n451 Error: no delivery result for this recipient\r\n"
+    );
+    assert_eq!(
+        data_answer_replies(
+            true,
+            1,
+            DataAnswer::PerRecipient(vec![Accepted(Some("one".into())), refused()])
+        ),
+        "250 one\r\n"
+    );
+    assert_eq!(
+        data_answer_replies(
+            false,
+            1,
+            DataAnswer::PerRecipient(vec![Accepted(None), refused()])
+        ),
+        "250 OK: message accepted\r\n"
+    );
+    assert_eq!(
+        data_answer_replies(false, 1, DataAnswer::PerRecipient(Vec::new())),
+        "250 OK: message queued\r\n"
+    );
+}
+
 #[test]
 fn whole_transactions_in_one_write_without_a_data_handler() {
     let one = "MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\nbody\r\n.\r\n";
@@ -458,11 +538,7 @@ fn strict_pipelining_refuses_bytes_sent_ahead_of_the_354() {
                 Step::Idle => break,
                 Step::BodyEnd(_) => {
                     bodies += 1;
-                    s.resolve_data(vec![DataReply {
-                        code: 250,
-                        text: "OK: message queued".into(),
-                        esc: Esc::DATA_OK,
-                    }]);
+                    s.resolve_data(DataAnswer::Whole(DataResult::Accepted(None)));
                 }
                 _ => {}
             }
