@@ -11,13 +11,12 @@ use crate::protocol::data::DataDecoder;
 use crate::protocol::host::is_ip;
 use crate::protocol::js_string::{has_control_chars, is_control, is_js_space};
 use crate::protocol::proxy::{parse, ProxyHeader, ProxyParse, MAX_V1_HEADER};
-use crate::protocol::reply::Esc;
 use crate::protocol::sasl::{
     decode_base64_lenient, encode_base64, parse_cram_md5, parse_login_username, parse_plain,
     parse_xoauth2,
 };
 use crate::protocol::session::{
-    AuthOutcome, DataReply, HookCall, HookOutcome, Peer, Session, Step, TlsInfo,
+    AuthOutcome, DataAnswer, DataResult, HookCall, HookOutcome, Peer, Session, Step, TlsInfo,
 };
 use crate::protocol::xclient::Trust;
 
@@ -641,15 +640,8 @@ pub fn session(data: &[u8]) {
                             "a body with a bare line ending or NUL was accepted"
                         );
                     }
-                    let sync = s.take_sync();
-                    let rcpts = sync.rcpt_from + sync.rcpts.len();
-                    let count = if s.config().lmtp { rcpts } else { 1 };
-                    let reply = DataReply {
-                        code: 250,
-                        text: "OK: message queued".into(),
-                        esc: Esc::DATA_OK,
-                    };
-                    s.resolve_data(vec![reply; count]);
+                    // the engine makes the replies (one per recipient under LMTP)
+                    s.resolve_data(DataAnswer::Whole(DataResult::Accepted(None)));
                 }
                 Step::BodyAbort => body.clear(),
                 Step::StartTls => {
@@ -994,12 +986,9 @@ pub fn bdat(data: &[u8]) {
                     assert!(!ended, "a second end");
                     ended = true;
                     body.extend_from_slice(&piece);
-                    let reply = DataReply {
-                        code: 250,
-                        text: "Stored".into(),
-                        esc: Esc::DATA_OK,
-                    };
-                    s.resolve_data(vec![reply]);
+                    s.resolve_data(DataAnswer::Whole(DataResult::Accepted(Some(
+                        "Stored".into(),
+                    ))));
                 }
             }
         }
