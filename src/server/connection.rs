@@ -24,7 +24,7 @@ use super::Server;
 use super::ServerState;
 use crate::protocol::host::{is_valid_hostname, normalize_address};
 use crate::protocol::session::{
-    DataAnswer, HookCall, HookOutcome, Peer, Session, SessionSync, Step,
+    DataAnswer, HookCall, HookOutcome, Peer, Question, Session, SessionSync, Step,
 };
 use tokio_rustls::rustls;
 
@@ -638,11 +638,12 @@ where
                     self.after_reverse(name);
                 }
             }
-            ConnMsg::Hook(outcome) => {
-                if self.phase == Phase::Announcing {
+            ConnMsg::Hook(question, outcome) => match (self.phase, question) {
+                (Phase::Announcing, Question::ConnectEvent) => {
                     self.phase = Phase::Ready;
                     self.session.greet();
-                } else if self.phase == Phase::Connecting || self.phase == Phase::Securing {
+                }
+                (Phase::Connecting, Question::Connect) | (Phase::Securing, Question::Secure) => {
                     match outcome {
                         HookOutcome::Accept if self.phase == Phase::Connecting => {
                             self.after_connect()
@@ -653,10 +654,11 @@ where
                             self.session.refuse(code, &message);
                         }
                     }
-                } else {
-                    self.session.resolve_hook(outcome);
                 }
-            }
+                (Phase::Ready, question) => self.session.resolve_hook(question, outcome),
+                // an answer to a question this connection is not waiting for
+                _ => {}
+            },
             ConnMsg::Data { .. } | ConnMsg::Ack if self.unseen_aborts > 0 => {
                 // about a stream the application has not yet seen aborted
             }
