@@ -997,8 +997,13 @@ impl Session {
     }
 
     /// Answers the pending [`Step::Hook`] with the outcome of the application's handler;
-    /// an answer to any other `question` than the one pending is ignored.
+    /// an answer to any other `question` than the one pending is ignored. (`onSecure`'s
+    /// answer goes to [`Session::resolve_secure`].)
     pub fn resolve_hook(&mut self, question: Question, outcome: HookOutcome) {
+        if question == Question::Secure {
+            self.resolve_secure(outcome);
+            return;
+        }
         let call = match std::mem::replace(&mut self.waiting, Waiting::Nothing) {
             Waiting::Hook(call) if call.question() == question => call,
             waiting => {
@@ -1007,11 +1012,8 @@ impl Session {
             }
         };
         match (*call, outcome) {
-            (HookCall::Secure, HookOutcome::Reject(code, message)) => {
-                self.send(code.unwrap_or(554), &message, Esc::Default);
-                self.close();
-            }
-            (HookCall::Secure, HookOutcome::Accept) => {}
+            // answered by resolve_secure, above
+            (HookCall::Secure, _) => {}
             (HookCall::Auth(request), HookOutcome::Accept) => {
                 self.finish_auth(&request, AuthOutcome::Success)
             }

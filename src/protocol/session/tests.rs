@@ -285,6 +285,56 @@ fn an_answer_to_another_question_is_ignored() {
     assert!(out.ends_with("250 Accepted\r\n"), "{out}");
 }
 
+fn tls_info() -> TlsInfo {
+    TlsInfo {
+        name: "TLS_AES_128_GCM_SHA256".into(),
+        standard_name: "TLS_AES_128_GCM_SHA256".into(),
+        version: "TLSv1.3".into(),
+        servername: None,
+        authorized: false,
+        authorization_error: None,
+        peer_certificate: None,
+    }
+}
+
+#[test]
+fn on_secure_is_asked_and_answered_the_same_way_before_and_after_the_greeting() {
+    let secure_hook = || cfg(|c| c.hooks.secure = true);
+    // implicit TLS: before the greeting the session does not wait (early talkers are
+    // answered), and a refusal replaces the greeting
+    let mut s = Session::new(secure_hook(), peer());
+    s.tls_established(tls_info(), false);
+    assert!(s.ask_secure());
+    assert!(!s.is_waiting());
+    assert!(s.resolve_secure(HookOutcome::Reject(Some(530), "no".into())));
+    assert!(s.is_closing());
+    assert_eq!(String::from_utf8_lossy(s.output()), "530 no\r\n");
+    assert!(
+        !s.resolve_secure(HookOutcome::Accept),
+        "a closed session takes no answer"
+    );
+    // STARTTLS: the session waits for the answer, and only for onSecure's
+    let mut s = Session::new(secure_hook(), peer());
+    s.set_client_hostname("");
+    s.reset();
+    s.greet();
+    s.output().clear();
+    s.input().extend_from_slice(b"EHLO x\r\nSTARTTLS\r\n");
+    while s.step(true) != Step::Idle {}
+    s.tls_established(tls_info(), true);
+    assert!(s.ask_secure());
+    assert!(s.is_waiting());
+    s.resolve_hook(Question::MailFrom, HookOutcome::Accept);
+    assert!(
+        s.is_waiting(),
+        "onMailFrom's answer does not answer onSecure"
+    );
+    s.resolve_hook(Question::Secure, HookOutcome::Accept);
+    assert!(!s.is_waiting());
+    assert!(!s.resolve_secure(HookOutcome::Accept), "answered once");
+    assert!(!s.is_closing());
+}
+
 /// The replies after the `354` of one message to `rcpts` recipients that `onData`
 /// answers with `answer`.
 fn data_answer_replies(lmtp: bool, rcpts: usize, answer: DataAnswer) -> String {
