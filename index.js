@@ -77,7 +77,7 @@ class SMTPServer extends EventEmitter {
     this.connections = new Set();
     this._native = new native.NativeServer(nativeOptions(opts), this._tlsSettings());
     // options assigned later apply from the next connection or command, as in smtp-server
-    this._answers = new AnswerQueue(this._native, native.Answer);
+    this._answers = new AnswerQueue(this._native, EV);
     defineLiveOptions(this, opts, () => this._answers.direct().setOptions(nativeOptions(this.options)));
     // 'connect' listeners make the greeting wait for them (the native side must know)
     const listenersChanged = name => {
@@ -92,7 +92,7 @@ class SMTPServer extends EventEmitter {
     this._events = new EventDispatch({
       server: this,
       answers: this._answers,
-      handlers: new HandlerCalls(this, this._answers, native.AuthAnswer),
+      handlers: new HandlerCalls(this, this._answers, EV, native.AuthAnswer),
       attached: this._attached,
       kinds: EV,
       connectionsChanged: () => this.server._connectionsChanged(),

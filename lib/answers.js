@@ -3,12 +3,14 @@
 /**
  * The answers handlers give, queued and sent to the native side in one call per turn
  * of the event loop (a microtask after the first one), in the order they were given:
- * five slots each (kind, connection, code, flags, text), as `NativeServer.answer` in
- * src/binding/mod.rs reads them.
+ * five slots each (the `EventKind` of the question answered, connection, code, flags,
+ * text), as `NativeServer.answer` in src/binding/mod.rs reads them; the native side
+ * applies an answer only to the question the connection waits for.
  * Anything else said to a connection goes through `direct()`, which sends the queued
  * answers first, so a connection hears everything in order.
  */
 class AnswerQueue {
+  /** `kinds`: `EventKind`, the questions' kinds (defined in Rust). */
   constructor(native, kinds) {
     this._native = native;
     this._kinds = kinds;
@@ -24,9 +26,13 @@ class AnswerQueue {
     queue.push(kind, cid, code, flags, text);
   }
 
-  /** `onConnect`, `onSecure`, `onMailFrom` or `onRcptTo` answered: 0 accepts, else a rejection (-1: no code). */
-  hook(cid, code, text) {
-    this._push(this._kinds.Hook, cid, code, 0, text);
+  /**
+   * The question of kind `question` (`EventKind.OnConnect`, `OnSecure`, `MailFrom`,
+   * `RcptTo`, or `ConnectEvent` when its listeners ran) answered: 0 accepts, else a
+   * rejection (-1: no code).
+   */
+  hook(question, cid, code, text) {
+    this._push(question, cid, code, 0, text);
   }
 
   /**
@@ -34,12 +40,12 @@ class AnswerQueue {
    * (null: the default text), else a rejection (-1: no code); `discard`: drop the rest.
    */
   data(cid, code, text, discard) {
-    this._push(this._kinds.Data, cid, code, discard ? 1 : 0, text);
+    this._push(this._kinds.DataStart, cid, code, discard ? 1 : 0, text);
   }
 
   /** A body piece was consumed. */
   ack(cid) {
-    this._push(this._kinds.Ack, cid, 0, 0, null);
+    this._push(this._kinds.Body, cid, 0, 0, null);
   }
 
   /** Sends what is queued. */

@@ -192,7 +192,7 @@ class EventDispatch {
   _connectEvent(conn, ev) {
     if (ev.w) {
       // the greeting waits for the listeners
-      process.nextTick(() => this._answers.hook(conn.cid, 0, null));
+      process.nextTick(() => this._answers.hook(this._kinds.ConnectEvent, conn.cid, 0, null));
     }
     this._server.emit('connect', {
       id: conn.id,

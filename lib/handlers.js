@@ -15,10 +15,14 @@ const { watchForStall } = require('./stall-warning.js');
  * answer for the native side.
  */
 class HandlerCalls {
-  /** `authKinds`: the kinds of onAuth answers (`AuthAnswer`, defined in Rust). */
-  constructor(server, answers, authKinds) {
+  /**
+   * `kinds`: the questions' kinds (`EventKind`), `authKinds`: the kinds of onAuth
+   * answers (`AuthAnswer`), both defined in Rust.
+   */
+  constructor(server, answers, kinds, authKinds) {
     this._server = server;
     this._answers = answers;
+    this._kinds = kinds;
     this._auth = authKinds;
     this._sendDataResult = this._sendDataResult.bind(this);
   }
@@ -27,14 +31,14 @@ class HandlerCalls {
   connect(conn) {
     this._call(conn, 'onConnect', [conn.session], err => {
       this._server.logger.info({ tnx: 'connection', cid: conn.id, host: conn.remoteAddress, hostname: conn.clientHostname }, 'Connection from %s', conn.clientHostname);
-      this._hookAnswer(conn, err);
+      this._hookAnswer(this._kinds.OnConnect, conn, err);
     });
   }
 
   /** `onSecure(socket, session, callback)`, with the TLS details of the connection. */
   secure(conn) {
     const socket = new SecureSocketInfo(conn, conn._tls);
-    this._call(conn, 'onSecure', [socket, conn.session], err => this._hookAnswer(conn, err));
+    this._call(conn, 'onSecure', [socket, conn.session], err => this._hookAnswer(this._kinds.OnSecure, conn, err));
   }
 
   /**
@@ -42,6 +46,7 @@ class HandlerCalls {
    * into the envelope at `slot`, the place the native side gave it.
    */
   address(conn, mail, address, slot) {
+    const question = mail ? this._kinds.MailFrom : this._kinds.RcptTo;
     this._call(conn, mail ? 'onMailFrom' : 'onRcptTo', [address, conn.session], err => {
       if (!err) {
         // the handler's own address object goes into the envelope, as in smtp-server
@@ -53,7 +58,7 @@ class HandlerCalls {
           envelope.rcptTo[Math.min(slot, envelope.rcptTo.length)] = address;
         }
       }
-      this._hookAnswer(conn, err);
+      this._hookAnswer(question, conn, err);
     });
   }
 
@@ -116,12 +121,12 @@ class HandlerCalls {
     });
   }
 
-  /** Answers onConnect, onSecure, onMailFrom or onRcptTo: accept, or the error's code and text. */
-  _hookAnswer(conn, err) {
+  /** Answers `question` (onConnect, onSecure, onMailFrom or onRcptTo): accept, or the error's code and text. */
+  _hookAnswer(question, conn, err) {
     if (err) {
-      this._answers.hook(conn.cid, replyCode(err.responseCode, -1), errorText(err));
+      this._answers.hook(question, conn.cid, replyCode(err.responseCode, -1), errorText(err));
     } else {
-      this._answers.hook(conn.cid, 0, null);
+      this._answers.hook(question, conn.cid, 0, null);
     }
   }
 

@@ -15,8 +15,8 @@ use napi_derive::napi;
 use crate::protocol::config::{hook_bit, Config, HookSet};
 use crate::protocol::host::normalize_address;
 use crate::protocol::session::{
-    AuthOutcome, ConnectInfo, DataAnswer, DataResult, HookCall, HookOutcome, Peer, SessionSync,
-    Trace,
+    AuthOutcome, ConnectInfo, DataAnswer, DataResult, HookCall, HookOutcome, Peer, Question,
+    SessionSync, Trace,
 };
 use crate::server::hooks::{ConnId, Hooks};
 use crate::server::inbox::ConnMsg;
@@ -25,7 +25,7 @@ use crate::server::stats::{self, Stats};
 use crate::server::tls::{self, Tls};
 use crate::server::Server;
 use crate::server::ServerState;
-use events::{Encoded, Event, JsArgs};
+use events::{Encoded, Event, EventKind, JsArgs};
 use options::{NativeOptions, NativeTls};
 
 type Dispatch = ThreadsafeFunction<(), (), JsArgs, Status, false, false, 0>;
@@ -190,17 +190,6 @@ pub struct NativeDataResult {
     pub code: i32,
     /// The reply text (undefined: the default one).
     pub text: Option<String>,
-}
-
-/// The kinds of answers [`NativeServer::answer`] carries.
-#[napi]
-pub enum Answer {
-    /// The answer of `onConnect`, `onSecure`, `onMailFrom` or `onRcptTo`.
-    Hook = 1,
-    /// The answer of `onData`, one reply.
-    Data = 2,
-    /// A body piece was consumed.
-    Ack = 3,
 }
 
 /// The bit of each handler in the masks `listen()`, `attach()` and `setHooks()` take.
@@ -592,17 +581,19 @@ impl NativeServer {
         }
     }
 
-    /// The answers JavaScript gave since its last call, in order, five slots each:
-    /// an [`Answer`] kind, the connection, a code, flags and a text (or null).
+    /// The answers JavaScript gave since its last call, in order, five slots each: the
+    /// [`EventKind`] of the question answered, the connection, a code, flags and a text
+    /// (or null). The connection applies an answer only to the question it waits for.
     ///
-    /// - [`Answer::Hook`] answers `onConnect`, `onSecure`, `onMailFrom` or `onRcptTo`
-    ///   (and lets a greeting waiting for `connect` listeners go out): code 0 accepts,
-    ///   any other code rejects with the text (-1: no code given).
-    /// - [`Answer::Data`] answers `onData` with one result for the whole message (every
-    ///   recipient's, under LMTP): code 0 accepts with the text (null: the default
-    ///   one), any other code refuses (-1: no code given); flag 1 drops the rest of
-    ///   the body (answered before it was read).
-    /// - [`Answer::Ack`] says a body piece was consumed.
+    /// - [`EventKind::OnConnect`], [`EventKind::OnSecure`], [`EventKind::MailFrom`] or
+    ///   [`EventKind::RcptTo`]: code 0 accepts, any other code rejects with the text
+    ///   (-1: no code given).
+    /// - [`EventKind::ConnectEvent`]: the `connect` listeners ran; the greeting goes out.
+    /// - [`EventKind::DataStart`] answers `onData` with one result for the whole message
+    ///   (every recipient's, under LMTP): code 0 accepts with the text (null: the
+    ///   default one), any other code refuses (-1: no code given); flag 1 drops the rest
+    ///   of the body (answered before it was read).
+    /// - [`EventKind::Body`] says a body piece was consumed.
     #[napi]
     pub fn answer(&self, answers: Array) -> Result<()> {
         let Some(server) = self.server() else {
@@ -616,21 +607,29 @@ impl NativeServer {
             let flags = answers.get::<u32>(i + 3)?.unwrap_or(0);
             let text = answers.get::<Option<String>>(i + 4)?.flatten();
             i += ANSWER_SLOTS;
-            let msg = if kind == Answer::Hook as u32 {
-                ConnMsg::Hook(if code == 0 {
-                    HookOutcome::Accept
-                } else {
-                    HookOutcome::Reject(u16::try_from(code).ok(), text.unwrap_or_default())
-                })
-            } else if kind == Answer::Data as u32 {
-                ConnMsg::Data {
+            let question = match kind {
+                k if k == EventKind::OnConnect as u32 => Some(Question::Connect),
+                k if k == EventKind::ConnectEvent as u32 => Some(Question::ConnectEvent),
+                k if k == EventKind::OnSecure as u32 => Some(Question::Secure),
+                k if k == EventKind::MailFrom as u32 => Some(Question::MailFrom),
+                k if k == EventKind::RcptTo as u32 => Some(Question::RcptTo),
+                _ => None,
+            };
+            let msg = match question {
+                Some(question) => ConnMsg::Hook(
+                    question,
+                    if code == 0 {
+                        HookOutcome::Accept
+                    } else {
+                        HookOutcome::Reject(u16::try_from(code).ok(), text.unwrap_or_default())
+                    },
+                ),
+                None if kind == EventKind::DataStart as u32 => ConnMsg::Data {
                     answer: DataAnswer::Whole(data_result(code, text)),
                     discard: flags & 1 != 0,
-                }
-            } else if kind == Answer::Ack as u32 {
-                ConnMsg::Ack
-            } else {
-                continue;
+                },
+                None if kind == EventKind::Body as u32 => ConnMsg::Ack,
+                None => continue,
             };
             server.deliver(conn, msg);
         }

@@ -24,7 +24,7 @@ use super::Server;
 use super::ServerState;
 use crate::protocol::host::{is_valid_hostname, normalize_address};
 use crate::protocol::session::{
-    DataAnswer, HookCall, HookOutcome, Peer, Session, SessionSync, Step,
+    DataAnswer, HookCall, HookOutcome, Peer, Question, Session, SessionSync, Step,
 };
 use tokio_rustls::rustls;
 
@@ -499,6 +499,7 @@ where
                         Some(info) => {
                             self.touch();
                             self.session.tls_established(info, true);
+                            self.secured();
                         }
                         None => {
                             self.eof = true;
@@ -610,15 +611,38 @@ where
     /// `onConnect` accepted: a secure session asks `onSecure` before the greeting.
     fn after_connect(&mut self) {
         if self.session.is_secure() {
-            self.session.publish_servername();
-            if self.session.hooks().secure {
-                self.phase = Phase::Securing;
-                let sync = self.sync();
-                self.hooks.ask(self.id, HookCall::Secure, sync);
-                return;
-            }
+            self.secured();
+        } else {
+            self.greet();
         }
-        self.greet();
+    }
+
+    /// TLS is up for the application (implicit TLS once `onConnect` accepted, or after
+    /// STARTTLS): asks `onSecure` if it is defined, else goes on (before the greeting,
+    /// with the greeting). Its answer comes to [`Conn::on_secure`].
+    fn secured(&mut self) {
+        if self.session.ask_secure() {
+            if self.phase != Phase::Ready {
+                self.phase = Phase::Securing;
+            }
+            let sync = self.sync();
+            self.hooks.ask(self.id, HookCall::Secure, sync);
+        } else if self.phase != Phase::Ready {
+            self.greet();
+        }
+    }
+
+    /// `onSecure` answered: the session applies it; before the greeting, an accepted
+    /// session is greeted.
+    fn on_secure(&mut self, outcome: HookOutcome) {
+        if !self.session.resolve_secure(outcome) || self.phase != Phase::Securing {
+            return;
+        }
+        if self.session.is_closing() {
+            self.phase = Phase::Ready;
+        } else {
+            self.greet();
+        }
     }
 
     fn greet(&mut self) {
@@ -638,25 +662,23 @@ where
                     self.after_reverse(name);
                 }
             }
-            ConnMsg::Hook(outcome) => {
-                if self.phase == Phase::Announcing {
+            ConnMsg::Hook(question, outcome) => match (self.phase, question) {
+                (Phase::Announcing, Question::ConnectEvent) => {
                     self.phase = Phase::Ready;
                     self.session.greet();
-                } else if self.phase == Phase::Connecting || self.phase == Phase::Securing {
-                    match outcome {
-                        HookOutcome::Accept if self.phase == Phase::Connecting => {
-                            self.after_connect()
-                        }
-                        HookOutcome::Accept => self.greet(),
-                        HookOutcome::Reject(code, message) => {
-                            self.phase = Phase::Ready;
-                            self.session.refuse(code, &message);
-                        }
-                    }
-                } else {
-                    self.session.resolve_hook(outcome);
                 }
-            }
+                (Phase::Connecting, Question::Connect) => match outcome {
+                    HookOutcome::Accept => self.after_connect(),
+                    HookOutcome::Reject(code, message) => {
+                        self.phase = Phase::Ready;
+                        self.session.refuse(code, &message);
+                    }
+                },
+                (Phase::Securing | Phase::Ready, Question::Secure) => self.on_secure(outcome),
+                (Phase::Ready, question) => self.session.resolve_hook(question, outcome),
+                // an answer to a question this connection is not waiting for
+                _ => {}
+            },
             ConnMsg::Data { .. } | ConnMsg::Ack if self.unseen_aborts > 0 => {
                 // about a stream the application has not yet seen aborted
             }

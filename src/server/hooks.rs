@@ -15,7 +15,8 @@ pub trait Hooks: Send + Sync + 'static {
     /// Reverse-resolve `ip`; answered with
     /// [`ConnMsg::Reverse`](super::inbox::ConnMsg::Reverse).
     fn reverse(&self, conn: ConnId, ip: &str);
-    /// Call `onConnect`; answered with [`ConnMsg::Hook`](super::inbox::ConnMsg::Hook).
+    /// Call `onConnect`; answered with [`ConnMsg::Hook`](super::inbox::ConnMsg::Hook)
+    /// for [`Question::Connect`](crate::protocol::session::Question::Connect).
     fn on_connect(&self, conn: ConnId, sync: SessionSync);
     /// Emit the server's `connect` event.
     fn connect_event(&self, conn: ConnId, sync: SessionSync, info: ConnectInfo);

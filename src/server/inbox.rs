@@ -12,15 +12,16 @@ use tokio::sync::Notify;
 
 use super::lock::lock;
 use super::ServerState;
-use crate::protocol::session::{AuthOutcome, DataAnswer, HookOutcome};
+use crate::protocol::session::{AuthOutcome, DataAnswer, HookOutcome, Question};
 
 /// An answer or request from the application to one connection.
 #[derive(Debug)]
 pub enum ConnMsg {
     /// Result of a reverse lookup: the first name, if any.
     Reverse(Option<String>),
-    /// Result of `onConnect`, `onSecure`, `onMailFrom` or `onRcptTo`.
-    Hook(HookOutcome),
+    /// Result of `onConnect`, `onSecure`, `onMailFrom` or `onRcptTo`, or the `connect`
+    /// listeners done: applied only when it answers the question the connection waits for.
+    Hook(Question, HookOutcome),
     /// Result of `onAuth`.
     Auth(AuthOutcome),
     /// Result of `onData`. `discard` means the application answered without reading

@@ -108,6 +108,36 @@ pub enum HookCall {
     Auth(AuthRequest),
 }
 
+/// Which question an answer answers: the connection checks it against the question
+/// it waits for, and an answer to any other question is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Question {
+    /// `onConnect`.
+    Connect,
+    /// The `connect` event's listeners, which the greeting waits for.
+    ConnectEvent,
+    /// `onSecure`.
+    Secure,
+    /// `onMailFrom`.
+    MailFrom,
+    /// `onRcptTo`.
+    RcptTo,
+    /// `onAuth`.
+    Auth,
+}
+
+impl HookCall {
+    /// The question this call asks.
+    pub fn question(&self) -> Question {
+        match self {
+            HookCall::MailFrom(_) => Question::MailFrom,
+            HookCall::RcptTo { .. } => Question::RcptTo,
+            HookCall::Secure => Question::Secure,
+            HookCall::Auth(_) => Question::Auth,
+        }
+    }
+}
+
 /// The outcome of an application handler.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HookOutcome {
@@ -966,19 +996,24 @@ impl Session {
         self.queue.push_back(Step::Hook(Box::new(call)));
     }
 
-    /// Answers the pending [`Step::Hook`] with the outcome of the application's handler.
-    pub fn resolve_hook(&mut self, outcome: HookOutcome) {
-        let waiting = std::mem::replace(&mut self.waiting, Waiting::Nothing);
-        let Waiting::Hook(call) = waiting else {
-            self.waiting = waiting;
+    /// Answers the pending [`Step::Hook`] with the outcome of the application's handler;
+    /// an answer to any other `question` than the one pending is ignored. (`onSecure`'s
+    /// answer goes to [`Session::resolve_secure`].)
+    pub fn resolve_hook(&mut self, question: Question, outcome: HookOutcome) {
+        if question == Question::Secure {
+            self.resolve_secure(outcome);
             return;
+        }
+        let call = match std::mem::replace(&mut self.waiting, Waiting::Nothing) {
+            Waiting::Hook(call) if call.question() == question => call,
+            waiting => {
+                self.waiting = waiting;
+                return;
+            }
         };
         match (*call, outcome) {
-            (HookCall::Secure, HookOutcome::Reject(code, message)) => {
-                self.send(code.unwrap_or(554), &message, Esc::Default);
-                self.close();
-            }
-            (HookCall::Secure, HookOutcome::Accept) => {}
+            // answered by resolve_secure, above
+            (HookCall::Secure, _) => {}
             (HookCall::Auth(request), HookOutcome::Accept) => {
                 self.finish_auth(&request, AuthOutcome::Success)
             }

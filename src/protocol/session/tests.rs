@@ -43,7 +43,7 @@ fn transcript_split(cfg: Arc<Config>, input: &[u8], split: usize) -> (String, Ve
                 | Step::EmitConnect
                 | Step::StartTls
                 | Step::BodyAbort => {}
-                Step::Hook(_) => s.resolve_hook(HookOutcome::Accept),
+                Step::Hook(call) => s.resolve_hook(call.question(), HookOutcome::Accept),
                 Step::Body(b) => body.extend_from_slice(&b),
                 Step::BodyEnd(b) => {
                     body.extend_from_slice(&b);
@@ -253,6 +253,86 @@ fn lmtp_replies_per_recipient() {
         "LHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nRCPT TO:<g@e.f>\r\nDATA\r\nx\r\n.\r\n",
     );
     assert!(out.ends_with("354 End data with <CR><LF>.<CR><LF>\r\n250 OK: message accepted\r\n250 OK: message accepted\r\n"), "{out}");
+}
+
+#[test]
+fn an_answer_to_another_question_is_ignored() {
+    let mut s = Session::new(cfg(|c| c.hooks.mail_from = true), peer());
+    s.set_client_hostname("");
+    s.reset();
+    s.greet();
+    s.output().clear();
+    s.input()
+        .extend_from_slice(b"HELO x\r\nMAIL FROM:<a@b.c>\r\n");
+    let mut asked = None;
+    loop {
+        match s.step(true) {
+            Step::Idle => break,
+            Step::Hook(call) => asked = Some(call.question()),
+            _ => {}
+        }
+    }
+    assert_eq!(asked, Some(Question::MailFrom));
+    for other in [Question::RcptTo, Question::Secure, Question::Auth] {
+        s.resolve_hook(other, HookOutcome::Reject(Some(550), "no".into()));
+        assert!(s.is_waiting(), "{other:?} answered onMailFrom");
+    }
+    s.resolve_hook(Question::MailFrom, HookOutcome::Accept);
+    assert!(!s.is_waiting());
+    while s.step(true) != Step::Idle {}
+    let out = String::from_utf8_lossy(s.output()).into_owned();
+    assert!(!out.contains("550"), "{out}");
+    assert!(out.ends_with("250 Accepted\r\n"), "{out}");
+}
+
+fn tls_info() -> TlsInfo {
+    TlsInfo {
+        name: "TLS_AES_128_GCM_SHA256".into(),
+        standard_name: "TLS_AES_128_GCM_SHA256".into(),
+        version: "TLSv1.3".into(),
+        servername: None,
+        authorized: false,
+        authorization_error: None,
+        peer_certificate: None,
+    }
+}
+
+#[test]
+fn on_secure_is_asked_and_answered_the_same_way_before_and_after_the_greeting() {
+    let secure_hook = || cfg(|c| c.hooks.secure = true);
+    // implicit TLS: before the greeting the session does not wait (early talkers are
+    // answered), and a refusal replaces the greeting
+    let mut s = Session::new(secure_hook(), peer());
+    s.tls_established(tls_info(), false);
+    assert!(s.ask_secure());
+    assert!(!s.is_waiting());
+    assert!(s.resolve_secure(HookOutcome::Reject(Some(530), "no".into())));
+    assert!(s.is_closing());
+    assert_eq!(String::from_utf8_lossy(s.output()), "530 no\r\n");
+    assert!(
+        !s.resolve_secure(HookOutcome::Accept),
+        "a closed session takes no answer"
+    );
+    // STARTTLS: the session waits for the answer, and only for onSecure's
+    let mut s = Session::new(secure_hook(), peer());
+    s.set_client_hostname("");
+    s.reset();
+    s.greet();
+    s.output().clear();
+    s.input().extend_from_slice(b"EHLO x\r\nSTARTTLS\r\n");
+    while s.step(true) != Step::Idle {}
+    s.tls_established(tls_info(), true);
+    assert!(s.ask_secure());
+    assert!(s.is_waiting());
+    s.resolve_hook(Question::MailFrom, HookOutcome::Accept);
+    assert!(
+        s.is_waiting(),
+        "onMailFrom's answer does not answer onSecure"
+    );
+    s.resolve_hook(Question::Secure, HookOutcome::Accept);
+    assert!(!s.is_waiting());
+    assert!(!s.resolve_secure(HookOutcome::Accept), "answered once");
+    assert!(!s.is_closing());
 }
 
 /// The replies after the `354` of one message to `rcpts` recipients that `onData`

@@ -1,6 +1,6 @@
 //! TLS: STARTTLS and what the application learns about an established TLS session.
 
-use super::{HookCall, Session, Step, Trace, Waiting};
+use super::{HookCall, HookOutcome, Session, Step, Trace, Waiting};
 use crate::protocol::js_string::js_split_ws;
 use crate::protocol::reply::Esc;
 
@@ -47,8 +47,9 @@ impl Session {
     }
 
     /// TLS is up: either at the start of the session (`starttls` false) or after
-    /// STARTTLS, which also forgets the identity and HELO name and resets the session,
-    /// then asks `onSecure` if the application defined it.
+    /// STARTTLS, which also forgets the identity and HELO name and resets the session.
+    /// Either way, [`Session::ask_secure`] comes next (for a secure session, once
+    /// `onConnect` accepted it).
     pub fn tls_established(&mut self, info: TlsInfo, starttls: bool) {
         if starttls {
             // the logger sees the identity gone when it logs the upgrade
@@ -61,7 +62,6 @@ impl Session {
         if !starttls {
             return;
         }
-        self.servername_due = true;
         if self.waiting == Waiting::Tls {
             self.waiting = Waiting::Nothing;
         }
@@ -69,14 +69,44 @@ impl Session {
         self.hello_name = None;
         self.opening_command = None;
         self.reset();
-        if self.hooks().secure {
-            self.ask(HookCall::Secure);
-        }
     }
 
-    /// `session.servername` is set now (before `onSecure` at the start of a session).
-    pub fn publish_servername(&mut self) {
+    /// The TLS session is up for the application: `session.servername` is set, and
+    /// true when `onSecure` is to be asked (the caller sends [`HookCall::Secure`] and
+    /// answers with [`Session::resolve_secure`]). After the greeting (STARTTLS) the
+    /// session waits for the answer; before it, the connection holds the greeting back.
+    pub fn ask_secure(&mut self) -> bool {
         self.servername_due = true;
+        if !self.hooks().secure {
+            return false;
+        }
+        if self.ready {
+            self.waiting = Waiting::Hook(Box::new(HookCall::Secure));
+        }
+        true
+    }
+
+    /// Answers `onSecure`: a rejection refuses the connection before the greeting, and
+    /// after STARTTLS ends the session with the error's code (554 without one). An
+    /// answer the session is not waiting for is ignored; true when it was applied.
+    pub fn resolve_secure(&mut self, outcome: HookOutcome) -> bool {
+        if self.ready {
+            if !matches!(&self.waiting, Waiting::Hook(call) if **call == HookCall::Secure) {
+                return false;
+            }
+            self.waiting = Waiting::Nothing;
+        } else if self.closing {
+            return false;
+        }
+        if let HookOutcome::Reject(code, message) = outcome {
+            if self.ready {
+                self.send(code.unwrap_or(554), &message, Esc::Default);
+                self.close();
+            } else {
+                self.refuse(code, &message);
+            }
+        }
+        true
     }
 
     /// True when the session runs over TLS (or counts as secure).
