@@ -607,11 +607,14 @@ pub fn session(data: &[u8]) {
                             };
                             s.resolve_auth(outcome);
                         }
-                        _ => s.resolve_hook(match rng.below(3) {
-                            0 => HookOutcome::Reject(Some(550), "No\u{85}thanks".into()),
-                            1 => HookOutcome::Reject(None, "Later".into()),
-                            _ => HookOutcome::Accept,
-                        }),
+                        other => s.resolve_hook(
+                            other.question(),
+                            match rng.below(3) {
+                                0 => HookOutcome::Reject(Some(550), "No\u{85}thanks".into()),
+                                1 => HookOutcome::Reject(None, "Later".into()),
+                                _ => HookOutcome::Accept,
+                            },
+                        ),
                     }
                 }
                 Step::DataStart => {
@@ -647,6 +650,13 @@ pub fn session(data: &[u8]) {
                 Step::StartTls => {
                     replies.take(s.output());
                     s.tls_established(tls_info(), true);
+                    // the connection asks onSecure after the handshake, as the server does
+                    if s.ask_secure() {
+                        s.resolve_secure(match rng.below(3) {
+                            0 => HookOutcome::Reject(Some(554), "Not secure enough".into()),
+                            _ => HookOutcome::Accept,
+                        });
+                    }
                 }
             }
         }
