@@ -570,6 +570,8 @@ pub fn session(data: &[u8]) {
     let mut rng = XorShift::new((u64::from(seed) << 16) | u64::from(flags));
     let max_piece = if seed & 1 == 0 { 7 } else { 200 };
     let mut closed = false;
+    // the reset generation the application last heard of
+    let mut told = 0u32;
     let mut pos = 0;
     // the body of the message in progress, as the application received it
     let mut body: Vec<u8> = Vec::new();
@@ -592,7 +594,7 @@ pub fn session(data: &[u8]) {
                 Step::Flush => replies.take(s.output()),
                 Step::Close => closed = true,
                 Step::Hook(call) => {
-                    let _ = s.take_sync();
+                    take_changes(&mut s, &mut told);
                     match *call {
                         HookCall::Auth(request) => {
                             let outcome = match rng.below(4) {
@@ -618,14 +620,14 @@ pub fn session(data: &[u8]) {
                     }
                 }
                 Step::DataStart => {
-                    let _ = s.take_sync();
+                    take_changes(&mut s, &mut told);
                     body.clear();
                     if check_pipelining {
                         assert!(!s.has_input_over(0), "DATA accepted with input behind it");
                     }
                 }
                 Step::EmitConnect => {
-                    let _ = s.take_sync();
+                    take_changes(&mut s, &mut told);
                 }
                 Step::Body(piece) => {
                     assert!(!piece.is_empty(), "empty body piece");
@@ -968,6 +970,7 @@ pub fn bdat(data: &[u8]) {
     let mut rng = XorShift::new(u64::from(seed) << 8 | 1);
     let mut body = Vec::new();
     let mut ended = false;
+    let mut told = 0u32;
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < wire.len() {
@@ -984,7 +987,7 @@ pub fn bdat(data: &[u8]) {
                 Step::Close => panic!("the session closed"),
                 Step::Hook(_) | Step::StartTls => panic!("unexpected hook"),
                 Step::DataStart | Step::EmitConnect => {
-                    let _ = s.take_sync();
+                    take_changes(&mut s, &mut told);
                 }
                 Step::BodyAbort => panic!("the transaction was aborted"),
                 Step::Body(piece) => {
@@ -1019,4 +1022,12 @@ pub fn bdat(data: &[u8]) {
     for (got, want) in replies.iter().zip(&expected) {
         assert!(got.starts_with(want.as_str()), "{got:?} is not {want:?}");
     }
+}
+
+/// Takes the session changes for an event to the application, as the connection does:
+/// a reset is new when its generation is not the one `told`.
+fn take_changes(s: &mut Session, told: &mut u32) {
+    let generation = s.generation();
+    let _ = s.take_changes(generation != *told);
+    *told = generation;
 }

@@ -86,14 +86,22 @@ pub struct SessionSync {
 }
 
 impl Session {
-    /// What the application's copy of the session lacks; afterwards it counts as synced.
-    pub fn take_sync(&mut self) -> SessionSync {
-        let mut sync = SessionSync {
-            generation: self.generation,
-            ..SessionSync::default()
-        };
-        if self.synced_generation != self.generation {
-            self.synced_generation = self.generation;
+    /// The reset generation: a new one means a fresh envelope.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// The TLS session, once TLS is up.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.tls.as_deref()
+    }
+
+    /// The envelope and session changes the application's copy lacks, after a reset it
+    /// has not heard of when `reset`; afterwards they count as told. (The generation,
+    /// TLS and `servername` are the caller's to fill in: see `server::mirror`.)
+    pub fn take_changes(&mut self, reset: bool) -> SessionSync {
+        let mut sync = SessionSync::default();
+        if reset {
             // the application makes a fresh envelope object either way
             self.default_flags_synced = true;
             // the application keeps the last view it received: when only the counter
@@ -140,10 +148,6 @@ impl Session {
             self.wizard_dirty = false;
             sync.wizard = true;
         }
-        if self.tls_dirty {
-            self.tls_dirty = false;
-            sync.tls = self.tls.clone();
-        }
         sync.user_cleared = std::mem::take(&mut self.user_cleared);
         if self.xclient_dirty {
             self.xclient_dirty = false;
@@ -152,10 +156,6 @@ impl Session {
         if self.xforward_dirty {
             self.xforward_dirty = false;
             sync.xforward = Some(self.xforward.clone());
-        }
-        if self.servername_due {
-            self.servername_due = false;
-            sync.servername = Some(self.tls.as_ref().and_then(|t| t.servername.clone()));
         }
         sync
     }

@@ -1,0 +1,43 @@
+//! What the application was last told about a session: the connection's side of
+//! keeping the application's copy of the session up to date.
+
+use crate::protocol::session::{Session, SessionSync};
+
+/// What the application's copy of the session was last told, compared with the
+/// session's state to find what it lacks.
+#[derive(Debug, Default)]
+pub struct Mirror {
+    /// The reset generation last told.
+    generation: u32,
+    /// The TLS session was told.
+    tls: bool,
+    /// `session.servername` is due (TLS is up for the application).
+    servername_due: bool,
+}
+
+impl Mirror {
+    /// TLS is up for the application ([`Session::ask_secure`] was called):
+    /// `session.servername` goes with the next sync.
+    pub fn secured(&mut self) {
+        self.servername_due = true;
+    }
+
+    /// What the application's copy of `session` lacks; afterwards it counts as told.
+    pub fn sync(&mut self, session: &mut Session) -> SessionSync {
+        let generation = session.generation();
+        let reset = generation != self.generation;
+        self.generation = generation;
+        let mut sync = session.take_changes(reset);
+        sync.generation = generation;
+        if !self.tls {
+            if let Some(tls) = session.tls() {
+                self.tls = true;
+                sync.tls = Some(Box::new(tls.clone()));
+            }
+        }
+        if std::mem::take(&mut self.servername_due) {
+            sync.servername = Some(session.tls().and_then(|t| t.servername.clone()));
+        }
+        sync
+    }
+}
