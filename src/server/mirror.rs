@@ -1,7 +1,7 @@
 //! What the application was last told about a session: the connection's side of
 //! keeping the application's copy of the session up to date.
 
-use crate::protocol::session::{Session, SessionSync};
+use crate::protocol::session::{Counts, Session, SessionSync};
 
 /// What the application's copy of the session was last told, compared with the
 /// session's state to find what it lacks.
@@ -13,6 +13,8 @@ pub struct Mirror {
     tls: bool,
     /// `session.servername` is due (TLS is up for the application).
     servername_due: bool,
+    /// The session's counts as of the last sync.
+    counts: Counts,
 }
 
 impl Mirror {
@@ -35,6 +37,19 @@ impl Mirror {
                 sync.tls = Some(Box::new(tls.clone()));
             }
         }
+        let counts = session.counts();
+        if counts.errors != self.counts.errors {
+            sync.error = session.error().map(str::to_string);
+        }
+        sync.wizard = counts.wizard != self.counts.wizard;
+        if counts.xclient != self.counts.xclient {
+            sync.xclient = Some(session.xclient().to_vec());
+        }
+        if counts.xforward != self.counts.xforward {
+            sync.xforward = Some(session.xforward().to_vec());
+        }
+        sync.user_cleared = counts.user_clears != self.counts.user_clears;
+        self.counts = counts;
         if std::mem::take(&mut self.servername_due) {
             sync.servername = Some(session.tls().and_then(|t| t.servername.clone()));
         }

@@ -49,7 +49,7 @@ pub use command::Command;
 pub use envelope::{Address, Envelope, RcptDsn};
 use message::{BareLineEnding, DataState};
 pub use message::{DataAnswer, DataResult};
-pub use sync::{EnvelopeFlags, SessionSync, View};
+pub use sync::{Counts, EnvelopeFlags, SessionSync, View};
 pub use tls::TlsInfo;
 
 /// Body bytes collected before a piece is handed to the application.
@@ -273,18 +273,13 @@ pub struct Session {
     rcpt_synced: usize,
     flags_dirty: bool,
     error: Option<String>,
-    error_dirty: bool,
-    wizard: bool,
-    wizard_dirty: bool,
     tls: Option<Box<TlsInfo>>,
-    user_cleared: bool,
     auth_step: Option<AuthStep>,
     original_remote: Arc<str>,
     remote_port: XValue,
     xclient: Vec<(String, XValue)>,
     xforward: Vec<(String, XValue)>,
-    xclient_dirty: bool,
-    xforward_dirty: bool,
+    counts: Counts,
     hook_mask: Option<Arc<AtomicU32>>,
     /// The server's options and the version this session has.
     live: Option<(Arc<LiveConfig>, u32)>,
@@ -343,18 +338,13 @@ impl Session {
             rcpt_synced: 0,
             flags_dirty: false,
             error: None,
-            error_dirty: false,
-            wizard: false,
-            wizard_dirty: false,
             tls: None,
-            user_cleared: false,
             auth_step: None,
             original_remote: remote,
             remote_port,
             xclient: Vec::new(),
             xforward: Vec::new(),
-            xclient_dirty: false,
-            xforward_dirty: false,
+            counts: Counts::default(),
             hook_mask: None,
             live: None,
             trace: Vec::new(),
@@ -514,7 +504,7 @@ impl Session {
         }
         if code >= 400 {
             self.error = Some(String::from_utf8_lossy(&self.out[range]).into_owned());
-            self.error_dirty = true;
+            self.counts.errors = self.counts.errors.wrapping_add(1);
         }
         if code == 421 {
             self.close();
@@ -846,8 +836,7 @@ impl Session {
             Command::Bdat => self.cmd_bdat(line),
             Command::Wiz => {
                 if js_split_ws(line).get(1).is_some_and(|p| !p.is_empty()) {
-                    self.wizard = true;
-                    self.wizard_dirty = true;
+                    self.counts.wizard = self.counts.wizard.wrapping_add(1);
                     self.send(200, "Please pass, oh mighty wizard", Esc::Default);
                 } else {
                     self.send(500, "You are no wizard!", Esc::Default);
@@ -855,7 +844,7 @@ impl Session {
             }
             Command::Shell => {
                 self.record(|| Trace::Shell);
-                if self.wizard {
+                if self.counts.wizard != 0 {
                     self.send(
                         500,
                         "Error: Invoking shell is not allowed. This incident will be reported.",
@@ -1027,7 +1016,7 @@ impl Session {
     /// `session.user` becomes `false` (STARTTLS, XCLIENT ADDR or LOGIN=).
     fn clear_user(&mut self) {
         self.user = false;
-        self.user_cleared = true;
+        self.counts.user_clears = self.counts.user_clears.wrapping_add(1);
         self.record(|| Trace::UserCleared);
     }
 }

@@ -52,6 +52,24 @@ impl View {
     }
 }
 
+/// How often the session changed in ways its state alone does not show: the same
+/// error text again, another WIZ, `session.user` cleared when it was already false,
+/// an XCLIENT or XFORWARD that set a value it had. Each counter only grows (wrapping),
+/// so whoever keeps a copy of the session tells a change by comparing counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Error replies (4xx and 5xx), each of which sets `session.error`.
+    pub errors: u32,
+    /// Accepted WIZ commands (`session.isWizard` after the first).
+    pub wizard: u32,
+    /// Times `session.user` became `false` (STARTTLS, XCLIENT ADDR or LOGIN=).
+    pub user_clears: u32,
+    /// XCLIENT commands applied.
+    pub xclient: u32,
+    /// XFORWARD commands applied.
+    pub xforward: u32,
+}
+
 /// What the application must be told to bring its copy of the session up to date.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionSync {
@@ -89,6 +107,26 @@ impl Session {
     /// The reset generation: a new one means a fresh envelope.
     pub fn generation(&self) -> u32 {
         self.generation
+    }
+
+    /// How often the session changed in the ways [`Counts`] counts.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// `session.error`: the last error reply.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// `session.xClient`: what XCLIENT set.
+    pub fn xclient(&self) -> &[(String, XValue)] {
+        &self.xclient
+    }
+
+    /// `session.xForward`: what XFORWARD set.
+    pub fn xforward(&self) -> &[(String, XValue)] {
+        &self.xforward
     }
 
     /// The TLS session, once TLS is up.
@@ -139,23 +177,6 @@ impl Session {
         if self.rcpt_synced < self.envelope.rcpt_to.len() {
             sync.rcpts = self.envelope.rcpt_to[self.rcpt_synced..].to_vec();
             self.rcpt_synced = self.envelope.rcpt_to.len();
-        }
-        if self.error_dirty {
-            self.error_dirty = false;
-            sync.error = self.error.clone();
-        }
-        if self.wizard_dirty {
-            self.wizard_dirty = false;
-            sync.wizard = true;
-        }
-        sync.user_cleared = std::mem::take(&mut self.user_cleared);
-        if self.xclient_dirty {
-            self.xclient_dirty = false;
-            sync.xclient = Some(self.xclient.clone());
-        }
-        if self.xforward_dirty {
-            self.xforward_dirty = false;
-            sync.xforward = Some(self.xforward.clone());
         }
         sync
     }
