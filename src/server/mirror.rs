@@ -1,7 +1,7 @@
 //! What the application was last told about a session: the connection's side of
 //! keeping the application's copy of the session up to date.
 
-use crate::protocol::session::{Counts, Session, SessionSync};
+use crate::protocol::session::{Counts, EnvelopeFlags, Session, SessionSync};
 
 /// What the application's copy of the session was last told, compared with the
 /// session's state to find what it lacks.
@@ -13,6 +13,8 @@ pub struct Mirror {
     tls: bool,
     /// `session.servername` is due (TLS is up for the application).
     servername_due: bool,
+    /// The application's envelope has the default flags.
+    default_flags: bool,
     /// The session's counts as of the last sync.
     counts: Counts,
 }
@@ -38,6 +40,28 @@ impl Mirror {
             }
         }
         let counts = session.counts();
+        if reset {
+            // the application makes a fresh envelope object
+            self.default_flags = true;
+        }
+        if counts.mail_params != self.counts.mail_params {
+            let e = session.envelope();
+            let default = !e.require_tls
+                && e.body_type == "7bit"
+                && !e.smtp_utf8
+                && e.dsn_ret.is_none()
+                && e.dsn_envid.is_none();
+            if !(default && self.default_flags) {
+                sync.envelope_flags = Some(EnvelopeFlags {
+                    require_tls: e.require_tls,
+                    body_type: e.body_type.to_string(),
+                    smtp_utf8: e.smtp_utf8,
+                    dsn_ret: e.dsn_ret.clone(),
+                    dsn_envid: e.dsn_envid.clone(),
+                });
+            }
+            self.default_flags = default;
+        }
         if counts.errors != self.counts.errors {
             sync.error = session.error().map(str::to_string);
         }

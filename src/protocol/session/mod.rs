@@ -271,7 +271,6 @@ pub struct Session {
     generation: u32,
     mail_synced: bool,
     rcpt_synced: usize,
-    flags_dirty: bool,
     error: Option<String>,
     tls: Option<Box<TlsInfo>>,
     auth_step: Option<AuthStep>,
@@ -287,8 +286,6 @@ pub struct Session {
     /// The view changed in more than its transaction counter since the application
     /// last received it whole (true until it first does).
     view_dirty: bool,
-    /// The application's envelope still has the default flags.
-    default_flags_synced: bool,
 }
 
 impl Session {
@@ -336,7 +333,6 @@ impl Session {
             generation: 0,
             mail_synced: true,
             rcpt_synced: 0,
-            flags_dirty: false,
             error: None,
             tls: None,
             auth_step: None,
@@ -349,7 +345,6 @@ impl Session {
             live: None,
             trace: Vec::new(),
             view_dirty: true,
-            default_flags_synced: false,
         }
     }
 
@@ -657,7 +652,6 @@ impl Session {
         self.generation = self.generation.wrapping_add(1);
         self.mail_synced = true;
         self.rcpt_synced = 0;
-        self.flags_dirty = false;
     }
 
     // ----- the main loop -----

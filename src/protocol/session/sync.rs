@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Address, Peer, Session, TlsInfo};
+use super::{Address, Envelope, Peer, Session, TlsInfo};
 use crate::protocol::xclient::XValue;
 
 /// The envelope fields MAIL FROM parameters set.
@@ -64,6 +64,9 @@ pub struct Counts {
     pub wizard: u32,
     /// Times `session.user` became `false` (STARTTLS, XCLIENT ADDR or LOGIN=).
     pub user_clears: u32,
+    /// MAIL FROM commands whose parameters went into the envelope (they set its flags,
+    /// maybe to the values they had).
+    pub mail_params: u32,
     /// XCLIENT commands applied.
     pub xclient: u32,
     /// XFORWARD commands applied.
@@ -129,6 +132,11 @@ impl Session {
         &self.xforward
     }
 
+    /// The envelope of the transaction in progress.
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
     /// The TLS session, once TLS is up.
     pub fn tls(&self) -> Option<&TlsInfo> {
         self.tls.as_deref()
@@ -140,8 +148,6 @@ impl Session {
     pub fn take_changes(&mut self, reset: bool) -> SessionSync {
         let mut sync = SessionSync::default();
         if reset {
-            // the application makes a fresh envelope object either way
-            self.default_flags_synced = true;
             // the application keeps the last view it received: when only the counter
             // moved since, the counter is all it needs
             if std::mem::take(&mut self.view_dirty) {
@@ -149,25 +155,6 @@ impl Session {
             } else {
                 sync.transaction = Some(self.view.transaction);
             }
-        }
-        if self.flags_dirty {
-            self.flags_dirty = false;
-            let e = &self.envelope;
-            let default = !e.require_tls
-                && e.body_type == "7bit"
-                && !e.smtp_utf8
-                && e.dsn_ret.is_none()
-                && e.dsn_envid.is_none();
-            if !(default && self.default_flags_synced) {
-                sync.envelope_flags = Some(EnvelopeFlags {
-                    require_tls: e.require_tls,
-                    body_type: e.body_type.to_string(),
-                    smtp_utf8: e.smtp_utf8,
-                    dsn_ret: e.dsn_ret.clone(),
-                    dsn_envid: e.dsn_envid.clone(),
-                });
-            }
-            self.default_flags_synced = default;
         }
         if !self.mail_synced {
             self.mail_synced = true;
