@@ -9,6 +9,8 @@ use crate::protocol::session::{Counts, EnvelopeFlags, Session, SessionSync};
 pub struct Mirror {
     /// The reset generation last told.
     generation: u32,
+    /// The session fields were told whole once.
+    view: bool,
     /// The TLS session was told.
     tls: bool,
     /// `session.servername` is due (TLS is up for the application).
@@ -31,15 +33,25 @@ impl Mirror {
         let generation = session.generation();
         let reset = generation != self.generation;
         self.generation = generation;
-        let mut sync = session.take_changes(reset);
+        let mut sync = session.take_changes();
         sync.generation = generation;
+        let counts = session.counts();
+        if reset {
+            // the application keeps the last view it received: when only the counter
+            // moved since, the counter is all it needs
+            if !self.view || counts.views != self.counts.views {
+                self.view = true;
+                sync.view = Some(session.view().clone());
+            } else {
+                sync.transaction = Some(session.view().transaction);
+            }
+        }
         if !self.tls {
             if let Some(tls) = session.tls() {
                 self.tls = true;
                 sync.tls = Some(Box::new(tls.clone()));
             }
         }
-        let counts = session.counts();
         if reset {
             // the application makes a fresh envelope object
             self.default_flags = true;

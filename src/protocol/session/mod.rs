@@ -283,9 +283,6 @@ pub struct Session {
     /// The server's options and the version this session has.
     live: Option<(Arc<LiveConfig>, u32)>,
     trace: Vec<Trace>,
-    /// The view changed in more than its transaction counter since the application
-    /// last received it whole (true until it first does).
-    view_dirty: bool,
 }
 
 impl Session {
@@ -344,7 +341,6 @@ impl Session {
             hook_mask: None,
             live: None,
             trace: Vec::new(),
-            view_dirty: true,
         }
     }
 
@@ -645,7 +641,9 @@ impl Session {
             transaction: self.transactions + 1,
             remote_port: self.remote_port.clone(),
         };
-        self.view_dirty |= !view.same_but_transaction(&self.view);
+        if !view.same_but_transaction(&self.view) {
+            self.counts.views = self.counts.views.wrapping_add(1);
+        }
         self.view = view;
         self.envelope = Envelope::default();
         self.abort_chunked();

@@ -64,6 +64,9 @@ pub struct Counts {
     pub wizard: u32,
     /// Times `session.user` became `false` (STARTTLS, XCLIENT ADDR or LOGIN=).
     pub user_clears: u32,
+    /// Resets that changed the session's visible fields in more than the transaction
+    /// counter (another reset may have changed them back).
+    pub views: u32,
     /// MAIL FROM commands whose parameters went into the envelope (they set its flags,
     /// maybe to the values they had).
     pub mail_params: u32,
@@ -142,20 +145,15 @@ impl Session {
         self.tls.as_deref()
     }
 
-    /// The envelope and session changes the application's copy lacks, after a reset it
-    /// has not heard of when `reset`; afterwards they count as told. (The generation,
-    /// TLS and `servername` are the caller's to fill in: see `server::mirror`.)
-    pub fn take_changes(&mut self, reset: bool) -> SessionSync {
+    /// The session fields as of the last reset.
+    pub fn view(&self) -> &View {
+        &self.view
+    }
+
+    /// The envelope changes the application's copy lacks; afterwards they count as
+    /// told. (The rest of a sync is the caller's to fill in: see `server::mirror`.)
+    pub fn take_changes(&mut self) -> SessionSync {
         let mut sync = SessionSync::default();
-        if reset {
-            // the application keeps the last view it received: when only the counter
-            // moved since, the counter is all it needs
-            if std::mem::take(&mut self.view_dirty) {
-                sync.view = Some(self.view.clone());
-            } else {
-                sync.transaction = Some(self.view.transaction);
-            }
-        }
         if !self.mail_synced {
             self.mail_synced = true;
             sync.mail_from = self.envelope.mail_from.as_deref().cloned();
