@@ -17,7 +17,8 @@
 //! - `auth`: AUTH and the `onAuth` answers;
 //! - `xclient`: XCLIENT and XFORWARD;
 //! - `tls`: STARTTLS;
-//! - `sync`: what the application's copy of the session lacks.
+//! - `sync`: read-only views for the application's copy of the session, the counts of
+//!   changes the state alone does not show, and the recipients that copy lacks.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};

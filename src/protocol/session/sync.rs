@@ -1,5 +1,7 @@
-//! Keeping the application's copy of the session up to date: what changed since it
-//! last heard.
+//! What the application's copy of the session is built from: read-only views of the
+//! session, the [`Counts`] of changes its state alone does not show, and the sender
+//! and recipients that copy lacks. What the copy was last told is kept by the
+//! connection (`server::mirror`).
 
 use std::sync::Arc;
 
