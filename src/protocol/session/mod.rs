@@ -269,8 +269,14 @@ pub struct Session {
 
     envelope: Envelope,
     view: View,
+    /// Resets so far (smtp-server's `_resetSession` makes a new envelope object each time).
     generation: u32,
+    /// The application knows the sender: it accepted it in `onMailFrom`, or was told.
+    /// (Which way a sender was accepted only the engine sees, so this stays here.)
     mail_synced: bool,
+    /// The application's `envelope.rcptTo` is right up to this index. A recipient
+    /// accepted without asking can replace an earlier one anywhere in the list, which
+    /// no comparison of lengths or counts shows, so this stays here.
     rcpt_synced: usize,
     error: Option<String>,
     tls: Option<Box<TlsInfo>>,
@@ -279,6 +285,7 @@ pub struct Session {
     remote_port: XValue,
     xclient: Vec<(String, XValue)>,
     xforward: Vec<(String, XValue)>,
+    /// How often the session changed in ways its state alone does not show.
     counts: Counts,
     hook_mask: Option<Arc<AtomicU32>>,
     /// The server's options and the version this session has.
