@@ -495,6 +495,34 @@ fn sync_tracks_envelope() {
     );
 }
 
+#[test]
+fn mirror_tells_repeated_changes() {
+    let mut s = Session::new(cfg(|_| {}), peer());
+    let mut mirror = Mirror::default();
+    s.reset();
+    s.greet();
+    let _ = mirror.sync(&mut s);
+    for _ in 0..2 {
+        // the same error reply, WIZ and MAIL parameters again are told again
+        s.input()
+            .extend_from_slice(b"EHLO x\r\nFOO\r\nWIZ abc\r\nMAIL FROM:<a@b.c> BODY=8BITMIME\r\n");
+        assert_eq!(s.step(true), Step::Idle);
+        let sync = mirror.sync(&mut s);
+        assert_eq!(
+            sync.error.as_deref(),
+            Some("500 Error: command not recognized")
+        );
+        assert!(sync.wizard);
+        assert_eq!(
+            sync.envelope_flags.map(|f| f.body_type),
+            Some("8bitmime".to_string())
+        );
+        let quiet = mirror.sync(&mut s);
+        assert_eq!((quiet.error, quiet.wizard), (None, false));
+        assert_eq!(quiet.envelope_flags, None);
+    }
+}
+
 /// The malformed end-of-data sequences smtpsmug sends (its `--list-tests`, but the
 /// pipelining one), each after a line of text and followed by more text and the real end.
 const SMUGGLING_ENDINGS: [(&str, &str); 10] = [
