@@ -592,7 +592,7 @@ pub fn session(data: &[u8]) {
                 Step::Flush => replies.take(s.output()),
                 Step::Close => closed = true,
                 Step::Hook(call) => {
-                    let _ = s.take_sync();
+                    let _ = s.take_changes();
                     match *call {
                         HookCall::Auth(request) => {
                             let outcome = match rng.below(4) {
@@ -618,14 +618,14 @@ pub fn session(data: &[u8]) {
                     }
                 }
                 Step::DataStart => {
-                    let _ = s.take_sync();
+                    let _ = s.take_changes();
                     body.clear();
                     if check_pipelining {
                         assert!(!s.has_input_over(0), "DATA accepted with input behind it");
                     }
                 }
                 Step::EmitConnect => {
-                    let _ = s.take_sync();
+                    let _ = s.take_changes();
                 }
                 Step::Body(piece) => {
                     assert!(!piece.is_empty(), "empty body piece");
@@ -984,7 +984,7 @@ pub fn bdat(data: &[u8]) {
                 Step::Close => panic!("the session closed"),
                 Step::Hook(_) | Step::StartTls => panic!("unexpected hook"),
                 Step::DataStart | Step::EmitConnect => {
-                    let _ = s.take_sync();
+                    let _ = s.take_changes();
                 }
                 Step::BodyAbort => panic!("the transaction was aborted"),
                 Step::Body(piece) => {
@@ -1020,3 +1020,4 @@ pub fn bdat(data: &[u8]) {
         assert!(got.starts_with(want.as_str()), "{got:?} is not {want:?}");
     }
 }
+

@@ -15,6 +15,7 @@ use tokio::time::{sleep_until, Instant, Sleep};
 use super::hooks::{ConnId, Hooks};
 use super::inbox::ConnMsg;
 use super::inbox::Inbox;
+use super::mirror::Mirror;
 use super::prefixed::Prefixed;
 use super::proxy::read_header;
 use super::ready::ReadReady;
@@ -243,6 +244,8 @@ struct Conn<S> {
     hooks: Arc<dyn Hooks>,
     stream: Transport<S>,
     session: Session,
+    /// What the application was last told about the session.
+    mirror: Mirror,
     rx: Arc<Inbox>,
     phase: Phase,
     timeout: Duration,
@@ -388,6 +391,7 @@ where
         hooks,
         stream,
         session,
+        mirror: Mirror::default(),
         rx,
         phase: Phase::Early(now + EARLY_TALKER),
         timeout,
@@ -551,7 +555,7 @@ where
     /// for the logger goes first, so entries and events arrive in the order they happened.
     fn sync(&mut self) -> SessionSync {
         self.send_trace();
-        self.session.take_sync()
+        self.mirror.sync(&mut self.session)
     }
 
     /// Hands what the session recorded for the logger to the application.
@@ -621,6 +625,7 @@ where
     /// STARTTLS): asks `onSecure` if it is defined, else goes on (before the greeting,
     /// with the greeting). Its answer comes to [`Conn::on_secure`].
     fn secured(&mut self) {
+        self.mirror.secured();
         if self.session.ask_secure() {
             if self.phase != Phase::Ready {
                 self.phase = Phase::Securing;

@@ -6,6 +6,7 @@ pub mod hooks;
 pub mod inbox;
 pub mod listener;
 pub mod lock;
+pub mod mirror;
 pub mod pipe;
 pub mod prefixed;
 pub mod proxy;

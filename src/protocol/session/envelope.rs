@@ -214,7 +214,7 @@ impl Session {
                 self.envelope.dsn_envid = Some(envid.to_string());
             }
         }
-        self.flags_dirty = true;
+        self.counts.mail_params = self.counts.mail_params.wrapping_add(1);
         if self.hooks().mail_from {
             self.ask(HookCall::MailFrom(addr));
         } else {

@@ -17,7 +17,8 @@
 //! - `auth`: AUTH and the `onAuth` answers;
 //! - `xclient`: XCLIENT and XFORWARD;
 //! - `tls`: STARTTLS;
-//! - `sync`: what the application's copy of the session lacks.
+//! - `sync`: read-only views for the application's copy of the session, the counts of
+//!   changes the state alone does not show, and the recipients that copy lacks.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -49,7 +50,7 @@ pub use command::Command;
 pub use envelope::{Address, Envelope, RcptDsn};
 use message::{BareLineEnding, DataState};
 pub use message::{DataAnswer, DataResult};
-pub use sync::{EnvelopeFlags, SessionSync, View};
+pub use sync::{Counts, EnvelopeFlags, SessionSync, View};
 pub use tls::TlsInfo;
 
 /// Body bytes collected before a piece is handed to the application.
@@ -268,35 +269,28 @@ pub struct Session {
 
     envelope: Envelope,
     view: View,
+    /// Resets so far (smtp-server's `_resetSession` makes a new envelope object each time).
     generation: u32,
-    synced_generation: u32,
+    /// The application knows the sender: it accepted it in `onMailFrom`, or was told.
+    /// (Which way a sender was accepted only the engine sees, so this stays here.)
     mail_synced: bool,
+    /// The application's `envelope.rcptTo` is right up to this index. A recipient
+    /// accepted without asking can replace an earlier one anywhere in the list, which
+    /// no comparison of lengths or counts shows, so this stays here.
     rcpt_synced: usize,
-    flags_dirty: bool,
     error: Option<String>,
-    error_dirty: bool,
-    wizard: bool,
-    wizard_dirty: bool,
     tls: Option<Box<TlsInfo>>,
-    tls_dirty: bool,
-    user_cleared: bool,
-    servername_due: bool,
     auth_step: Option<AuthStep>,
     original_remote: Arc<str>,
     remote_port: XValue,
     xclient: Vec<(String, XValue)>,
     xforward: Vec<(String, XValue)>,
-    xclient_dirty: bool,
-    xforward_dirty: bool,
+    /// How often the session changed in ways its state alone does not show.
+    counts: Counts,
     hook_mask: Option<Arc<AtomicU32>>,
     /// The server's options and the version this session has.
     live: Option<(Arc<LiveConfig>, u32)>,
     trace: Vec<Trace>,
-    /// The view changed in more than its transaction counter since the application
-    /// last received it whole (true until it first does).
-    view_dirty: bool,
-    /// The application's envelope still has the default flags.
-    default_flags_synced: bool,
 }
 
 impl Session {
@@ -342,30 +336,19 @@ impl Session {
             envelope: Envelope::default(),
             view,
             generation: 0,
-            synced_generation: 0,
             mail_synced: true,
             rcpt_synced: 0,
-            flags_dirty: false,
             error: None,
-            error_dirty: false,
-            wizard: false,
-            wizard_dirty: false,
             tls: None,
-            tls_dirty: false,
-            user_cleared: false,
-            servername_due: false,
             auth_step: None,
             original_remote: remote,
             remote_port,
             xclient: Vec::new(),
             xforward: Vec::new(),
-            xclient_dirty: false,
-            xforward_dirty: false,
+            counts: Counts::default(),
             hook_mask: None,
             live: None,
             trace: Vec::new(),
-            view_dirty: true,
-            default_flags_synced: false,
         }
     }
 
@@ -520,7 +503,7 @@ impl Session {
         }
         if code >= 400 {
             self.error = Some(String::from_utf8_lossy(&self.out[range]).into_owned());
-            self.error_dirty = true;
+            self.counts.errors = self.counts.errors.wrapping_add(1);
         }
         if code == 421 {
             self.close();
@@ -666,14 +649,15 @@ impl Session {
             transaction: self.transactions + 1,
             remote_port: self.remote_port.clone(),
         };
-        self.view_dirty |= !view.same_but_transaction(&self.view);
+        if !view.same_but_transaction(&self.view) {
+            self.counts.views = self.counts.views.wrapping_add(1);
+        }
         self.view = view;
         self.envelope = Envelope::default();
         self.abort_chunked();
         self.generation = self.generation.wrapping_add(1);
         self.mail_synced = true;
         self.rcpt_synced = 0;
-        self.flags_dirty = false;
     }
 
     // ----- the main loop -----
@@ -852,8 +836,7 @@ impl Session {
             Command::Bdat => self.cmd_bdat(line),
             Command::Wiz => {
                 if js_split_ws(line).get(1).is_some_and(|p| !p.is_empty()) {
-                    self.wizard = true;
-                    self.wizard_dirty = true;
+                    self.counts.wizard = self.counts.wizard.wrapping_add(1);
                     self.send(200, "Please pass, oh mighty wizard", Esc::Default);
                 } else {
                     self.send(500, "You are no wizard!", Esc::Default);
@@ -861,7 +844,7 @@ impl Session {
             }
             Command::Shell => {
                 self.record(|| Trace::Shell);
-                if self.wizard {
+                if self.counts.wizard != 0 {
                     self.send(
                         500,
                         "Error: Invoking shell is not allowed. This incident will be reported.",
@@ -1033,7 +1016,7 @@ impl Session {
     /// `session.user` becomes `false` (STARTTLS, XCLIENT ADDR or LOGIN=).
     fn clear_user(&mut self) {
         self.user = false;
-        self.user_cleared = true;
+        self.counts.user_clears = self.counts.user_clears.wrapping_add(1);
         self.record(|| Trace::UserCleared);
     }
 }

@@ -1,9 +1,11 @@
-//! Keeping the application's copy of the session up to date: what changed since it
-//! last heard.
+//! What the application's copy of the session is built from: read-only views of the
+//! session, the [`Counts`] of changes its state alone does not show, and the sender
+//! and recipients that copy lacks. What the copy was last told is kept by the
+//! connection (`server::mirror`).
 
 use std::sync::Arc;
 
-use super::{Address, Peer, Session, TlsInfo};
+use super::{Address, Envelope, Peer, Session, TlsInfo};
 use crate::protocol::xclient::XValue;
 
 /// The envelope fields MAIL FROM parameters set.
@@ -52,6 +54,30 @@ impl View {
     }
 }
 
+/// How often the session changed in ways its state alone does not show: the same
+/// error text again, another WIZ, `session.user` cleared when it was already false,
+/// an XCLIENT or XFORWARD that set a value it had. Each counter only grows (wrapping),
+/// so whoever keeps a copy of the session tells a change by comparing counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Error replies (4xx and 5xx), each of which sets `session.error`.
+    pub errors: u32,
+    /// Accepted WIZ commands (`session.isWizard` after the first).
+    pub wizard: u32,
+    /// Times `session.user` became `false` (STARTTLS, XCLIENT ADDR or LOGIN=).
+    pub user_clears: u32,
+    /// Resets that changed the session's visible fields in more than the transaction
+    /// counter (another reset may have changed them back).
+    pub views: u32,
+    /// MAIL FROM commands whose parameters went into the envelope (they set its flags,
+    /// maybe to the values they had).
+    pub mail_params: u32,
+    /// XCLIENT commands applied.
+    pub xclient: u32,
+    /// XFORWARD commands applied.
+    pub xforward: u32,
+}
+
 /// What the application must be told to bring its copy of the session up to date.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionSync {
@@ -86,43 +112,50 @@ pub struct SessionSync {
 }
 
 impl Session {
-    /// What the application's copy of the session lacks; afterwards it counts as synced.
-    pub fn take_sync(&mut self) -> SessionSync {
-        let mut sync = SessionSync {
-            generation: self.generation,
-            ..SessionSync::default()
-        };
-        if self.synced_generation != self.generation {
-            self.synced_generation = self.generation;
-            // the application makes a fresh envelope object either way
-            self.default_flags_synced = true;
-            // the application keeps the last view it received: when only the counter
-            // moved since, the counter is all it needs
-            if std::mem::take(&mut self.view_dirty) {
-                sync.view = Some(self.view.clone());
-            } else {
-                sync.transaction = Some(self.view.transaction);
-            }
-        }
-        if self.flags_dirty {
-            self.flags_dirty = false;
-            let e = &self.envelope;
-            let default = !e.require_tls
-                && e.body_type == "7bit"
-                && !e.smtp_utf8
-                && e.dsn_ret.is_none()
-                && e.dsn_envid.is_none();
-            if !(default && self.default_flags_synced) {
-                sync.envelope_flags = Some(EnvelopeFlags {
-                    require_tls: e.require_tls,
-                    body_type: e.body_type.to_string(),
-                    smtp_utf8: e.smtp_utf8,
-                    dsn_ret: e.dsn_ret.clone(),
-                    dsn_envid: e.dsn_envid.clone(),
-                });
-            }
-            self.default_flags_synced = default;
-        }
+    /// The reset generation: a new one means a fresh envelope.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// How often the session changed in the ways [`Counts`] counts.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// `session.error`: the last error reply.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// `session.xClient`: what XCLIENT set.
+    pub fn xclient(&self) -> &[(String, XValue)] {
+        &self.xclient
+    }
+
+    /// `session.xForward`: what XFORWARD set.
+    pub fn xforward(&self) -> &[(String, XValue)] {
+        &self.xforward
+    }
+
+    /// The envelope of the transaction in progress.
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// The TLS session, once TLS is up.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.tls.as_deref()
+    }
+
+    /// The session fields as of the last reset.
+    pub fn view(&self) -> &View {
+        &self.view
+    }
+
+    /// The envelope changes the application's copy lacks; afterwards they count as
+    /// told. (The rest of a sync is the caller's to fill in: see `server::mirror`.)
+    pub fn take_changes(&mut self) -> SessionSync {
+        let mut sync = SessionSync::default();
         if !self.mail_synced {
             self.mail_synced = true;
             sync.mail_from = self.envelope.mail_from.as_deref().cloned();
@@ -131,31 +164,6 @@ impl Session {
         if self.rcpt_synced < self.envelope.rcpt_to.len() {
             sync.rcpts = self.envelope.rcpt_to[self.rcpt_synced..].to_vec();
             self.rcpt_synced = self.envelope.rcpt_to.len();
-        }
-        if self.error_dirty {
-            self.error_dirty = false;
-            sync.error = self.error.clone();
-        }
-        if self.wizard_dirty {
-            self.wizard_dirty = false;
-            sync.wizard = true;
-        }
-        if self.tls_dirty {
-            self.tls_dirty = false;
-            sync.tls = self.tls.clone();
-        }
-        sync.user_cleared = std::mem::take(&mut self.user_cleared);
-        if self.xclient_dirty {
-            self.xclient_dirty = false;
-            sync.xclient = Some(self.xclient.clone());
-        }
-        if self.xforward_dirty {
-            self.xforward_dirty = false;
-            sync.xforward = Some(self.xforward.clone());
-        }
-        if self.servername_due {
-            self.servername_due = false;
-            sync.servername = Some(self.tls.as_ref().and_then(|t| t.servername.clone()));
         }
         sync
     }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::protocol::config::LiveConfig;
+use crate::server::mirror::Mirror;
 
 fn cfg(f: impl FnOnce(&mut Config)) -> Arc<Config> {
     let mut c = Config {
@@ -458,10 +459,11 @@ fn oversized_rejected() {
 #[test]
 fn sync_tracks_envelope() {
     let mut s = Session::new(cfg(|_| {}), peer());
+    let mut mirror = Mirror::default();
     s.set_client_hostname("host.example.");
     s.reset();
     s.greet();
-    let first = s.take_sync();
+    let first = mirror.sync(&mut s);
     assert_eq!(
         first.view.as_ref().map(|v| &*v.client_hostname),
         Some("host.example")
@@ -469,7 +471,7 @@ fn sync_tracks_envelope() {
     s.input()
         .extend_from_slice(b"EHLO X\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\n");
     assert_eq!(s.step(true), Step::Idle);
-    let sync = s.take_sync();
+    let sync = mirror.sync(&mut s);
     let view = sync.view.as_ref().map(|v| {
         (
             v.opening_command,
@@ -484,13 +486,41 @@ fn sync_tracks_envelope() {
     );
     assert_eq!(sync.rcpts.len(), 1);
     assert_eq!(
-        s.take_sync(),
+        mirror.sync(&mut s),
         SessionSync {
             generation: sync.generation,
             rcpt_from: 1,
             ..SessionSync::default()
         }
     );
+}
+
+#[test]
+fn mirror_tells_repeated_changes() {
+    let mut s = Session::new(cfg(|_| {}), peer());
+    let mut mirror = Mirror::default();
+    s.reset();
+    s.greet();
+    let _ = mirror.sync(&mut s);
+    for _ in 0..2 {
+        // the same error reply, WIZ and MAIL parameters again are told again
+        s.input()
+            .extend_from_slice(b"EHLO x\r\nFOO\r\nWIZ abc\r\nMAIL FROM:<a@b.c> BODY=8BITMIME\r\n");
+        assert_eq!(s.step(true), Step::Idle);
+        let sync = mirror.sync(&mut s);
+        assert_eq!(
+            sync.error.as_deref(),
+            Some("500 Error: command not recognized")
+        );
+        assert!(sync.wizard);
+        assert_eq!(
+            sync.envelope_flags.map(|f| f.body_type),
+            Some("8bitmime".to_string())
+        );
+        let quiet = mirror.sync(&mut s);
+        assert_eq!((quiet.error, quiet.wizard), (None, false));
+        assert_eq!(quiet.envelope_flags, None);
+    }
 }
 
 /// The malformed end-of-data sequences smtpsmug sends (its `--list-tests`, but the

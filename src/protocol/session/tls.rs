@@ -58,7 +58,6 @@ impl Session {
         }
         self.secure = true;
         self.tls = Some(Box::new(info));
-        self.tls_dirty = true;
         if !starttls {
             return;
         }
@@ -71,12 +70,11 @@ impl Session {
         self.reset();
     }
 
-    /// The TLS session is up for the application: `session.servername` is set, and
+    /// The TLS session is up for the application (the caller sets `session.servername`):
     /// true when `onSecure` is to be asked (the caller sends [`HookCall::Secure`] and
     /// answers with [`Session::resolve_secure`]). After the greeting (STARTTLS) the
     /// session waits for the answer; before it, the connection holds the greeting back.
     pub fn ask_secure(&mut self) -> bool {
-        self.servername_due = true;
         if !self.hooks().secure {
             return false;
         }

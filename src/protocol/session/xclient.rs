@@ -117,7 +117,7 @@ impl Session {
             }
             set_field(&mut self.xclient, key, value);
         }
-        self.xclient_dirty = true;
+        self.counts.xclient = self.counts.xclient.wrapping_add(1);
         if has_addr && self.can_emit_connect {
             self.can_emit_connect = false;
             self.queue.push_back(Step::EmitConnect);
@@ -193,7 +193,7 @@ impl Session {
             }
             set_field(&mut self.xforward, key, value);
         }
-        self.xforward_dirty = true;
+        self.counts.xforward = self.counts.xforward.wrapping_add(1);
         self.reset();
         if has_addr {
             self.can_emit_connect = false;
