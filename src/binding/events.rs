@@ -1,6 +1,6 @@
 //! The events a server sends to its JavaScript side, and their conversion to JS objects.
 //!
-//! Events reach the dispatcher in `index.js` in batches: every event that waited while
+//! Events reach the dispatcher in `lib/events.js` in batches: every event that waited while
 //! the JavaScript thread was busy goes over in one call, as `(kind, connection, json,
 //! buffer)` slots; the JSON text carries the fields (short keys), the Buffer a message
 //! body piece.
@@ -18,7 +18,7 @@ use crate::protocol::session::{
 use crate::protocol::xclient::XValue;
 
 /// The kinds of events sent to JavaScript, exported as `EventKind` (the dispatcher in
-/// `index.js` reads its numbers from there).
+/// `lib/events.js` reads its numbers from there).
 #[napi]
 pub enum EventKind {
     /// A connection was accepted.
