@@ -17,6 +17,8 @@ const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+// smtp-sink takes its port on the command line: a free one, then wait until it listens
+const { freePort, waitForPort } = require('../__test__/helpers/process.js');
 
 const root = path.join(__dirname, '..');
 const args = new Set(process.argv.slice(2));
@@ -76,37 +78,6 @@ const hookCosts = [
   { runtime: 'Node', onData: ['rs-node', 'rs-none'], hooks: ['rs-node-h', 'rs-node'] },
   { runtime: 'Bun', onData: ['rs-bun', 'rs-bun-none'], hooks: ['rs-bun-h', 'rs-bun'] }
 ];
-
-/** A free TCP port on 127.0.0.1 (for smtp-sink, which takes its port on the command line). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = require('node:net').createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves once something accepts connections on `port`. */
-async function waitForPort(port) {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise(resolve => {
-      const s = require('node:net').connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) {
-      return;
-    }
-    await new Promise(r => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
 
 /** Postfix's smtp-sink, the C reference server (it drops root privileges to nobody). */
 async function startSink() {

@@ -88,4 +88,23 @@ function freePort() {
   });
 }
 
-module.exports = { startProcess, freePort };
+/** Resolves once something accepts connections on 127.0.0.1:`port` (tries for 5 s). */
+async function waitForPort(port) {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise(resolve => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) {
+      return;
+    }
+    await new Promise(r => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+module.exports = { startProcess, freePort, waitForPort };
