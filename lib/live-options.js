@@ -3,74 +3,32 @@
 /**
  * `server.options` after construction. smtp-server reads its options when it needs
  * them, so assigning `server.options.hidePIPELINING = true` on a running server applies
- * from the next command. Here the options the native side uses are copied over when
- * one of them is assigned or deleted through `server.options` (or the whole object is
- * replaced); reading them costs nothing extra per command.
+ * from the next command. Here the native side's options are computed again (by
+ * `nativeOptions` in index.js, the one place that knows which it reads) when an option
+ * is assigned or deleted through `server.options` (or the whole object is replaced);
+ * reading them costs nothing extra per command.
  */
-
-/** The option names the native side reads (see `nativeOptions` in index.js). */
-const NATIVE_OPTIONS = new Set([
-  'name',
-  'banner',
-  'lmtp',
-  'heloResponse',
-  'size',
-  'hideSize',
-  'rejectOversized',
-  'hidePIPELINING',
-  'hide8BITMIME',
-  'hideSMTPUTF8',
-  'hideENHANCEDSTATUSCODES',
-  'hideDSN',
-  'hideREQUIRETLS',
-  'hideSTARTTLS',
-  'hideCHUNKING',
-  'hideBINARYMIME',
-  'disabledCommands',
-  'authMethods',
-  'authOptional',
-  'allowInsecureAuth',
-  'authRequiredMessage',
-  'maxRecipients',
-  'maxCommandLength',
-  'maxClients',
-  'socketTimeout',
-  'closeTimeout',
-  'maxAllowedUnauthenticatedCommands',
-  'lenientAddressParsing',
-  'rejectBareLineEndings',
-  'strictPipelining',
-  'secure',
-  'secured',
-  'needsUpgrade',
-  'useXClient',
-  'useXForward',
-  'SNICallback',
-  'useProxy',
-  'disableReverseLookup',
-  'logger'
-]);
 
 /**
- * Wraps the application's options object: a change to an option in `NATIVE_OPTIONS`
- * calls `changed()` once the object holds the new value.
+ * Wraps the application's options object: a change to any option calls `changed()`
+ * once the object holds the new value.
  */
 function watchOptions(target, changed) {
-  const after = (done, key) => {
-    if (done && NATIVE_OPTIONS.has(key)) {
+  const after = done => {
+    if (done) {
       changed();
     }
     return done;
   };
   return new Proxy(target, {
     set(t, key, value) {
-      return after(Reflect.set(t, key, value), key);
+      return after(Reflect.set(t, key, value));
     },
     deleteProperty(t, key) {
-      return after(Reflect.deleteProperty(t, key), key);
+      return after(Reflect.deleteProperty(t, key));
     },
     defineProperty(t, key, descriptor) {
-      return after(Reflect.defineProperty(t, key, descriptor), key);
+      return after(Reflect.defineProperty(t, key, descriptor));
     }
   });
 }
@@ -94,4 +52,4 @@ function defineLiveOptions(server, options, changed) {
   });
 }
 
-module.exports = { defineLiveOptions, NATIVE_OPTIONS };
+module.exports = { defineLiveOptions };
