@@ -469,6 +469,15 @@ export interface SMTPServerOptions extends Omit<tls.TlsOptions, 'SNICallback'>, 
    * `smtpd_forbid_unauth_pipelining`. BDAT chunks are not affected. Default `false`.
    */
   strictPipelining?: boolean | undefined;
+  /**
+   * smtp-server-rs: serve connections whose commands wait for handlers (`onConnect`,
+   * `onMailFrom`, `onRcptTo`, `onData`, `onAuth`, `onSecure`, `connect` listeners) on
+   * the JavaScript thread's event loop, so that a handler's question and answer cost no
+   * wake-up of another thread. Applies to plain-TCP listeners (STARTTLS included) under
+   * Node; implicit TLS (`secure`), Unix sockets and Bun keep connections on the native
+   * threads. `false` keeps every connection there. Default `true`.
+   */
+  eventLoop?: boolean | undefined;
   /** The most clients connected at once; further ones get `421 Too many connected clients`. */
   maxClients?: number | undefined;
   /** The most recipients of one transaction; further RCPT TO commands get 452. */
@@ -559,6 +568,8 @@ export interface SMTPServerStats {
   tlsFailures: number;
   /** Errors reported through the `error` event (or that would be, without a listener). */
   errors: number;
+  /** Connections served on the JavaScript thread's event loop (see the `eventLoop` option). */
+  eventLoopConnections: number;
 }
 
 /** `server.options` after the constructor filled in the defaults. */

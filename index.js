@@ -347,6 +347,8 @@ function nativeOptions(opts) {
     lenientAddressParsing: !!opts.lenientAddressParsing,
     rejectBareLineEndings: !!opts.rejectBareLineEndings,
     strictPipelining: !!opts.strictPipelining,
+    // Bun's loop is not libuv: its connections stay on the native threads
+    eventLoop: opts.eventLoop !== false && !process.versions.bun,
     secure: !!(opts.secure || opts.needsUpgrade),
     implicitTls: !!((opts.secure && !opts.secured) || opts.needsUpgrade),
     delayConnect: !!(opts.useXClient || opts.useXForward),

@@ -25,7 +25,8 @@ test('counters after scripted sessions: connections, accepted and refused messag
         bytesSent: 0,
         tlsHandshakes: 0,
         tlsFailures: 0,
-        errors: 0
+        errors: 0,
+        eventLoopConnections: 0
     });
     const port = await listen(server);
     try {

@@ -1,6 +1,8 @@
 //! The napi binding: the native server class used by `index.js`, option parsing, and
 //! the [`Hooks`] implementation that sends events to JavaScript.
 
+#[cfg(unix)]
+mod event_loop;
 pub mod events;
 pub mod json;
 pub mod options;
@@ -54,18 +56,46 @@ impl Outbox {
     }
 }
 
-/// Sends events to the JavaScript dispatcher: one call of the threadsafe function
-/// carries every event queued until the JavaScript thread takes them.
+/// Sends events to the JavaScript dispatcher: one call carries every event queued until
+/// the JavaScript thread takes them. The call is made through the threadsafe function,
+/// or, for events of connections served on the event loop, directly once the loop's
+/// callback has drained them.
 struct JsHooks {
     tsfn: Dispatch,
     outbox: Arc<Outbox>,
+    /// The dispatcher, for direct calls on the JavaScript thread.
+    #[cfg(unix)]
+    dispatch: napi::bindgen_prelude::FunctionRef<JsArgs, ()>,
+    /// The JavaScript thread's loop, when connections are served there.
+    #[cfg(unix)]
+    event_loop: Option<Arc<event_loop::EventLoop>>,
+    /// This, for the loop to call back.
+    #[cfg(unix)]
+    me: std::sync::Weak<JsHooks>,
 }
 
 impl JsHooks {
     fn emit(&self, event: Event) {
         if self.outbox.push(events::encode(event)) {
+            #[cfg(unix)]
+            if let (Some(l), Some(me)) = (&self.event_loop, self.me.upgrade()) {
+                if l.defer(me) {
+                    return;
+                }
+            }
             self.tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
         }
+    }
+}
+
+#[cfg(unix)]
+impl event_loop::Deferred for JsHooks {
+    fn run(&self, env: &Env) -> Result<()> {
+        let queued = self.outbox.take();
+        if queued.is_empty() {
+            return Ok(());
+        }
+        self.dispatch.borrow_back(env)?.call(events::to_js(queued))
     }
 }
 
@@ -284,6 +314,8 @@ pub struct NativeStats {
     pub tls_failures: f64,
     /// Errors reported through the `error` event.
     pub errors: f64,
+    /// Connections served on the JavaScript thread's event loop (`eventLoop`).
+    pub event_loop_connections: f64,
 }
 
 fn build_tls(settings: Option<NativeTls>) -> Result<Option<Tls>> {
@@ -300,6 +332,9 @@ fn build_tls(settings: Option<NativeTls>) -> Result<Option<Tls>> {
 struct Running {
     server: Arc<Server>,
     hooks: Arc<JsHooks>,
+    /// The JavaScript thread's loop, where connections with handlers are served.
+    #[cfg(unix)]
+    event_loop: Option<Arc<event_loop::EventLoop>>,
 }
 
 /// Why `listen()` failed: Node's error code and text for it.
@@ -378,6 +413,7 @@ impl NativeServer {
             bytes_sent: n(&s.bytes_sent),
             tls_handshakes: n(&s.tls_handshakes),
             tls_failures: n(&s.tls_failures),
+            event_loop_connections: n(&s.event_loop_connections),
             errors: n(&s.errors),
         }
     }
@@ -444,7 +480,12 @@ impl NativeServer {
 
     /// The running server, started (without a listener) when there is none yet;
     /// `dispatch` receives every event.
-    fn ensure_running(&self, mask: u32, dispatch: Function<JsArgs, ()>) -> Result<Arc<Server>> {
+    fn ensure_running(
+        &self,
+        env: Env,
+        mask: u32,
+        dispatch: Function<JsArgs, ()>,
+    ) -> Result<Arc<Server>> {
         if let Some(server) = self.server() {
             server.set_hooks(mask);
             return Ok(server);
@@ -460,7 +501,25 @@ impl NativeServer {
             Err(p) => p.into_inner().clone(),
         };
         config.hooks = HookSet::from_mask(mask);
-        let hooks = Arc::new(JsHooks { tsfn, outbox });
+        #[cfg(unix)]
+        let event_loop = event_loop::EventLoop::of(env.raw());
+        #[cfg(unix)]
+        let hooks = {
+            let dispatch = dispatch.create_ref()?;
+            let event_loop = event_loop.clone();
+            Arc::new_cyclic(|me| JsHooks {
+                tsfn,
+                outbox,
+                dispatch,
+                event_loop,
+                me: me.clone(),
+            })
+        };
+        #[cfg(not(unix))]
+        let hooks = {
+            let _ = env;
+            Arc::new(JsHooks { tsfn, outbox })
+        };
         let server = Server::new(
             config,
             Arc::clone(&hooks) as Arc<dyn Hooks>,
@@ -468,9 +527,15 @@ impl NativeServer {
             Arc::clone(&self.stats),
         );
         server.set_tls(self.current_tls());
+        #[cfg(unix)]
+        if let Some(l) = &event_loop {
+            server.set_host(Some(Arc::clone(l) as Arc<dyn crate::server::Host>));
+        }
         self.set_running(Some(Running {
             server: Arc::clone(&server),
             hooks,
+            #[cfg(unix)]
+            event_loop,
         }));
         Ok(server)
     }
@@ -480,11 +545,12 @@ impl NativeServer {
     #[napi]
     pub fn attach(
         &self,
+        env: Env,
         peer: NativePeer,
         mask: u32,
         dispatch: Function<JsArgs, ()>,
     ) -> Result<u32> {
-        let server = self.ensure_running(mask, dispatch)?;
+        let server = self.ensure_running(env, mask, dispatch)?;
         Ok(server.attach(Peer {
             local_address: normalize_address(&peer.local_address).into(),
             local_port: peer.local_port.min(65535) as u16,
@@ -512,6 +578,7 @@ impl NativeServer {
     #[napi]
     pub fn listen(
         &self,
+        env: Env,
         target: ListenOptions,
         mask: u32,
         dispatch: Function<JsArgs, ()>,
@@ -526,7 +593,7 @@ impl NativeServer {
                 "Listen method has been called more than once without closing.",
             )));
         }
-        let server = self.ensure_running(mask, dispatch)?;
+        let server = self.ensure_running(env, mask, dispatch)?;
         let addr = match target.path {
             Some(path) => ListenAddr::Unix {
                 path,
@@ -596,6 +663,11 @@ impl NativeServer {
     /// - [`EventKind::Body`] says a body piece was consumed.
     #[napi]
     pub fn answer(&self, answers: Array) -> Result<()> {
+        self.on_loop(|| self.apply_answers(&answers))
+    }
+
+    /// What [`NativeServer::answer`] does, on the event loop's side when it has one.
+    fn apply_answers(&self, answers: &Array) -> Result<()> {
         let Some(server) = self.server() else {
             return Ok(());
         };
@@ -786,9 +858,28 @@ impl NativeServer {
 
     fn deliver(&self, conn: u32, msg: ConnMsg) {
         if let Some(server) = self.server() {
-            server.deliver(conn, msg);
+            self.on_loop(|| server.deliver(conn, msg));
         }
     }
+
+    /// Runs `f`, and then the connections it woke on the event loop (their replies
+    /// are written before this returns to JavaScript).
+    fn on_loop<R>(&self, f: impl FnOnce() -> R) -> R {
+        #[cfg(unix)]
+        if let Some(l) = self.running().and_then(|r| r.event_loop) {
+            return l.batch(f);
+        }
+        f()
+    }
+}
+
+/// The native runtime's handle.
+static RUNTIME: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+
+/// The native runtime, once made.
+#[cfg(unix)]
+fn runtime() -> Option<tokio::runtime::Handle> {
+    RUNTIME.get().cloned()
 }
 
 /// Sizes the tokio runtime before anything uses it: one worker per core, less the one
@@ -812,6 +903,7 @@ fn init_runtime() {
     {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         rt.spawn(crate::allocator::give_back_freed_memory());
+        let _ = RUNTIME.set(rt.handle().clone());
         napi::bindgen_prelude::create_custom_tokio_runtime(rt);
     }
 }

@@ -74,6 +74,8 @@ pub struct NativeOptions {
     pub reject_bare_line_endings: bool,
     /// `strictPipelining`.
     pub strict_pipelining: bool,
+    /// `eventLoop` (on by default where the runtime's loop is libuv).
+    pub event_loop: bool,
     /// Sessions start secure (`secure`, `secured` or `needsUpgrade`).
     pub secure: bool,
     /// A TLS handshake precedes every session.
@@ -162,6 +164,7 @@ impl NativeOptions {
             lenient_address_parsing: self.lenient_address_parsing,
             reject_bare_line_endings: self.reject_bare_line_endings,
             strict_pipelining: self.strict_pipelining,
+            event_loop: self.event_loop,
             secure: self.secure,
             implicit_tls: self.implicit_tls,
             sni_callback: self.sni_callback,

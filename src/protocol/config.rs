@@ -44,6 +44,8 @@ pub mod hook_bit {
     pub const AUTH: u32 = 64;
     /// `connect` listeners.
     pub const CONNECT_EVENT: u32 = 128;
+    /// The handlers a session waits for while serving commands.
+    pub const ASKED: u32 = CONNECT | MAIL_FROM | RCPT_TO | DATA | SECURE | AUTH | CONNECT_EVENT;
 }
 
 impl HookSet {
@@ -128,6 +130,9 @@ pub struct Config {
     pub reject_bare_line_endings: bool,
     /// Bytes sent after DATA before its reply close the session (`strictPipelining`).
     pub strict_pipelining: bool,
+    /// Connections with handlers to ask are served on the JavaScript thread's event
+    /// loop where it can (`eventLoop`).
+    pub event_loop: bool,
     /// Sessions start as secure.
     pub secure: bool,
     /// Every accepted socket does a TLS handshake before the session (`secure` without
@@ -185,6 +190,7 @@ impl Default for Config {
             lenient_address_parsing: false,
             reject_bare_line_endings: false,
             strict_pipelining: false,
+            event_loop: false,
             secure: false,
             implicit_tls: false,
             sni_callback: false,

@@ -123,7 +123,12 @@ pub fn listen(server: Arc<Server>, addr: ListenAddr) -> io::Result<Bound> {
                         let bound = listener.local_addr()?;
                         server.keep_listener(Socket::from(listener.try_clone()?), None);
                         server.listening.store(true, Ordering::SeqCst);
-                        napi::bindgen_prelude::spawn(accept_loop(server, listener, accept_tcp));
+                        napi::bindgen_prelude::spawn(accept_loop(
+                            server,
+                            listener,
+                            accept_tcp,
+                            Server::serve_tcp,
+                        ));
                         return Ok(Bound::Tcp(bound));
                     }
                     Err(e) => last_err = Some(e),
@@ -142,7 +147,14 @@ pub fn listen(server: Arc<Server>, addr: ListenAddr) -> io::Result<Bound> {
             server.keep_listener(socket.try_clone()?, Some(path.clone()));
             let listener: std::os::unix::net::UnixListener = socket.into();
             server.listening.store(true, Ordering::SeqCst);
-            napi::bindgen_prelude::spawn(accept_loop(server, listener, accept_unix));
+            napi::bindgen_prelude::spawn(accept_loop(
+                server,
+                listener,
+                accept_unix,
+                |server, stream, peer| {
+                    tokio::spawn(connection::run(Arc::clone(server), stream, peer));
+                },
+            ));
             Ok(Bound::Unix(path))
         }
         #[cfg(not(unix))]
@@ -177,21 +189,16 @@ where
     }
 }
 
-/// Accepts connections on `listener` until the server stops, and serves each one.
-/// `accept` takes one connection off the listener and returns it as a stream with its
+/// Accepts connections on `listener` until the server stops, and has `serve` serve
+/// each one. `accept` takes one connection off the listener and returns it with its
 /// addresses, or `None` to drop a socket that could not be set up.
 async fn accept_loop<L, S>(
     server: Arc<Server>,
     listener: L,
     accept: impl Fn(&L) -> io::Result<Option<(S, Peer)>>,
+    serve: impl Fn(&Arc<Server>, S, Peer),
 ) where
     L: std::os::fd::AsRawFd,
-    S: tokio::io::AsyncRead
-        + tokio::io::AsyncWrite
-        + super::ready::ReadReady
-        + Unpin
-        + Send
-        + 'static,
 {
     // SAFETY: a std listener owns its file descriptor until it is dropped, and
     // `as_raw_fd()` always returns that same descriptor, which is what `register`
@@ -212,9 +219,7 @@ async fn accept_loop<L, S>(
             r = accept_one(&fd, &accept) => r,
         };
         match accepted {
-            Ok(Some((stream, peer))) => {
-                tokio::spawn(connection::run(Arc::clone(&server), stream, peer));
-            }
+            Ok(Some((stream, peer))) => serve(&server, stream, peer),
             Ok(None) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => {
@@ -228,17 +233,19 @@ async fn accept_loop<L, S>(
     finish(&server);
 }
 
-/// One TCP connection, with its normalized addresses.
-fn accept_tcp(
-    listener: &std::net::TcpListener,
-) -> io::Result<Option<(tokio::net::TcpStream, Peer)>> {
+/// Serves a connection on the native threads.
+pub fn serve_natively(server: Arc<Server>, socket: std::net::TcpStream, peer: Peer) {
+    if let Ok(stream) = tokio::net::TcpStream::from_std(socket) {
+        tokio::spawn(connection::run(server, stream, peer));
+    }
+}
+
+/// One TCP connection (non-blocking), with its normalized addresses.
+fn accept_tcp(listener: &std::net::TcpListener) -> io::Result<Option<(std::net::TcpStream, Peer)>> {
     let (stream, remote) = listener.accept()?;
-    let Ok(stream) = stream
-        .set_nonblocking(true)
-        .and_then(|()| tokio::net::TcpStream::from_std(stream))
-    else {
+    if stream.set_nonblocking(true).is_err() {
         return Ok(None);
-    };
+    }
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().ok();
     let peer = Peer {

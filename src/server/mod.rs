@@ -20,12 +20,20 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 
-use crate::protocol::config::{Config, LiveConfig};
+use crate::protocol::config::{hook_bit, Config, LiveConfig};
+use crate::protocol::session::Peer;
 use hooks::{ConnId, Hooks};
 use inbox::ConnMsg;
 use inbox::Inbox;
 use lock::{lock, read, write};
 use stats::Stats;
+
+/// A place other than the native threads where TCP connections are served (the
+/// JavaScript thread's event loop).
+pub trait Host: Send + Sync {
+    /// Serves an accepted connection there (or natively when it no longer can).
+    fn serve(&self, server: Arc<Server>, socket: std::net::TcpStream, peer: Peer);
+}
 
 /// Server-wide state changes a connection follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,6 +72,8 @@ pub struct Server {
     pub stats: Arc<Stats>,
     /// Connections over sockets the application handed over.
     pub pipes: Arc<pipe::Pipes>,
+    /// Where connections with handlers to ask are served, when not natively.
+    host: RwLock<Option<Arc<dyn Host>>>,
 }
 
 impl Server {
@@ -93,6 +103,7 @@ impl Server {
             next_sni: AtomicU32::new(1),
             stats,
             pipes: Arc::default(),
+            host: RwLock::new(None),
         })
     }
 
@@ -120,6 +131,28 @@ impl Server {
     /// before their next command.
     pub fn set_config(&self, config: Config) {
         self.config.replace(config);
+    }
+
+    /// Sets where connections with handlers to ask are served (`eventLoop`).
+    pub fn set_host(&self, host: Option<Arc<dyn Host>>) {
+        *write(&self.host) = host;
+    }
+
+    /// Serves an accepted TCP connection: on the host (the event loop) when `eventLoop`
+    /// is on, the connection starts in plain text and a handler answers its commands;
+    /// otherwise on the native threads.
+    pub fn serve_tcp(self: &Arc<Self>, socket: std::net::TcpStream, peer: Peer) {
+        let cfg = self.config();
+        let asks = self.hook_mask.load(Ordering::Relaxed) & hook_bit::ASKED != 0;
+        let host = if cfg.event_loop && !cfg.implicit_tls && asks {
+            read(&self.host).clone()
+        } else {
+            None
+        };
+        match host {
+            Some(host) => host.serve(Arc::clone(self), socket, peer),
+            None => listener::serve_natively(Arc::clone(self), socket, peer),
+        }
     }
 
     /// Changes which application handlers are defined; live sessions follow it.

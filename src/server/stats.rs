@@ -22,6 +22,8 @@ pub struct Stats {
     pub tls_failures: AtomicU64,
     /// Errors reported to the application (`error` events).
     pub errors: AtomicU64,
+    /// Connections served on the JavaScript thread's event loop.
+    pub event_loop_connections: AtomicU64,
 }
 
 /// Adds `n` to a counter.
