@@ -115,9 +115,12 @@ pub struct EventLoop {
     /// The async context the dispatcher's direct calls run in.
     async_context: sys::napi_async_context,
     /// The loop's thread is in one of the loop's callbacks (not in JavaScript): work
-    /// for JavaScript waits in `deferred` until the callback's drain ends.
+    /// for JavaScript waits in `deferred` for the check handle, which runs it once
+    /// every socket ready in this turn of the loop was served.
     in_callback: AtomicBool,
     deferred: Mutex<Vec<Arc<dyn Deferred>>>,
+    /// The check handle.
+    check: AtomicPtr<UvHandle>,
     /// Wakes the loop's thread to drain: the async handle.
     wake: AtomicPtr<UvHandle>,
     /// The loop's thread is draining, or will drain before it returns to the loop:
@@ -173,6 +176,7 @@ impl EventLoop {
             async_context,
             in_callback: AtomicBool::new(false),
             deferred: Mutex::default(),
+            check: AtomicPtr::new(std::ptr::null_mut()),
             wake: AtomicPtr::new(std::ptr::null_mut()),
             busy: AtomicBool::new(false),
             dead: AtomicBool::new(false),
@@ -182,11 +186,17 @@ impl EventLoop {
             runtime,
         });
         // SAFETY: on the loop's thread with the live loop.
-        let wake = unsafe { uv.new_async(this.uv_loop, on_wake) };
-        if wake.is_null() {
+        let (wake, check) = unsafe {
+            (
+                uv.new_async(this.uv_loop, on_wake),
+                uv.new_check(this.uv_loop),
+            )
+        };
+        if wake.is_null() || check.is_null() {
             return None;
         }
         this.wake.store(wake, Ordering::Release);
+        this.check.store(check, Ordering::Release);
         let held = Arc::into_raw(Arc::clone(&this)) as *mut c_void;
         // SAFETY: on the JavaScript thread with its env; `tear_down` takes back the
         // reference passed as its argument, once.
@@ -220,23 +230,39 @@ impl EventLoop {
         unsafe { self.uv.send(self.wake.load(Ordering::Acquire)) };
     }
 
-    /// Takes `job` to run once the loop's current callback has drained; false when
-    /// there is no such callback (the caller calls JavaScript its own way).
+    /// Takes `job` to run after this turn's poll phase (with the work of every other
+    /// socket served in it); false outside the loop's callbacks (the caller calls
+    /// JavaScript its own way).
     pub fn defer(&self, job: Arc<dyn Deferred>) -> bool {
         if !self.in_callback.load(Ordering::Acquire) || !self.on_loop_thread() {
             return false;
         }
         lock(&self.deferred).push(job);
+        // SAFETY: on the loop's thread, with the check handle alive until `tear_down`
+        // (which empties `deferred` and makes `in_callback` false for good).
+        unsafe {
+            self.uv
+                .check(self.check.load(Ordering::Acquire), Some(on_check))
+        };
         true
     }
 
-    /// What a libuv callback of this loop does: `f` (which wakes tasks), the drain,
-    /// then the JavaScript work the drain left, in one callback scope; JavaScript that
-    /// answers at once (in a microtask) has its replies written, and the work they
-    /// leave done, before the callback returns.
+    /// What a libuv callback of this loop does: `f` (which wakes tasks), then the
+    /// drain; the JavaScript work it leaves waits for the check handle.
     fn from_callback(self: &Arc<Self>, f: impl FnOnce()) {
         self.in_callback.store(true, Ordering::Release);
         self.batch(f);
+        self.in_callback.store(false, Ordering::Release);
+    }
+
+    /// The check handle's work: the JavaScript work the turn's callbacks left, in one
+    /// call per server inside one callback scope. JavaScript that answers at once (in a
+    /// microtask) has its replies written before the scope closes, and the work those
+    /// leave is done in the same turn.
+    fn run_deferred(self: &Arc<Self>) {
+        // SAFETY: on the loop's thread (the check callback), with the live handle.
+        unsafe { self.uv.check(self.check.load(Ordering::Acquire), None) };
+        self.in_callback.store(true, Ordering::Release);
         loop {
             let jobs = std::mem::take(&mut *lock(&self.deferred));
             if jobs.is_empty() {
@@ -364,6 +390,13 @@ unsafe extern "C" fn on_wake(_handle: *mut UvHandle) {
     }
 }
 
+/// The check handle's callback: run the deferred JavaScript work.
+unsafe extern "C" fn on_check(_handle: *mut UvHandle) {
+    if let Some(this) = current() {
+        this.run_deferred();
+    }
+}
+
 /// A closed handle's callback: frees it.
 unsafe extern "C" fn free_closed(handle: *mut UvHandle) {
     // SAFETY: libuv is done with the handle, which `uv::alloc_handle` allocated.
@@ -388,5 +421,7 @@ unsafe extern "C" fn tear_down(arg: *mut c_void) {
         }
         this.uv
             .close(this.wake.load(Ordering::Acquire), free_closed);
+        this.uv
+            .close(this.check.load(Ordering::Acquire), free_closed);
     }
 }

@@ -23,6 +23,8 @@ pub type HandleCb = unsafe extern "C" fn(*mut UvHandle);
 
 /// `UV_ASYNC` of `uv_handle_type`.
 const ASYNC: c_int = 1;
+/// `UV_CHECK` of `uv_handle_type`.
+const CHECK: c_int = 2;
 /// `UV_POLL` of `uv_handle_type`.
 const POLL: c_int = 8;
 /// `UV_READABLE`.
@@ -37,6 +39,8 @@ type PollInit = unsafe extern "C" fn(*mut UvLoop, *mut UvHandle, c_int) -> c_int
 type PollStart = unsafe extern "C" fn(*mut UvHandle, c_int, PollCb) -> c_int;
 type HandleFn = unsafe extern "C" fn(*mut UvHandle) -> c_int;
 type AsyncInit = unsafe extern "C" fn(*mut UvLoop, *mut UvHandle, HandleCb) -> c_int;
+type CheckInit = unsafe extern "C" fn(*mut UvLoop, *mut UvHandle) -> c_int;
+type CheckStart = unsafe extern "C" fn(*mut UvHandle, HandleCb) -> c_int;
 type Close = unsafe extern "C" fn(*mut UvHandle, Option<HandleCb>);
 type Unref = unsafe extern "C" fn(*mut UvHandle);
 
@@ -50,6 +54,9 @@ pub struct Uv {
     poll_stop: HandleFn,
     async_init: AsyncInit,
     async_send: HandleFn,
+    check_init: CheckInit,
+    check_start: CheckStart,
+    check_stop: HandleFn,
     close: Close,
     unref: Unref,
 }
@@ -87,6 +94,9 @@ fn find() -> Option<Uv> {
         poll_stop: look_up!(c"uv_poll_stop" => HandleFn),
         async_init: look_up!(c"uv_async_init" => AsyncInit),
         async_send: look_up!(c"uv_async_send" => HandleFn),
+        check_init: look_up!(c"uv_check_init" => CheckInit),
+        check_start: look_up!(c"uv_check_start" => CheckStart),
+        check_stop: look_up!(c"uv_check_stop" => HandleFn),
         close: look_up!(c"uv_close" => Close),
         unref: look_up!(c"uv_unref" => Unref),
     })
@@ -157,6 +167,41 @@ impl Uv {
             (self.unref)(handle);
         }
         handle
+    }
+
+    /// A check handle on `uv_loop` (its callback runs after each poll phase while it
+    /// is started), not keeping the loop alive; null when libuv refuses it.
+    ///
+    /// # Safety
+    /// Called on the loop's thread, with the loop alive.
+    pub unsafe fn new_check(&self, uv_loop: *mut UvLoop) -> *mut UvHandle {
+        let handle = alloc_handle(self, CHECK);
+        if handle.is_null() {
+            return handle;
+        }
+        // SAFETY: as in `new_poll`.
+        unsafe {
+            if (self.check_init)(uv_loop, handle) != 0 {
+                free_handle(handle);
+                return std::ptr::null_mut();
+            }
+            (self.unref)(handle);
+        }
+        handle
+    }
+
+    /// Starts (`Some(cb)`; again is harmless) or stops a check handle.
+    ///
+    /// # Safety
+    /// On the loop's thread, with `handle` a live check handle.
+    pub unsafe fn check(&self, handle: *mut UvHandle, cb: Option<HandleCb>) {
+        // SAFETY: per this function's contract.
+        unsafe {
+            match cb {
+                Some(cb) => (self.check_start)(handle, cb),
+                None => (self.check_stop)(handle),
+            };
+        }
     }
 
     /// Watches a poll handle for `events` (none: stops watching).
