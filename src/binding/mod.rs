@@ -66,9 +66,9 @@ struct JsHooks {
     /// The dispatcher, for direct calls on the JavaScript thread.
     #[cfg(unix)]
     dispatch: napi::bindgen_prelude::FunctionRef<JsArgs, ()>,
-    /// The JavaScript thread's loop, when connections are served there.
+    /// The JavaScript thread's loop, once connections are served there.
     #[cfg(unix)]
-    event_loop: Option<Arc<event_loop::EventLoop>>,
+    event_loop: std::sync::OnceLock<Arc<event_loop::EventLoop>>,
     /// This, for the loop to call back.
     #[cfg(unix)]
     me: std::sync::Weak<JsHooks>,
@@ -78,7 +78,7 @@ impl JsHooks {
     fn emit(&self, event: Event) {
         if self.outbox.push(events::encode(event)) {
             #[cfg(unix)]
-            if let (Some(l), Some(me)) = (&self.event_loop, self.me.upgrade()) {
+            if let (Some(l), Some(me)) = (self.event_loop.get(), self.me.upgrade()) {
                 if l.defer(me) {
                     return;
                 }
@@ -332,9 +332,23 @@ fn build_tls(settings: Option<NativeTls>) -> Result<Option<Tls>> {
 struct Running {
     server: Arc<Server>,
     hooks: Arc<JsHooks>,
-    /// The JavaScript thread's loop, where connections with handlers are served.
-    #[cfg(unix)]
-    event_loop: Option<Arc<event_loop::EventLoop>>,
+}
+
+impl Running {
+    /// Starts serving connections on the JavaScript thread's loop once the options ask
+    /// for it (`eventLoop`, which JavaScript leaves off where the loop is not libuv).
+    fn follow_event_loop(&self, env: Env) {
+        #[cfg(unix)]
+        if self.server.config().event_loop && self.hooks.event_loop.get().is_none() {
+            if let Some(l) = event_loop::EventLoop::of(env.raw()) {
+                let _ = self.hooks.event_loop.set(Arc::clone(&l));
+                self.server
+                    .set_host(Some(l as Arc<dyn crate::server::Host>));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = env;
+    }
 }
 
 /// Why `listen()` failed: Node's error code and text for it.
@@ -428,10 +442,11 @@ impl NativeServer {
     /// Replaces the options (`server.options` changed): new connections start with them,
     /// live sessions take them before their next command.
     #[napi]
-    pub fn set_options(&self, options: NativeOptions) {
+    pub fn set_options(&self, env: Env, options: NativeOptions) {
         let config = options.into_config();
-        if let Some(server) = self.server() {
-            server.set_config(config.clone());
+        if let Some(running) = self.running() {
+            running.server.set_config(config.clone());
+            running.follow_event_loop(env);
         }
         match self.config.lock() {
             Ok(mut c) => *c = config,
@@ -502,24 +517,18 @@ impl NativeServer {
         };
         config.hooks = HookSet::from_mask(mask);
         #[cfg(unix)]
-        let event_loop = event_loop::EventLoop::of(env.raw());
-        #[cfg(unix)]
         let hooks = {
             let dispatch = dispatch.create_ref()?;
-            let event_loop = event_loop.clone();
             Arc::new_cyclic(|me| JsHooks {
                 tsfn,
                 outbox,
                 dispatch,
-                event_loop,
+                event_loop: std::sync::OnceLock::new(),
                 me: me.clone(),
             })
         };
         #[cfg(not(unix))]
-        let hooks = {
-            let _ = env;
-            Arc::new(JsHooks { tsfn, outbox })
-        };
+        let hooks = Arc::new(JsHooks { tsfn, outbox });
         let server = Server::new(
             config,
             Arc::clone(&hooks) as Arc<dyn Hooks>,
@@ -527,16 +536,12 @@ impl NativeServer {
             Arc::clone(&self.stats),
         );
         server.set_tls(self.current_tls());
-        #[cfg(unix)]
-        if let Some(l) = &event_loop {
-            server.set_host(Some(Arc::clone(l) as Arc<dyn crate::server::Host>));
-        }
-        self.set_running(Some(Running {
+        let running = Running {
             server: Arc::clone(&server),
             hooks,
-            #[cfg(unix)]
-            event_loop,
-        }));
+        };
+        running.follow_event_loop(env);
+        self.set_running(Some(running));
         Ok(server)
     }
 
@@ -866,7 +871,10 @@ impl NativeServer {
     /// are written before this returns to JavaScript).
     fn on_loop<R>(&self, f: impl FnOnce() -> R) -> R {
         #[cfg(unix)]
-        if let Some(l) = self.running().and_then(|r| r.event_loop) {
+        if let Some(l) = self
+            .running()
+            .and_then(|r| r.hooks.event_loop.get().cloned())
+        {
             return l.batch(f);
         }
         f()
