@@ -31,6 +31,10 @@ if (process.env.TLS) {
   options.key = tlsOptions.DEFAULT_KEY;
   options.cert = tlsOptions.DEFAULT_CERT;
 }
+if (process.env.EVENT_LOOP === '0') {
+  // smtp-server-rs: every connection on the native threads (for comparing the two paths)
+  options.eventLoop = false;
+}
 const server = new SMTPServer(options);
 server.on('error', err => console.error('server error', err.message));
 server.listen(Number(process.env.PORT) || 0, '127.0.0.1', () => {
