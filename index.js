@@ -3,7 +3,7 @@
 const { EventEmitter } = require('node:events');
 const os = require('node:os');
 const native = require('./binding.js');
-const { NetServerFacade } = require('./lib/net-facade.js');
+const { NetServerFacade, kApplyRef, kClosed } = require('./lib/net-facade.js');
 const { createLogger } = require('./lib/logger.js');
 const { nativeTls } = require('./lib/tls.js');
 const { AnswerQueue } = require('./lib/answers.js');
@@ -95,12 +95,21 @@ class SMTPServer extends EventEmitter {
       handlers: new HandlerCalls(this, this._answers, EV, native.AuthAnswer),
       attached: this._attached,
       kinds: EV,
-      connectionsChanged: () => this.server._connectionsChanged(),
+      connectionsChanged: () => this.server[kApplyRef](),
       refreshHooks: () => this._refreshHooks(),
-      serverClosed: () => this.server._closed(),
+      serverClosed: () => this.server[kClosed](),
       wantsOnClose: () => (this._mask & HOOK_BITS.onClose) !== 0
     });
-    this.server = new NetServerFacade(this);
+    this.server = new NetServerFacade({
+      server: this,
+      native: this._native,
+      dispatch: this._events.dispatch,
+      hookMask: () => this._serveMask(),
+      stopListening: () => this._answers.direct().close(),
+      attachedCount: () => this._attached.size,
+      logListening: address => this._logListening(address),
+      logClosed: () => this._logClosed()
+    });
   }
 
   _warnAboutDefaultCertificate(hasOwnCertificate) {
@@ -154,6 +163,12 @@ class SMTPServer extends EventEmitter {
     return mask;
   }
 
+  /** The handler mask for a listen or a connection about to be served, recorded as the one served. */
+  _serveMask() {
+    this._mask = this._hookMask();
+    return this._mask;
+  }
+
   _refreshHooks() {
     const mask = this._hookMask();
     if (mask !== this._mask) {
@@ -182,11 +197,10 @@ class SMTPServer extends EventEmitter {
       localAddress: String(opts.localAddress || socket.localAddress || ''),
       localPort: Number(opts.localPort || socket.localPort) || 0
     };
-    this._mask = this._hookMask();
-    const pipe = this._native.attach(peer, this._mask, this._events.dispatch);
+    const pipe = this._native.attach(peer, this._serveMask(), this._events.dispatch);
     this._attached.add(pipe, socket);
     // the connection keeps the process alive from now on, as a listening server would
-    this.server._applyRef();
+    this.server[kApplyRef]();
   }
 
   /**

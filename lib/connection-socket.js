@@ -2,6 +2,9 @@
 
 const { EventEmitter } = require('node:events');
 
+/** Where a socket keeps the function that sends bytes to the client as they are. */
+const kSendRaw = Symbol('sendRaw');
+
 /**
  * `connection._socket`: what code reaching into smtp-server's private socket uses
  * (SMTP client test suites make a server misbehave this way). Bytes written go to the
@@ -9,9 +12,11 @@ const { EventEmitter } = require('node:events');
  * connection once they are out. It emits `end` (the client closed) and `close`.
  */
 class ConnectionSocket extends EventEmitter {
-  constructor(conn) {
+  /** `sendRaw(bytes)` sends bytes to the client of `conn` as they are. */
+  constructor(conn, sendRaw) {
     super();
     this._conn = conn;
+    this[kSendRaw] = sendRaw;
     this.destroyed = false;
     this.writable = true;
     this.readable = true;
@@ -49,7 +54,7 @@ class ConnectionSocket extends EventEmitter {
     }
     const bytes = typeof data === 'string' ? Buffer.from(data, encoding || 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (bytes.length) {
-      this._conn._sendRaw(bytes);
+      this[kSendRaw](bytes);
     }
     if (typeof callback === 'function') {
       process.nextTick(callback, null);
@@ -93,22 +98,22 @@ class ConnectionSocket extends EventEmitter {
       this._conn.close();
     }
   }
-
-  /** The connection closed (`hadError`: after a socket error). */
-  _closed(hadError) {
-    const err = this._destroyError;
-    const byUs = this.destroyed || !this.writable;
-    this.destroyed = true;
-    this.writable = false;
-    this.readable = false;
-    if (err && this.listenerCount('error')) {
-      this.emit('error', err);
-    }
-    if (!byUs) {
-      this.emit('end');
-    }
-    this.emit('close', !!hadError || !!err);
-  }
 }
 
-module.exports = { ConnectionSocket };
+/** The connection of `socket` closed (`hadError`: after a socket error). */
+function socketClosed(socket, hadError) {
+  const err = socket._destroyError;
+  const byUs = socket.destroyed || !socket.writable;
+  socket.destroyed = true;
+  socket.writable = false;
+  socket.readable = false;
+  if (err && socket.listenerCount('error')) {
+    socket.emit('error', err);
+  }
+  if (!byUs) {
+    socket.emit('end');
+  }
+  socket.emit('close', !!hadError || !!err);
+}
+
+module.exports = { ConnectionSocket, socketClosed };

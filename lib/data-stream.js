@@ -2,6 +2,7 @@
 
 const { Readable } = require('node:stream');
 const { addWebStreamMethods } = require('./web-stream.js');
+const { dataStreamOf, setDataStream } = require('./session-view.js');
 
 const DATA_STREAM_OPTIONS = { highWaterMark: 256 * 1024 };
 
@@ -28,37 +29,18 @@ class SMTPDataStream extends Readable {
     this._message = undefined;
   }
 
-  /** onData called back: the answer goes out now if the stream is done with, else at its end. */
-  _handlerAnswered(err, message) {
-    this._handled = true;
-    this._error = err;
-    this._message = message;
-    if (this.readableEnded) {
-      return this._answer(false);
-    }
-    if (this.destroyed) {
-      return this._answer(true);
-    }
-    if (this.readableFlowing === null) {
-      // answered without reading: the rest of the message is dropped natively
-      this._answer(true);
-      this.resume();
-    }
-    // otherwise the answer waits for the stream to end
-  }
-
   /**
    * Sends onData's answer once. A stream answered before its end stays the connection's
    * while the rest is dropped, so that it still ends with the final figures.
    */
   _answer(discard) {
     const conn = this._conn;
-    if (this._answered || conn._dataStream !== this) {
+    if (this._answered || dataStreamOf(conn) !== this) {
       return;
     }
     this._answered = true;
     if (!discard || this._finished || this.destroyed) {
-      conn._dataStream = null;
+      setDataStream(conn, null);
     }
     this._sendResult(conn, this._error, this._message, discard);
   }
@@ -69,39 +51,63 @@ class SMTPDataStream extends Readable {
       this._answers.ack(this._conn.cid);
     }
   }
-
-  /** Adds a body piece from the native side. */
-  _piece(chunk, end, total) {
-    if (this._finished || this.destroyed) {
-      return;
-    }
-    if (chunk) {
-      this.byteLength += chunk.length;
-      if (this._maxBytes && this.byteLength > this._maxBytes) {
-        this.sizeExceeded = true;
-      }
-      const more = this.push(chunk);
-      if (!end) {
-        if (more) {
-          this._answers.ack(this._conn.cid);
-        } else {
-          this._owedAcks++;
-        }
-      }
-    }
-    if (end) {
-      this.byteLength = total;
-      this.sizeExceeded = !!this._maxBytes && total > this._maxBytes;
-      this._finished = true;
-      if (this._answered && this._conn._dataStream === this) {
-        this._conn._dataStream = null;
-      }
-      this.push(null);
-    }
-  }
 }
 
 addWebStreamMethods(SMTPDataStream.prototype);
+
+/** onData called back for `stream`: the answer goes out now if the stream is done with, else at its end. */
+function handlerAnswered(stream, err, message) {
+  stream._handled = true;
+  stream._error = err;
+  stream._message = message;
+  if (stream.readableEnded) {
+    return stream._answer(false);
+  }
+  if (stream.destroyed) {
+    return stream._answer(true);
+  }
+  if (stream.readableFlowing === null) {
+    // answered without reading: the rest of the message is dropped natively
+    stream._answer(true);
+    stream.resume();
+  }
+  // otherwise the answer waits for the stream to end
+}
+
+/** Adds a body piece from the native side to `stream` (`end`: the last one, `total`: the body's bytes). */
+function bodyPiece(stream, chunk, end, total) {
+  if (stream._finished || stream.destroyed) {
+    return;
+  }
+  if (chunk) {
+    stream.byteLength += chunk.length;
+    if (stream._maxBytes && stream.byteLength > stream._maxBytes) {
+      stream.sizeExceeded = true;
+    }
+    const more = stream.push(chunk);
+    if (!end) {
+      if (more) {
+        stream._answers.ack(stream._conn.cid);
+      } else {
+        stream._owedAcks++;
+      }
+    }
+  }
+  if (end) {
+    stream.byteLength = total;
+    stream.sizeExceeded = !!stream._maxBytes && total > stream._maxBytes;
+    stream._finished = true;
+    if (stream._answered && dataStreamOf(stream._conn) === stream) {
+      setDataStream(stream._conn, null);
+    }
+    stream.push(null);
+  }
+}
+
+/** True once onData called back for `stream`. */
+function isHandled(stream) {
+  return stream._handled;
+}
 
 /** A message stream's 'end' listener: the answer goes out if onData gave it. */
 function dataStreamEnded() {
@@ -123,10 +129,10 @@ function dataStreamClosed() {
  */
 function openDataStream(answers, conn, maxBytes, sendResult) {
   const stream = new SMTPDataStream(answers, conn, maxBytes, sendResult);
-  conn._dataStream = stream;
+  setDataStream(conn, stream);
   stream.on('end', dataStreamEnded);
   stream.on('close', dataStreamClosed);
   return stream;
 }
 
-module.exports = { openDataStream };
+module.exports = { openDataStream, bodyPiece, handlerAnswered, isHandled };

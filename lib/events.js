@@ -5,8 +5,9 @@
 
 const dns = require('node:dns');
 const { nativeTls } = require('./tls.js');
-const { SMTPConnection } = require('./session-view.js');
+const { SMTPConnection, applySync, dataStreamOf, setDataStream, markError, hadError, connectionClosed } = require('./session-view.js');
 const { logTrace, logUser } = require('./trace-log.js');
+const { bodyPiece } = require('./data-stream.js');
 
 /**
  * Handles the event batches of one server. `host` gives what it works with: `server`
@@ -58,7 +59,7 @@ class EventDispatch {
     const conn = this._conns.get(c);
     if (conn && ev.s) {
       // what changed in the session since the last event
-      conn._applySync(ev.s, this._server.options);
+      applySync(conn, ev.s, this._server.options);
     }
     switch (k) {
       case EV.Open:
@@ -74,8 +75,10 @@ class EventDispatch {
         return conn && this._handlers.address(conn, k === EV.MailFrom, ev.a, ev.i);
       case EV.DataStart:
         return conn && this._handlers.data(conn, b, ev.e, ev.n);
-      case EV.Body:
-        return conn && conn._dataStream && conn._dataStream._piece(b, ev.e, ev.n);
+      case EV.Body: {
+        const stream = conn && dataStreamOf(conn);
+        return stream && bodyPiece(stream, b, ev.e, ev.n);
+      }
       case EV.DataAbort:
         return conn && this._dataAbort(conn);
       case EV.DataReset:
@@ -206,8 +209,8 @@ class EventDispatch {
   }
 
   _dataAbort(conn, reset) {
-    const stream = conn._dataStream;
-    conn._dataStream = null;
+    const stream = dataStreamOf(conn);
+    setDataStream(conn, null);
     if (stream && !stream.destroyed && !stream.readableEnded) {
       const err = new Error(reset ? 'The transaction was reset before the message was received in full' : 'Connection closed before the message was received in full');
       err.code = reset ? 'ERESET' : 'ECONNECTION';
@@ -221,7 +224,7 @@ class EventDispatch {
     err.code = ev.code;
     err.remoteAddress = ev.ra;
     if (conn) {
-      conn._hadError = true;
+      markError(conn);
     }
     server.logger.error({ err, tnx: 'error', user: conn && logUser(conn.session) }, '%s %s %s', conn ? conn.id : '', ev.ra, err.message);
     // a client's misbehaviour must not take the process down
@@ -232,19 +235,17 @@ class EventDispatch {
 
   _close(conn) {
     const server = this._server;
-    if (conn._dataStream) {
+    if (dataStreamOf(conn)) {
       this._dataAbort(conn);
     }
     this._conns.delete(conn.cid);
     server.connections.delete(conn);
     this._host.connectionsChanged();
-    if (conn._sock) {
-      conn._sock._closed(conn._hadError);
-    }
+    connectionClosed(conn);
     if (server.options.logger) {
       const user = logUser(conn.session);
-      const hadError = !!conn._hadError;
-      server.logger.info({ tnx: 'close', cid: conn.id, host: conn.remoteAddress, user, hadError }, '%s received "close" event from %s' + (hadError ? ' after error' : ''), conn.id, conn.remoteAddress);
+      const afterError = hadError(conn);
+      server.logger.info({ tnx: 'close', cid: conn.id, host: conn.remoteAddress, user, hadError: afterError }, '%s received "close" event from %s' + (afterError ? ' after error' : ''), conn.id, conn.remoteAddress);
       server.logger.info({ tnx: 'close', cid: conn.id, host: conn.remoteAddress, user }, 'Connection closed to %s', conn.clientHostname || conn.remoteAddress);
     }
     if (this._host.wantsOnClose()) {

@@ -5,7 +5,8 @@
 
 const crypto = require('node:crypto');
 const { SecureSocketInfo } = require('./tls.js');
-const { openDataStream } = require('./data-stream.js');
+const { openDataStream, bodyPiece, handlerAnswered, isHandled } = require('./data-stream.js');
+const { tlsOf, disabledKeyChanged } = require('./session-view.js');
 const { replyCode, errorText, isError, settleWithPromise } = require('./handler-call.js');
 const { watchForStall } = require('./stall-warning.js');
 
@@ -37,7 +38,7 @@ class HandlerCalls {
 
   /** `onSecure(socket, session, callback)`, with the TLS details of the connection. */
   secure(conn) {
-    const socket = new SecureSocketInfo(conn, conn._tls);
+    const socket = new SecureSocketInfo(conn, tlsOf(conn));
     this._call(conn, 'onSecure', [socket, conn.session], err => this._hookAnswer(this._kinds.OnSecure, conn, err));
   }
 
@@ -96,11 +97,11 @@ class HandlerCalls {
   data(conn, first, end, total) {
     const server = this._server;
     const stream = openDataStream(this._answers, conn, Number(server.options.size) || 0, this._sendDataResult);
-    this._call(conn, 'onData', [stream, conn.session], (err, message) => stream._handlerAnswered(err, message));
+    this._call(conn, 'onData', [stream, conn.session], (err, message) => handlerAnswered(stream, err, message));
     if (end !== undefined) {
-      stream._piece(first, end, total);
+      bodyPiece(stream, first, end, total);
     }
-    if (!stream._handled) {
+    if (!isHandled(stream)) {
       watchForStall(stream, server.logger, conn.id);
     }
   }
@@ -155,8 +156,7 @@ class HandlerCalls {
       normalized = list.map(entry => (entry || '').toString().trim().toUpperCase());
     }
     const key = normalized ? normalized.join('\n') + '\n' : null;
-    if (key !== conn._disabledKey) {
-      conn._disabledKey = key;
+    if (disabledKeyChanged(conn, key)) {
       this._answers.direct().setDisabled(conn.cid, normalized);
     }
   }

@@ -118,14 +118,28 @@ function pendingListen(facade) {
   return pending;
 }
 
+/** The facade's method that keeps the process alive or not, as `ref()`, the state and the connections say. */
+const kApplyRef = Symbol('applyRef');
+
+/** The facade's method for the native server having stopped listening and its last connection having ended. */
+const kClosed = Symbol('closed');
+
 /**
  * Stands in for the `net.Server` smtp-server exposes as `server.server`: `listen()`,
  * `address()`, `close()`, `ref()`/`unref()`, `getConnections()` and the `listening`,
  * `close` and `error` events. The sockets themselves live in the native core.
  */
 class NetServerFacade extends EventEmitter {
+  /**
+   * `owner` gives what the facade works with: `server` (the SMTPServer: its events,
+   * options and connections), `native` (its native server), `dispatch` (its event
+   * handler), and its callbacks `hookMask()` (the handlers to call, recorded as those
+   * now served), `stopListening()`, `attachedCount()` (the sockets handed over with
+   * `connect()`), `logListening(address)` and `logClosed()`.
+   */
   constructor(owner) {
     super();
+    const server = owner.server;
     this._owner = owner;
     this._address = null;
     this._ref = true;
@@ -137,10 +151,10 @@ class NetServerFacade extends EventEmitter {
     this._maxConnections = undefined;
     this.on('error', err => {
       if (!this._errorAwaited) {
-        owner.emit('error', err);
+        server.emit('error', err);
       }
     });
-    this.once('close', () => owner.emit('close'));
+    this.once('close', () => server.emit('close'));
   }
 
   listen(...args) {
@@ -151,11 +165,11 @@ class NetServerFacade extends EventEmitter {
     const owner = this._owner;
     const pending = callback ? null : pendingListen(this);
     this._pending = pending;
-    owner._mask = owner._hookMask();
+    const mask = owner.hookMask();
     let info;
     let failure;
     try {
-      ({ address: info, failure } = owner._native.listen(target, owner._mask, owner._events.dispatch));
+      ({ address: info, failure } = owner.native.listen(target, mask, owner.dispatch));
     } catch (err) {
       // the native side could not start at all
       failure = { code: 'EIO', text: err.message };
@@ -167,9 +181,9 @@ class NetServerFacade extends EventEmitter {
     this._address = info.family === 'unix' ? info.address : { address: info.address, family: info.family, port: info.port };
     this.listening = true;
     this._closing = false;
-    this._applyRef();
+    this[kApplyRef]();
     process.nextTick(() => {
-      owner._logListening(this._address);
+      owner.logListening(this._address);
       this.emit('listening');
       this._settle(pending, null);
     });
@@ -214,14 +228,14 @@ class NetServerFacade extends EventEmitter {
    * tick, so without listeners the choice waits for the jobs of this turn.
    */
   _listenFailed(err, pending, deferred) {
-    const owner = this._owner;
-    if (pending && !deferred && !pending.waiters && !owner.listenerCount('error')) {
+    const server = this._owner.server;
+    if (pending && !deferred && !pending.waiters && !server.listenerCount('error')) {
       setImmediate(() => this._listenFailed(err, pending, true));
       return;
     }
     const awaited = !!(pending && pending.waiters);
     this._settle(pending, err);
-    this._errorAwaited = awaited && !owner.listenerCount('error');
+    this._errorAwaited = awaited && !server.listenerCount('error');
     try {
       this.emit('error', err);
     } finally {
@@ -247,45 +261,42 @@ class NetServerFacade extends EventEmitter {
     }
     if (!this._closing) {
       this._closing = true;
-      this._owner._answers.direct().close();
+      this._owner.stopListening();
     }
     return this;
   }
 
   /** The native server stopped listening and its last connection ended. */
-  _closed() {
+  [kClosed]() {
     this.listening = false;
     this._closing = false;
-    this._owner._native.release();
+    this._owner.native.release();
     const callbacks = this._closeCallbacks.splice(0);
-    this._owner._logClosed();
+    this._owner.logClosed();
     for (const cb of callbacks) {
       cb();
     }
     this.emit('close');
-    this.once('close', () => this._owner.emit('close'));
+    this.once('close', () => this._owner.server.emit('close'));
   }
 
-  _connectionsChanged() {
-    this._applyRef();
-  }
-
-  _applyRef() {
+  [kApplyRef]() {
     // connections handed over with connect() keep the loop alive only while they last
     // (counted from connect(), before the native side has announced them)
-    const busy = this.listening || this._owner.connections.size > 0 || this._owner._attached.size > 0;
-    this._owner._native.setRef(this._ref && busy);
+    const owner = this._owner;
+    const busy = this.listening || owner.server.connections.size > 0 || owner.attachedCount() > 0;
+    owner.native.setRef(this._ref && busy);
   }
 
   ref() {
     this._ref = true;
-    this._applyRef();
+    this[kApplyRef]();
     return this;
   }
 
   unref() {
     this._ref = false;
-    this._applyRef();
+    this[kApplyRef]();
     return this;
   }
 
@@ -299,16 +310,16 @@ class NetServerFacade extends EventEmitter {
 
   set maxConnections(value) {
     this._maxConnections = value;
-    this._owner.options.maxClients = value;
+    this._owner.server.options.maxClients = value;
   }
 
   /** The number of open connections (`net.Server#connections`, deprecated there). */
   get connections() {
-    return this._owner._native.connectionCount();
+    return this._owner.native.connectionCount();
   }
 
   getConnections(callback) {
-    const count = this._owner._native.connectionCount();
+    const count = this._owner.native.connectionCount();
     if (typeof callback === 'function') {
       process.nextTick(callback, null, count);
     }
@@ -327,4 +338,4 @@ if (Symbol.asyncDispose) {
   };
 }
 
-module.exports = { NetServerFacade, parseListenArgs };
+module.exports = { NetServerFacade, parseListenArgs, kApplyRef, kClosed };

@@ -3,7 +3,7 @@
 // The connection and its session object as the application sees them: the native side
 // owns the session state, and each event carries what changed since the last one.
 
-const { ConnectionSocket } = require('./connection-socket.js');
+const { ConnectionSocket, socketClosed } = require('./connection-socket.js');
 const { replyCode } = require('./handler-call.js');
 
 /**
@@ -34,17 +34,7 @@ class SMTPConnection {
 
   /** smtp-server's private socket, for code that writes to it or destroys it. */
   get _socket() {
-    return this._sock || (this._sock = new ConnectionSocket(this));
-  }
-
-  /** `session.xClient`, one Map for the whole connection. */
-  _xClientMap() {
-    return this._xClient || (this._xClient = new Map());
-  }
-
-  /** `session.xForward`, one Map for the whole connection. */
-  _xForwardMap() {
-    return this._xForward || (this._xForward = new Map());
+    return this._sock || (this._sock = new ConnectionSocket(this, bytes => this._answers.direct().sendRaw(this.cid, bytes)));
   }
 
   /** Sends a reply line to the client. */
@@ -52,104 +42,148 @@ class SMTPConnection {
     this._answers.direct().send(this.cid, replyCode(code, 500), text === undefined || text === null ? '' : String(text));
   }
 
-  /** Sends bytes to the client as they are. */
-  _sendRaw(bytes) {
-    this._answers.direct().sendRaw(this.cid, bytes);
-  }
-
   /** Closes the connection. */
   close() {
     this._answers.direct().closeConnection(this.cid);
   }
+}
 
-  /** The envelope of a new transaction, as smtp-server's reset creates it. */
-  _freshEnvelope(options) {
-    const envelope = { mailFrom: false, rcptTo: [], requireTLS: false, bodyType: '7bit', smtpUtf8: false };
-    if (!options.hideDSN) {
-      envelope.dsn = { ret: null, envid: null };
-    }
-    return envelope;
+/** The envelope of a new transaction, as smtp-server's reset creates it. */
+function freshEnvelope(options) {
+  const envelope = { mailFrom: false, rcptTo: [], requireTLS: false, bodyType: '7bit', smtpUtf8: false };
+  if (!options.hideDSN) {
+    envelope.dsn = { ret: null, envid: null };
   }
+  return envelope;
+}
 
-  /** The fields smtp-server assigns on every reset, and a new envelope. */
-  _applyView(session, v, options) {
-    const conn = this;
-    assignAddresses(conn, v);
-    conn.clientHostname = v.ch;
-    assignAddresses(session, v);
-    session.clientHostname = v.ch;
-    session.openingCommand = v.oc;
-    session.hostNameAppearsAs = v.hn;
-    session.xClient = conn._xClientMap();
-    session.xForward = conn._xForwardMap();
-    session.transmissionType = v.tt;
+/** The fields of `conn` and `session` smtp-server assigns on every reset, and a new envelope. */
+function applyView(conn, session, v, options) {
+  assignAddresses(conn, v);
+  conn.clientHostname = v.ch;
+  assignAddresses(session, v);
+  session.clientHostname = v.ch;
+  session.openingCommand = v.oc;
+  session.hostNameAppearsAs = v.hn;
+  session.xClient = xClientMap(conn);
+  session.xForward = xForwardMap(conn);
+  session.transmissionType = v.tt;
+  session.tlsOptions = conn.tlsOptions;
+  session.envelope = freshEnvelope(options);
+}
+
+/** Applies the session changes an event carries (`s`) to `conn` and its session. */
+function applySync(conn, s, options) {
+  const session = conn.session;
+  if (s.v) {
+    conn._view = s.v;
+    applyView(conn, session, s.v, options);
+    session.transaction = s.v.tr;
+  } else if (s.tr !== undefined && conn._view) {
+    // a reset that changed nothing but the transaction counter: the fields are
+    // assigned again all the same, undoing what handlers changed, as smtp-server does
+    applyView(conn, session, conn._view, options);
+    session.transaction = s.tr;
+  }
+  const envelope = session.envelope;
+  if (s.f && envelope) {
+    envelope.requireTLS = s.f.requireTLS;
+    envelope.bodyType = s.f.bodyType;
+    envelope.smtpUtf8 = s.f.smtpUtf8;
+    if (envelope.dsn) {
+      envelope.dsn.ret = s.f.ret;
+      envelope.dsn.envid = s.f.envid;
+    }
+  }
+  if (s.m && envelope) {
+    envelope.mailFrom = s.m;
+  }
+  if (s.r && envelope) {
+    if (envelope.rcptTo.length > s.rf) {
+      envelope.rcptTo.length = s.rf;
+    }
+    for (const rcpt of s.r) {
+      envelope.rcptTo.push(rcpt);
+    }
+  }
+  if (s.err !== undefined) {
+    session.error = s.err;
+  }
+  if (s.wiz) {
+    session.isWizard = true;
+  }
+  if (s.t) {
+    if (s.t.cert) {
+      s.t.cert = Buffer.from(s.t.cert, 'base64');
+    }
+    conn._tls = s.t;
+    conn.secure = true;
+    conn.tlsOptions = { name: s.t.name, standardName: s.t.standardName, version: s.t.version };
+    session.secure = true;
     session.tlsOptions = conn.tlsOptions;
-    session.envelope = this._freshEnvelope(options);
   }
+  if (s.xc) {
+    replaceEntries(xClientMap(conn), s.xc);
+  }
+  if (s.xf) {
+    replaceEntries(xForwardMap(conn), s.xf);
+  }
+  if (s.uc) {
+    session.user = false;
+  }
+  if (s.sn !== undefined) {
+    session.servername = s.sn !== null ? s.sn : conn._tls ? false : undefined;
+  }
+}
 
-  /** Applies the session changes an event carries (`s`). */
-  _applySync(s, options) {
-    const conn = this;
-    const session = conn.session;
-    if (s.v) {
-      conn._view = s.v;
-      this._applyView(session, s.v, options);
-      session.transaction = s.v.tr;
-    } else if (s.tr !== undefined && conn._view) {
-      // a reset that changed nothing but the transaction counter: the fields are
-      // assigned again all the same, undoing what handlers changed, as smtp-server does
-      this._applyView(session, conn._view, options);
-      session.transaction = s.tr;
-    }
-    const envelope = session.envelope;
-    if (s.f && envelope) {
-      envelope.requireTLS = s.f.requireTLS;
-      envelope.bodyType = s.f.bodyType;
-      envelope.smtpUtf8 = s.f.smtpUtf8;
-      if (envelope.dsn) {
-        envelope.dsn.ret = s.f.ret;
-        envelope.dsn.envid = s.f.envid;
-      }
-    }
-    if (s.m && envelope) {
-      envelope.mailFrom = s.m;
-    }
-    if (s.r && envelope) {
-      if (envelope.rcptTo.length > s.rf) {
-        envelope.rcptTo.length = s.rf;
-      }
-      for (const rcpt of s.r) {
-        envelope.rcptTo.push(rcpt);
-      }
-    }
-    if (s.err !== undefined) {
-      session.error = s.err;
-    }
-    if (s.wiz) {
-      session.isWizard = true;
-    }
-    if (s.t) {
-      if (s.t.cert) {
-        s.t.cert = Buffer.from(s.t.cert, 'base64');
-      }
-      conn._tls = s.t;
-      conn.secure = true;
-      conn.tlsOptions = { name: s.t.name, standardName: s.t.standardName, version: s.t.version };
-      session.secure = true;
-      session.tlsOptions = conn.tlsOptions;
-    }
-    if (s.xc) {
-      replaceEntries(conn._xClientMap(), s.xc);
-    }
-    if (s.xf) {
-      replaceEntries(conn._xForwardMap(), s.xf);
-    }
-    if (s.uc) {
-      session.user = false;
-    }
-    if (s.sn !== undefined) {
-      session.servername = s.sn !== null ? s.sn : conn._tls ? false : undefined;
-    }
+/** `session.xClient`, one Map for the whole connection. */
+function xClientMap(conn) {
+  return conn._xClient || (conn._xClient = new Map());
+}
+
+/** `session.xForward`, one Map for the whole connection. */
+function xForwardMap(conn) {
+  return conn._xForward || (conn._xForward = new Map());
+}
+
+/** The TLS details of `conn` (as the native side sent them), or undefined before TLS. */
+function tlsOf(conn) {
+  return conn._tls;
+}
+
+/** The message stream of the transaction `conn` is in, or null. */
+function dataStreamOf(conn) {
+  return conn._dataStream;
+}
+
+/** Makes `stream` (or null) the message stream of `conn`. */
+function setDataStream(conn, stream) {
+  conn._dataStream = stream;
+}
+
+/** Records `disabledKey` (what the native side was told about `session.disabledCommands`); true when it changed. */
+function disabledKeyChanged(conn, disabledKey) {
+  if (disabledKey === conn._disabledKey) {
+    return false;
+  }
+  conn._disabledKey = disabledKey;
+  return true;
+}
+
+/** A socket error happened on `conn`. */
+function markError(conn) {
+  conn._hadError = true;
+}
+
+/** True once a socket error happened on `conn`. */
+function hadError(conn) {
+  return !!conn._hadError;
+}
+
+/** `conn` closed: its `_socket`, if the application asked for it, ends and closes. */
+function connectionClosed(conn) {
+  if (conn._sock) {
+    socketClosed(conn._sock, conn._hadError);
   }
 }
 
@@ -169,4 +203,4 @@ function replaceEntries(map, entries) {
   }
 }
 
-module.exports = { SMTPConnection };
+module.exports = { SMTPConnection, applySync, tlsOf, dataStreamOf, setDataStream, disabledKeyChanged, markError, hadError, connectionClosed };

@@ -1,5 +1,7 @@
 'use strict';
 
+const { isHandled } = require('./data-stream.js');
+
 /** How long a message may wait for a reader before the warning is logged. */
 const STALL_WARNING_MS = 5000;
 
@@ -19,7 +21,7 @@ function watchForStall(stream, logger, cid) {
     return;
   }
   const timer = setTimeout(() => {
-    if (unread(stream) && !stream._handled && !stream.readableEnded && !stream.destroyed) {
+    if (unread(stream) && !isHandled(stream) && !stream.readableEnded && !stream.destroyed) {
       logger.warn(
         { tnx: 'data', cid, bytes: stream.byteLength },
         '%s onData has not read the message stream for %s seconds and has not called back; the client waits. Read the stream (pipe(), on("data"), resume()) or call back',
