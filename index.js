@@ -23,6 +23,8 @@ const HOOK_BITS = native.hookBits();
 const HOOKS = ['onConnect', 'onMailFrom', 'onRcptTo', 'onData', 'onClose', 'onSecure', 'onAuth'];
 
 const CLOSE_TIMEOUT = 30 * 1000;
+// the server's event dispatcher (a Symbol: EventEmitter keeps its listeners in _events)
+const kDispatch = Symbol('dispatch');
 
 /**
  * An SMTP/LMTP server, compatible with `smtp-server`'s `SMTPServer`.
@@ -79,17 +81,9 @@ class SMTPServer extends EventEmitter {
     // options assigned later apply from the next connection or command, as in smtp-server
     this._answers = new AnswerQueue(this._native, EV);
     defineLiveOptions(this, opts, () => this._answers.direct().setOptions(nativeOptions(this.options)));
-    // 'connect' listeners make the greeting wait for them (the native side must know)
-    const listenersChanged = name => {
-      if (name === 'connect') {
-        process.nextTick(() => this._refreshHooks());
-      }
-    };
-    this.on('newListener', listenersChanged);
-    this.on('removeListener', listenersChanged);
     this._applyTlsDefaults();
     this._attached = new AttachedSockets(this._answers, EV);
-    this._events = new EventDispatch({
+    this[kDispatch] = new EventDispatch({
       server: this,
       answers: this._answers,
       handlers: new HandlerCalls(this, this._answers, EV, native.AuthAnswer),
@@ -103,7 +97,7 @@ class SMTPServer extends EventEmitter {
     this.server = new NetServerFacade({
       server: this,
       native: this._native,
-      dispatch: this._events.dispatch,
+      dispatch: this[kDispatch].dispatch,
       hookMask: () => this._serveMask(),
       stopListening: () => this._answers.direct().close(),
       attachedCount: () => this._attached.size,
@@ -169,6 +163,41 @@ class SMTPServer extends EventEmitter {
     return this._mask;
   }
 
+  // 'connect' listeners make the greeting wait for them, so the native side must know of
+  // them: the listener methods tell it (a 'newListener' listener would show in
+  // eventNames(), where smtp-server's server has none). once() and
+  // prependOnceListener() go through on() and prependListener().
+  addListener(...args) {
+    return this._listenersChanged(super.addListener(...args), args[0]);
+  }
+
+  on(...args) {
+    return this._listenersChanged(super.on(...args), args[0]);
+  }
+
+  prependListener(...args) {
+    return this._listenersChanged(super.prependListener(...args), args[0]);
+  }
+
+  removeListener(...args) {
+    return this._listenersChanged(super.removeListener(...args), args[0]);
+  }
+
+  off(...args) {
+    return this._listenersChanged(super.off(...args), args[0]);
+  }
+
+  removeAllListeners(...args) {
+    return this._listenersChanged(super.removeAllListeners(...args), args.length ? args[0] : 'connect');
+  }
+
+  _listenersChanged(self, event) {
+    if (event === 'connect' && this._native) {
+      this._refreshHooks();
+    }
+    return self;
+  }
+
   _refreshHooks() {
     const mask = this._hookMask();
     if (mask !== this._mask) {
@@ -197,7 +226,7 @@ class SMTPServer extends EventEmitter {
       localAddress: String(opts.localAddress || socket.localAddress || ''),
       localPort: Number(opts.localPort || socket.localPort) || 0
     };
-    const pipe = this._native.attach(peer, this._serveMask(), this._events.dispatch);
+    const pipe = this._native.attach(peer, this._serveMask(), this[kDispatch].dispatch);
     this._attached.add(pipe, socket);
     // the connection keeps the process alive from now on, as a listening server would
     this.server[kApplyRef]();

@@ -605,3 +605,37 @@ test("onMailFrom's and onRcptTo's address objects are the envelope's: what a han
         ]
     });
 });
+
+test('the server keeps its listeners where EventEmitter does: eventNames(), any event name, removeAllListeners(), and a connect listener added while listening', async () => {
+    const seen = await same(async SMTPServer => {
+        const { server, port } = await start(SMTPServer, { disableReverseLookup: true, logger: false, authOptional: true });
+        const result = { initial: server.eventNames() };
+        try {
+            // names that are fields of the server's own helpers are ordinary event names
+            const order = [];
+            server.on('dispatch', () => order.push('dispatch event'));
+            server.on('_conns', () => order.push('_conns event'));
+            server.emit('dispatch');
+            server.emit('_conns');
+            // a connect listener added while listening runs before the next greeting
+            server.on('connect', info => order.push(`connect ${info.remoteAddress}`));
+            const client = await Client.open(port);
+            order.push('greeting');
+            await client.cmd('QUIT');
+            result.order = order;
+            result.names = server.eventNames().sort();
+            // without listeners the server still serves
+            server.removeAllListeners();
+            result.after = server.eventNames();
+            const again = await Client.open(port);
+            result.noop = (await again.cmd('NOOP')).slice(0, 3);
+            again.destroy();
+            return result;
+        } finally {
+            await closeServer(server);
+        }
+    });
+    assert.deepEqual(seen.initial, []);
+    assert.deepEqual(seen.order, ['dispatch event', '_conns event', 'connect 127.0.0.1', 'greeting']);
+    assert.deepEqual(seen.after, []);
+});
