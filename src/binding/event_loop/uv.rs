@@ -120,6 +120,23 @@ pub unsafe fn free_handle(handle: *mut UvHandle) {
 }
 
 impl Uv {
+    /// A handle of `kind`, initialized by `init` (libuv's `uv_*_init` for that kind),
+    /// not keeping the loop alive; null when libuv refuses it.
+    fn new_handle(&self, kind: c_int, init: impl FnOnce(*mut UvHandle) -> c_int) -> *mut UvHandle {
+        let handle = alloc_handle(self, kind);
+        if handle.is_null() {
+            return handle;
+        }
+        if init(handle) != 0 {
+            // SAFETY: libuv refused the handle, so it never saw it.
+            unsafe { free_handle(handle) };
+            return std::ptr::null_mut();
+        }
+        // SAFETY: `handle` was just initialized.
+        unsafe { (self.unref)(handle) };
+        handle
+    }
+
     /// A poll handle watching `fd` on `uv_loop`, carrying `data`, not keeping the loop
     /// alive; null when libuv refuses it.
     ///
@@ -131,21 +148,15 @@ impl Uv {
         fd: c_int,
         data: *mut c_void,
     ) -> *mut UvHandle {
-        let handle = alloc_handle(self, POLL);
-        if handle.is_null() {
-            return handle;
-        }
-        // SAFETY: `handle` is zeroed memory of `uv_poll_t`'s size, per the contract the
-        // loop is alive on this thread.
-        unsafe {
-            if (self.poll_init)(uv_loop, handle, fd) != 0 {
-                free_handle(handle);
-                return std::ptr::null_mut();
+        // SAFETY: the handle is zeroed memory of `uv_poll_t`'s size; per the contract
+        // the loop is alive on this thread.
+        self.new_handle(POLL, |handle| unsafe {
+            let status = (self.poll_init)(uv_loop, handle, fd);
+            if status == 0 {
+                (self.handle_set_data)(handle, data);
             }
-            (self.handle_set_data)(handle, data);
-            (self.unref)(handle);
-        }
-        handle
+            status
+        })
     }
 
     /// An async handle on `uv_loop` calling `cb`, not keeping the loop alive; null when
@@ -154,19 +165,10 @@ impl Uv {
     /// # Safety
     /// Called on the loop's thread, with the loop alive.
     pub unsafe fn new_async(&self, uv_loop: *mut UvLoop, cb: HandleCb) -> *mut UvHandle {
-        let handle = alloc_handle(self, ASYNC);
-        if handle.is_null() {
-            return handle;
-        }
         // SAFETY: as in `new_poll`.
-        unsafe {
-            if (self.async_init)(uv_loop, handle, cb) != 0 {
-                free_handle(handle);
-                return std::ptr::null_mut();
-            }
-            (self.unref)(handle);
-        }
-        handle
+        self.new_handle(ASYNC, |handle| unsafe {
+            (self.async_init)(uv_loop, handle, cb)
+        })
     }
 
     /// A check handle on `uv_loop` (its callback runs after each poll phase while it
@@ -175,19 +177,10 @@ impl Uv {
     /// # Safety
     /// Called on the loop's thread, with the loop alive.
     pub unsafe fn new_check(&self, uv_loop: *mut UvLoop) -> *mut UvHandle {
-        let handle = alloc_handle(self, CHECK);
-        if handle.is_null() {
-            return handle;
-        }
         // SAFETY: as in `new_poll`.
-        unsafe {
-            if (self.check_init)(uv_loop, handle) != 0 {
-                free_handle(handle);
-                return std::ptr::null_mut();
-            }
-            (self.unref)(handle);
-        }
-        handle
+        self.new_handle(CHECK, |handle| unsafe {
+            (self.check_init)(uv_loop, handle)
+        })
     }
 
     /// Starts (`Some(cb)`; again is harmless) or stops a check handle.
