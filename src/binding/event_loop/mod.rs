@@ -193,6 +193,14 @@ impl EventLoop {
             )
         };
         if wake.is_null() || check.is_null() {
+            // SAFETY: on the JavaScript thread; each handle libuv did make is closed once,
+            // and the async context is not used again.
+            unsafe {
+                for handle in [wake, check].into_iter().filter(|h| !h.is_null()) {
+                    uv.close(handle, free_closed);
+                }
+                sys::napi_async_destroy(env, async_context);
+            }
             return None;
         }
         this.wake.store(wake, Ordering::Release);
