@@ -668,49 +668,8 @@ impl NativeServer {
     /// - [`EventKind::Body`] says a body piece was consumed.
     #[napi]
     pub fn answer(&self, answers: Array) -> Result<()> {
-        self.on_loop(|| self.apply_answers(&answers))
-    }
-
-    /// What [`NativeServer::answer`] does, on the event loop's side when it has one.
-    fn apply_answers(&self, answers: &Array) -> Result<()> {
-        let Some(server) = self.server() else {
-            return Ok(());
-        };
-        let mut i = 0;
-        while i + ANSWER_SLOTS <= answers.len() {
-            let kind = answers.get::<u32>(i)?.unwrap_or(0);
-            let conn = answers.get::<u32>(i + 1)?.unwrap_or(0);
-            let code = answers.get::<i32>(i + 2)?.unwrap_or(0);
-            let flags = answers.get::<u32>(i + 3)?.unwrap_or(0);
-            let text = answers.get::<Option<String>>(i + 4)?.flatten();
-            i += ANSWER_SLOTS;
-            let question = match kind {
-                k if k == EventKind::OnConnect as u32 => Some(Question::Connect),
-                k if k == EventKind::ConnectEvent as u32 => Some(Question::ConnectEvent),
-                k if k == EventKind::OnSecure as u32 => Some(Question::Secure),
-                k if k == EventKind::MailFrom as u32 => Some(Question::MailFrom),
-                k if k == EventKind::RcptTo as u32 => Some(Question::RcptTo),
-                _ => None,
-            };
-            let msg = match question {
-                Some(question) => ConnMsg::Hook(
-                    question,
-                    if code == 0 {
-                        HookOutcome::Accept
-                    } else {
-                        HookOutcome::Reject(u16::try_from(code).ok(), text.unwrap_or_default())
-                    },
-                ),
-                None if kind == EventKind::DataStart as u32 => ConnMsg::Data {
-                    answer: DataAnswer::Whole(data_result(code, text)),
-                    discard: flags & 1 != 0,
-                },
-                None if kind == EventKind::Body as u32 => ConnMsg::Ack,
-                None => continue,
-            };
-            server.deliver(conn, msg);
-        }
-        Ok(())
+        self.with_server(|server| apply_answers(server, &answers))
+            .unwrap_or(Ok(()))
     }
 
     /// Answers `onAuth` with an [`AuthAnswer`] `kind` (`code` -1 means none was given).
@@ -862,23 +821,59 @@ impl NativeServer {
     }
 
     fn deliver(&self, conn: u32, msg: ConnMsg) {
-        if let Some(server) = self.server() {
-            self.on_loop(|| server.deliver(conn, msg));
-        }
+        self.with_server(|server| server.deliver(conn, msg));
     }
 
-    /// Runs `f`, and then the connections it woke on the event loop (their replies
-    /// are written before this returns to JavaScript).
-    fn on_loop<R>(&self, f: impl FnOnce() -> R) -> R {
+    /// Runs `f` with the running server (`None` without one), and then the connections
+    /// it woke on the event loop (their replies are written before this returns to
+    /// JavaScript).
+    fn with_server<R>(&self, f: impl FnOnce(&Server) -> R) -> Option<R> {
+        let running = self.running()?;
         #[cfg(unix)]
-        if let Some(l) = self
-            .running()
-            .and_then(|r| r.hooks.event_loop.get().cloned())
-        {
-            return l.batch(f);
+        if let Some(l) = running.hooks.event_loop.get() {
+            return Some(l.batch(|| f(&running.server)));
         }
-        f()
+        Some(f(&running.server))
     }
+}
+
+/// Applies a batch of answers (see [`NativeServer::answer`]) to their connections.
+fn apply_answers(server: &Server, answers: &Array) -> Result<()> {
+    let mut i = 0;
+    while i + ANSWER_SLOTS <= answers.len() {
+        let kind = answers.get::<u32>(i)?.unwrap_or(0);
+        let conn = answers.get::<u32>(i + 1)?.unwrap_or(0);
+        let code = answers.get::<i32>(i + 2)?.unwrap_or(0);
+        let flags = answers.get::<u32>(i + 3)?.unwrap_or(0);
+        let text = answers.get::<Option<String>>(i + 4)?.flatten();
+        i += ANSWER_SLOTS;
+        let question = match kind {
+            k if k == EventKind::OnConnect as u32 => Some(Question::Connect),
+            k if k == EventKind::ConnectEvent as u32 => Some(Question::ConnectEvent),
+            k if k == EventKind::OnSecure as u32 => Some(Question::Secure),
+            k if k == EventKind::MailFrom as u32 => Some(Question::MailFrom),
+            k if k == EventKind::RcptTo as u32 => Some(Question::RcptTo),
+            _ => None,
+        };
+        let msg = match question {
+            Some(question) => ConnMsg::Hook(
+                question,
+                if code == 0 {
+                    HookOutcome::Accept
+                } else {
+                    HookOutcome::Reject(u16::try_from(code).ok(), text.unwrap_or_default())
+                },
+            ),
+            None if kind == EventKind::DataStart as u32 => ConnMsg::Data {
+                answer: DataAnswer::Whole(data_result(code, text)),
+                discard: flags & 1 != 0,
+            },
+            None if kind == EventKind::Body as u32 => ConnMsg::Ack,
+            None => continue,
+        };
+        server.deliver(conn, msg);
+    }
+    Ok(())
 }
 
 /// The native runtime's handle.
