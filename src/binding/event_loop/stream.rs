@@ -220,21 +220,22 @@ unsafe extern "C" fn on_poll(handle: *mut UvHandle, status: c_int, events: c_int
     } else {
         events
     };
-    let mut woken = Vec::with_capacity(2);
+    // the reader and the writer to wake (no allocation on this per-readiness path)
+    let mut woken: [Option<Waker>; 2] = [None, None];
     let now = watch.events.load(Ordering::Relaxed);
     let mut keep = now;
     if fired & READABLE != 0 {
         watch.readable.store(true, Ordering::Relaxed);
         match lock(&watch.reader).take() {
             // the reader reads until the socket would block: the watch stays
-            Some(w) => woken.push(w),
+            Some(w) => woken[0] = Some(w),
             // nobody reads now: stop watching, or the loop would call again at once
             None => keep &= !READABLE,
         }
     }
     if fired & WRITABLE != 0 {
         keep &= !WRITABLE;
-        woken.extend(lock(&watch.writer).take());
+        woken[1] = lock(&watch.writer).take();
     }
     if status < 0 {
         keep = 0;
@@ -244,5 +245,5 @@ unsafe extern "C" fn on_poll(handle: *mut UvHandle, status: c_int, events: c_int
         // SAFETY: on the loop's thread (this callback), with the live handle.
         unsafe { uv.watch(handle, keep, on_poll) };
     }
-    home.from_callback(|| woken.into_iter().for_each(Waker::wake));
+    home.from_callback(|| woken.into_iter().flatten().for_each(Waker::wake));
 }
