@@ -10,7 +10,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
-const { freePort } = require('./helpers/process.js');
+const { freePort, waitForPort } = require('./helpers/process.js');
 
 const haproxy = ['/usr/sbin/haproxy', '/usr/bin/haproxy', '/usr/local/sbin/haproxy'].find(p => fs.existsSync(p)) || (spawnSync('sh', ['-c', 'command -v haproxy']).stdout || '').toString().trim();
 
@@ -110,19 +110,7 @@ test('HAProxy with send-proxy and send-proxy-v2 in front of two server processes
   proxy.stderr.on('data', d => (proxyErr += d));
   try {
     // wait until the frontend accepts
-    for (let i = 0; i < 50; i++) {
-      const ok = await new Promise(resolve => {
-        const s = net.connect(front, '127.0.0.1', () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.on('error', () => resolve(false));
-      });
-      if (ok) {
-        break;
-      }
-      await new Promise(r => setTimeout(r, 100));
-    }
+    await waitForPort(front);
     const sent = [];
     for (let i = 0; i < 6; i++) {
       const r = await sendOne(front, `message ${i}`);
