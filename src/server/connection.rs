@@ -555,7 +555,7 @@ where
     /// for the logger goes first, so entries and events arrive in the order they happened.
     fn sync(&mut self) -> SessionSync {
         self.send_trace();
-        self.mirror.sync(&mut self.session)
+        self.mirror.sync(&self.session)
     }
 
     /// Hands what the session recorded for the logger to the application.
@@ -680,7 +680,12 @@ where
                     }
                 },
                 (Phase::Securing | Phase::Ready, Question::Secure) => self.on_secure(outcome),
-                (Phase::Ready, question) => self.session.resolve_hook(question, outcome),
+                (Phase::Ready, question) => {
+                    let accepted = outcome == HookOutcome::Accept;
+                    if self.session.resolve_hook(question, outcome) && accepted {
+                        self.mirror.recorded(question, &self.session);
+                    }
+                }
                 // an answer to a question this connection is not waiting for
                 _ => {}
             },

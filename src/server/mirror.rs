@@ -1,7 +1,7 @@
 //! What the application was last told about a session: the connection's side of
 //! keeping the application's copy of the session up to date.
 
-use crate::protocol::session::{Counts, EnvelopeFlags, Session, SessionSync};
+use crate::protocol::session::{Address, Counts, EnvelopeFlags, Question, Session, SessionSync};
 
 /// What the application's copy of the session was last told, compared with the
 /// session's state to find what it lacks.
@@ -19,6 +19,11 @@ pub struct Mirror {
     default_flags: bool,
     /// The session's counts as of the last sync.
     counts: Counts,
+    /// The application's envelope has the sender.
+    mail: bool,
+    /// The recipients the application's envelope holds, in order, by the number of
+    /// their acceptance ([`Recipient::accepted`](crate::protocol::session::Recipient::accepted)).
+    rcpts: Vec<u64>,
 }
 
 impl Mirror {
@@ -28,13 +33,39 @@ impl Mirror {
         self.servername_due = true;
     }
 
+    /// The session applied an accepting answer to `question` (`onMailFrom` or
+    /// `onRcptTo`): the application put the address into its envelope itself, a
+    /// recipient at the place the question gave.
+    pub fn recorded(&mut self, question: Question, session: &Session) {
+        match question {
+            Question::MailFrom => self.mail = true,
+            Question::RcptTo => {
+                // the recipient just accepted is the one with the latest number, at the
+                // place the question gave: the end, or that of an earlier one
+                let latest = session.counts().rcpts;
+                let recipients = &session.envelope().rcpt_to;
+                let Some(slot) = recipients.iter().rposition(|r| r.accepted == latest) else {
+                    return;
+                };
+                // where the application puts it: `rcptTo[Math.min(slot, rcptTo.length)]`
+                match self.rcpts.get_mut(slot) {
+                    Some(known) => *known = latest,
+                    None => self.rcpts.push(latest),
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// What the application's copy of `session` lacks; afterwards it counts as told.
-    pub fn sync(&mut self, session: &mut Session) -> SessionSync {
+    pub fn sync(&mut self, session: &Session) -> SessionSync {
         let generation = session.generation();
         let reset = generation != self.generation;
         self.generation = generation;
-        let mut sync = session.take_changes();
-        sync.generation = generation;
+        let mut sync = SessionSync {
+            generation,
+            ..SessionSync::default()
+        };
         let counts = session.counts();
         if reset {
             // the application keeps the last view it received: when only the counter
@@ -55,7 +86,10 @@ impl Mirror {
         if reset {
             // the application makes a fresh envelope object
             self.default_flags = true;
+            self.mail = false;
+            self.rcpts.clear();
         }
+        self.sync_envelope(session, counts, &mut sync);
         if counts.mail_params != self.counts.mail_params {
             let e = session.envelope();
             let default = !e.require_tls
@@ -90,5 +124,37 @@ impl Mirror {
             sync.servername = Some(session.tls().and_then(|t| t.servername.clone()));
         }
         sync
+    }
+
+    /// The sender and the recipients the application's envelope lacks: a recipient
+    /// accepted without asking may have replaced one anywhere in the list.
+    fn sync_envelope(&mut self, session: &Session, counts: Counts, sync: &mut SessionSync) {
+        let envelope = session.envelope();
+        if !self.mail {
+            if let Some(mail) = &envelope.mail_from {
+                self.mail = true;
+                sync.mail_from = Some(Address::clone(mail));
+            }
+        }
+        sync.rcpt_from = self.rcpts.len();
+        if counts.rcpts == self.counts.rcpts {
+            // no recipient accepted since the last sync
+            return;
+        }
+        let recipients = &envelope.rcpt_to;
+        let same = self
+            .rcpts
+            .iter()
+            .zip(recipients)
+            .take_while(|(known, r)| **known == r.accepted)
+            .count();
+        if same < recipients.len() {
+            // the application replaces its list from there on
+            let tail = &recipients[same..];
+            self.rcpts.truncate(same);
+            self.rcpts.extend(tail.iter().map(|r| r.accepted));
+            sync.rcpt_from = same;
+            sync.rcpts = tail.iter().map(|r| r.address.clone()).collect();
+        }
     }
 }

@@ -41,13 +41,24 @@ impl Address {
     }
 }
 
+/// An accepted recipient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipient {
+    /// The address as the application sees it.
+    pub address: Address,
+    /// Which acceptance put it here: the session's count of accepted recipients
+    /// ([`Counts::rcpts`](super::Counts::rcpts)) once it was accepted. A later RCPT for
+    /// the same address replaces it with a recipient of a higher number.
+    pub accepted: u64,
+}
+
 /// The transaction state (`session.envelope`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
     /// Accepted sender (boxed: an idle session holds no room for one).
     pub mail_from: Option<Box<Address>>,
     /// Accepted recipients.
-    pub rcpt_to: Vec<Address>,
+    pub rcpt_to: Vec<Recipient>,
     /// REQUIRETLS was given.
     pub require_tls: bool,
     /// `7bit` or `8bitmime` (the default is not allocated).
@@ -218,14 +229,13 @@ impl Session {
         if self.hooks().mail_from {
             self.ask(HookCall::MailFrom(addr));
         } else {
-            self.accept_mail(addr, false);
+            self.accept_mail(addr);
         }
     }
 
-    /// The sender is accepted; `known` when the application recorded it already.
-    pub(super) fn accept_mail(&mut self, addr: Address, known: bool) {
+    /// The sender is accepted.
+    pub(super) fn accept_mail(&mut self, addr: Address) {
         self.envelope.mail_from = Some(Box::new(addr));
-        self.mail_synced = known;
         self.send(250, "Accepted", Esc::MAIL_OK);
     }
 
@@ -310,7 +320,7 @@ impl Session {
                 slot,
             });
         } else {
-            self.accept_rcpt(addr, slot, false);
+            self.accept_rcpt(addr, slot);
         }
     }
 
@@ -320,24 +330,20 @@ impl Session {
         self.envelope
             .rcpt_to
             .iter()
-            .position(|r| r.parsed.address.to_lowercase() == key)
+            .position(|r| r.address.parsed.address.to_lowercase() == key)
     }
 
-    /// The recipient is accepted at `slot` (replacing an earlier one with the same
-    /// address, or at the end); `known` when the application recorded it already.
-    pub(super) fn accept_rcpt(&mut self, addr: Address, slot: usize, known: bool) {
-        let synced_all = self.rcpt_synced == self.envelope.rcpt_to.len();
+    /// The recipient is accepted at `slot`: in place of an earlier one with the same
+    /// address, or at the end.
+    pub(super) fn accept_rcpt(&mut self, address: Address, slot: usize) {
+        self.counts.rcpts += 1;
+        let rcpt = Recipient {
+            address,
+            accepted: self.counts.rcpts,
+        };
         match self.envelope.rcpt_to.get_mut(slot) {
-            Some(earlier) => {
-                *earlier = addr;
-                if !known {
-                    self.rcpt_synced = self.rcpt_synced.min(slot);
-                }
-            }
-            None => self.envelope.rcpt_to.push(addr),
-        }
-        if known && synced_all {
-            self.rcpt_synced = self.envelope.rcpt_to.len();
+            Some(earlier) => *earlier = rcpt,
+            None => self.envelope.rcpt_to.push(rcpt),
         }
         self.send(250, "Accepted", Esc::RCPT_OK);
     }

@@ -47,7 +47,7 @@ use auth::AuthStep;
 pub use auth::{AuthOutcome, AuthRequest};
 use chunking::{Chunk, Chunked};
 pub use command::Command;
-pub use envelope::{Address, Envelope, RcptDsn};
+pub use envelope::{Address, Envelope, RcptDsn, Recipient};
 use message::{BareLineEnding, DataState};
 pub use message::{DataAnswer, DataResult};
 pub use sync::{Counts, EnvelopeFlags, SessionSync, View};
@@ -271,13 +271,6 @@ pub struct Session {
     view: View,
     /// Resets so far (smtp-server's `_resetSession` makes a new envelope object each time).
     generation: u32,
-    /// The application knows the sender: it accepted it in `onMailFrom`, or was told.
-    /// (Which way a sender was accepted only the engine sees, so this stays here.)
-    mail_synced: bool,
-    /// The application's `envelope.rcptTo` is right up to this index. A recipient
-    /// accepted without asking can replace an earlier one anywhere in the list, which
-    /// no comparison of lengths or counts shows, so this stays here.
-    rcpt_synced: usize,
     error: Option<String>,
     tls: Option<Box<TlsInfo>>,
     auth_step: Option<AuthStep>,
@@ -336,8 +329,6 @@ impl Session {
             envelope: Envelope::default(),
             view,
             generation: 0,
-            mail_synced: true,
-            rcpt_synced: 0,
             error: None,
             tls: None,
             auth_step: None,
@@ -656,8 +647,6 @@ impl Session {
         self.envelope = Envelope::default();
         self.abort_chunked();
         self.generation = self.generation.wrapping_add(1);
-        self.mail_synced = true;
-        self.rcpt_synced = 0;
     }
 
     // ----- the main loop -----
@@ -981,17 +970,17 @@ impl Session {
 
     /// Answers the pending [`Step::Hook`] with the outcome of the application's handler;
     /// an answer to any other `question` than the one pending is ignored. (`onSecure`'s
-    /// answer goes to [`Session::resolve_secure`].)
-    pub fn resolve_hook(&mut self, question: Question, outcome: HookOutcome) {
+    /// answer goes to [`Session::resolve_secure`].) True when it answered the pending
+    /// question.
+    pub fn resolve_hook(&mut self, question: Question, outcome: HookOutcome) -> bool {
         if question == Question::Secure {
-            self.resolve_secure(outcome);
-            return;
+            return self.resolve_secure(outcome);
         }
         let call = match std::mem::replace(&mut self.waiting, Waiting::Nothing) {
             Waiting::Hook(call) if call.question() == question => call,
             waiting => {
                 self.waiting = waiting;
-                return;
+                return false;
             }
         };
         match (*call, outcome) {
@@ -1006,11 +995,12 @@ impl Session {
             (_, HookOutcome::Reject(code, message)) => {
                 self.send(code.unwrap_or(550), &message, Esc::Default);
             }
-            (HookCall::MailFrom(addr), HookOutcome::Accept) => self.accept_mail(addr, true),
+            (HookCall::MailFrom(addr), HookOutcome::Accept) => self.accept_mail(addr),
             (HookCall::RcptTo { address, slot }, HookOutcome::Accept) => {
-                self.accept_rcpt(address, slot, true)
+                self.accept_rcpt(address, slot)
             }
         }
+        true
     }
 
     /// `session.user` becomes `false` (STARTTLS, XCLIENT ADDR or LOGIN=).

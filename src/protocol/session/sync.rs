@@ -1,7 +1,6 @@
 //! What the application's copy of the session is built from: read-only views of the
-//! session, the [`Counts`] of changes its state alone does not show, and the sender
-//! and recipients that copy lacks. What the copy was last told is kept by the
-//! connection (`server::mirror`).
+//! session and the [`Counts`] of changes its state alone does not show. What the copy
+//! was last told, and so what it lacks, is kept by the connection (`server::mirror`).
 
 use std::sync::Arc;
 
@@ -76,6 +75,11 @@ pub struct Counts {
     pub xclient: u32,
     /// XFORWARD commands applied.
     pub xforward: u32,
+    /// Recipients accepted, each numbered with this count
+    /// ([`Recipient::accepted`](super::Recipient::accepted)): one that replaced an
+    /// earlier one with the same address shows only here. (Wide enough never to wrap,
+    /// so no number is given twice.)
+    pub rcpts: u64,
 }
 
 /// What the application must be told to bring its copy of the session up to date.
@@ -150,21 +154,5 @@ impl Session {
     /// The session fields as of the last reset.
     pub fn view(&self) -> &View {
         &self.view
-    }
-
-    /// The envelope changes the application's copy lacks; afterwards they count as
-    /// told. (The rest of a sync is the caller's to fill in: see `server::mirror`.)
-    pub fn take_changes(&mut self) -> SessionSync {
-        let mut sync = SessionSync::default();
-        if !self.mail_synced {
-            self.mail_synced = true;
-            sync.mail_from = self.envelope.mail_from.as_deref().cloned();
-        }
-        sync.rcpt_from = self.rcpt_synced;
-        if self.rcpt_synced < self.envelope.rcpt_to.len() {
-            sync.rcpts = self.envelope.rcpt_to[self.rcpt_synced..].to_vec();
-            self.rcpt_synced = self.envelope.rcpt_to.len();
-        }
-        sync
     }
 }

@@ -1,7 +1,7 @@
 //! Transcripts of whole sessions: bytes in, replies and bodies out.
 
 use super::*;
-use crate::protocol::config::LiveConfig;
+use crate::protocol::config::{hook_bit, LiveConfig};
 use crate::server::mirror::Mirror;
 
 fn cfg(f: impl FnOnce(&mut Config)) -> Arc<Config> {
@@ -44,7 +44,9 @@ fn transcript_split(cfg: Arc<Config>, input: &[u8], split: usize) -> (String, Ve
                 | Step::EmitConnect
                 | Step::StartTls
                 | Step::BodyAbort => {}
-                Step::Hook(call) => s.resolve_hook(call.question(), HookOutcome::Accept),
+                Step::Hook(call) => {
+                    s.resolve_hook(call.question(), HookOutcome::Accept);
+                }
                 Step::Body(b) => body.extend_from_slice(&b),
                 Step::BodyEnd(b) => {
                     body.extend_from_slice(&b);
@@ -275,10 +277,10 @@ fn an_answer_to_another_question_is_ignored() {
     }
     assert_eq!(asked, Some(Question::MailFrom));
     for other in [Question::RcptTo, Question::Secure, Question::Auth] {
-        s.resolve_hook(other, HookOutcome::Reject(Some(550), "no".into()));
-        assert!(s.is_waiting(), "{other:?} answered onMailFrom");
+        let answered = s.resolve_hook(other, HookOutcome::Reject(Some(550), "no".into()));
+        assert!(!answered && s.is_waiting(), "{other:?} answered onMailFrom");
     }
-    s.resolve_hook(Question::MailFrom, HookOutcome::Accept);
+    assert!(s.resolve_hook(Question::MailFrom, HookOutcome::Accept));
     assert!(!s.is_waiting());
     while s.step(true) != Step::Idle {}
     let out = String::from_utf8_lossy(s.output()).into_owned();
@@ -463,7 +465,7 @@ fn sync_tracks_envelope() {
     s.set_client_hostname("host.example.");
     s.reset();
     s.greet();
-    let first = mirror.sync(&mut s);
+    let first = mirror.sync(&s);
     assert_eq!(
         first.view.as_ref().map(|v| &*v.client_hostname),
         Some("host.example")
@@ -471,7 +473,7 @@ fn sync_tracks_envelope() {
     s.input()
         .extend_from_slice(b"EHLO X\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\n");
     assert_eq!(s.step(true), Step::Idle);
-    let sync = mirror.sync(&mut s);
+    let sync = mirror.sync(&s);
     let view = sync.view.as_ref().map(|v| {
         (
             v.opening_command,
@@ -486,7 +488,7 @@ fn sync_tracks_envelope() {
     );
     assert_eq!(sync.rcpts.len(), 1);
     assert_eq!(
-        mirror.sync(&mut s),
+        mirror.sync(&s),
         SessionSync {
             generation: sync.generation,
             rcpt_from: 1,
@@ -501,13 +503,13 @@ fn mirror_tells_repeated_changes() {
     let mut mirror = Mirror::default();
     s.reset();
     s.greet();
-    let _ = mirror.sync(&mut s);
+    let _ = mirror.sync(&s);
     for _ in 0..2 {
         // the same error reply, WIZ and MAIL parameters again are told again
         s.input()
             .extend_from_slice(b"EHLO x\r\nFOO\r\nWIZ abc\r\nMAIL FROM:<a@b.c> BODY=8BITMIME\r\n");
         assert_eq!(s.step(true), Step::Idle);
-        let sync = mirror.sync(&mut s);
+        let sync = mirror.sync(&s);
         assert_eq!(
             sync.error.as_deref(),
             Some("500 Error: command not recognized")
@@ -517,10 +519,155 @@ fn mirror_tells_repeated_changes() {
             sync.envelope_flags.map(|f| f.body_type),
             Some("8bitmime".to_string())
         );
-        let quiet = mirror.sync(&mut s);
+        let quiet = mirror.sync(&s);
         assert_eq!((quiet.error, quiet.wizard), (None, false));
         assert_eq!(quiet.envelope_flags, None);
     }
+}
+
+/// The application's envelope as `lib/session-view.js` applies syncs to it and
+/// `lib/handlers.js` records what a handler accepted.
+#[derive(Default)]
+struct AppEnvelope {
+    generation: u32,
+    mail: Option<Address>,
+    rcpts: Vec<Address>,
+}
+
+impl AppEnvelope {
+    fn apply(&mut self, sync: SessionSync) -> SessionSync {
+        if sync.generation != self.generation {
+            *self = AppEnvelope {
+                generation: sync.generation,
+                ..AppEnvelope::default()
+            };
+        }
+        if let Some(mail) = &sync.mail_from {
+            self.mail = Some(mail.clone());
+        }
+        if !sync.rcpts.is_empty() {
+            self.rcpts.truncate(sync.rcpt_from);
+            self.rcpts.extend(sync.rcpts.iter().cloned());
+        }
+        sync
+    }
+
+    /// Holds what `s`'s envelope holds.
+    fn assert_matches(&self, s: &Session) {
+        let envelope = s.envelope();
+        assert_eq!(self.mail.as_ref(), envelope.mail_from.as_deref());
+        let rcpts: Vec<&Address> = envelope.rcpt_to.iter().map(|r| &r.address).collect();
+        assert_eq!(self.rcpts.iter().collect::<Vec<_>>(), rcpts);
+    }
+}
+
+/// Feeds `input` to `s` as the connection does: a sync for `app` before every question
+/// and at DATA, `answer` for every question, and an accepted address recorded by `app`
+/// itself and so by `mirror`.
+fn serve_app(
+    s: &mut Session,
+    mirror: &mut Mirror,
+    app: &mut AppEnvelope,
+    input: &str,
+    answer: impl Fn(&HookCall) -> HookOutcome,
+) {
+    s.input().extend_from_slice(input.as_bytes());
+    loop {
+        match s.step(true) {
+            Step::Idle => break,
+            Step::Hook(call) => {
+                app.apply(mirror.sync(s));
+                let question = call.question();
+                let outcome = answer(&call);
+                let accepted = outcome == HookOutcome::Accept;
+                if s.resolve_hook(question, outcome) && accepted {
+                    match *call {
+                        HookCall::MailFrom(address) => app.mail = Some(address),
+                        HookCall::RcptTo { address, slot } => match app.rcpts.get_mut(slot) {
+                            Some(earlier) => *earlier = address,
+                            None => app.rcpts.push(address),
+                        },
+                        _ => {}
+                    }
+                    mirror.recorded(question, s);
+                }
+            }
+            Step::DataStart => {
+                app.apply(mirror.sync(s));
+            }
+            Step::BodyEnd(_) => s.resolve_data(DataAnswer::Whole(DataResult::Accepted(None))),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn mirror_follows_recipients_handlers_accepted() {
+    let mut s = Session::new(cfg(|_| {}), peer());
+    let hooks = Arc::new(AtomicU32::new(hook_bit::MAIL_FROM | hook_bit::RCPT_TO));
+    s.follow_hooks(Arc::clone(&hooks));
+    s.reset();
+    s.greet();
+    let mut mirror = Mirror::default();
+    let mut app = AppEnvelope::default();
+    let accept = |_: &HookCall| HookOutcome::Accept;
+    let told = |app: &mut AppEnvelope, mirror: &mut Mirror, s: &Session| {
+        let sync = app.apply(mirror.sync(s));
+        app.assert_matches(s);
+        let addresses: Vec<String> = sync
+            .rcpts
+            .iter()
+            .map(|a| a.parsed.address.clone())
+            .collect();
+        (sync.mail_from.is_some(), sync.rcpt_from, addresses)
+    };
+    let lines = "EHLO x\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<dup@example.com> X-N=1\r\nRCPT TO:<other@example.com> X-N=2\r\n";
+    serve_app(&mut s, &mut mirror, &mut app, lines, accept);
+    // the handlers accepted both, and the application recorded them
+    assert_eq!(told(&mut app, &mut mirror, &s), (false, 2, vec![]));
+
+    // the handler is removed: the same address again replaces the first recipient,
+    // and the application's list is told again from there
+    hooks.store(0, Ordering::Relaxed);
+    let lines = "RCPT TO:<DUP@example.com> X-N=3\r\n";
+    serve_app(&mut s, &mut mirror, &mut app, lines, accept);
+    let both = vec![
+        "DUP@example.com".to_string(),
+        "other@example.com".to_string(),
+    ];
+    assert_eq!(told(&mut app, &mut mirror, &s), (false, 0, both));
+
+    // back: a handler accepts a replacement, then refuses a recipient
+    hooks.store(hook_bit::RCPT_TO, Ordering::Relaxed);
+    let lines = "RCPT TO:<OTHER@example.com> X-N=4\r\n";
+    serve_app(&mut s, &mut mirror, &mut app, lines, accept);
+    assert_eq!(told(&mut app, &mut mirror, &s), (false, 2, vec![]));
+    let refuse = |_: &HookCall| HookOutcome::Reject(None, "No".into());
+    serve_app(
+        &mut s,
+        &mut mirror,
+        &mut app,
+        "RCPT TO:<c@example.com>\r\n",
+        refuse,
+    );
+    assert_eq!(told(&mut app, &mut mirror, &s), (false, 2, vec![]));
+
+    // without a handler, a recipient the same as the one it replaces is told all the same
+    hooks.store(0, Ordering::Relaxed);
+    let lines = "RCPT TO:<OTHER@example.com> X-N=4\r\n";
+    serve_app(&mut s, &mut mirror, &mut app, lines, accept);
+    let last = vec!["OTHER@example.com".to_string()];
+    assert_eq!(told(&mut app, &mut mirror, &s), (false, 1, last));
+
+    // a new transaction starts with an empty list
+    let lines =
+        "RSET\r\nMAIL FROM:<b@example.com>\r\nRCPT TO:<dup@example.com>\r\nDATA\r\nx\r\n.\r\n";
+    serve_app(&mut s, &mut mirror, &mut app, lines, accept);
+    assert_eq!(told(&mut app, &mut mirror, &s), (false, 0, vec![]));
+    let lines = "MAIL FROM:<c@example.com>\r\nRCPT TO:<e@example.com>\r\n";
+    serve_app(&mut s, &mut mirror, &mut app, lines, accept);
+    let first = vec!["e@example.com".to_string()];
+    assert_eq!(told(&mut app, &mut mirror, &s), (true, 0, first));
 }
 
 /// The malformed end-of-data sequences smtpsmug sends (its `--list-tests`, but the
