@@ -489,6 +489,61 @@ test('a callback called twice gives one reply (smtp-server-rs)', { skip: IS_REF 
 // ---------------------------------------------------------------------------
 // pipelining and load
 
+test('100,000 recipients in one transaction (every tenth a repeat) are each looked up at once, with and without onRcptTo', { timeout: 60000, skip: IS_REF && 'smtp-server compares each new recipient with every earlier one (minutes here)' }, async () => {
+    const count = 100000;
+    const lines = [];
+    const expected = [];
+    const places = new Map();
+    for (let i = 0; i < count; i++) {
+        // every tenth repeats an earlier address in other case: it takes that one's place
+        const address = i % 10 === 9 ? `USER${i - 5}@example.com` : `user${i}@example.com`;
+        lines.push(`RCPT TO:<${address}>`);
+        const key = address.toLowerCase();
+        if (places.has(key)) {
+            expected[places.get(key)] = address;
+        } else {
+            places.set(key, expected.length);
+            expected.push(address);
+        }
+    }
+    for (const asked of [false, true]) {
+        let seen = null;
+        let calls = 0;
+        const options = {
+            onData(stream, session, callback) {
+                stream.resume();
+                stream.on('end', () => {
+                    seen = session.envelope.rcptTo.map(r => r.address);
+                    callback();
+                });
+            }
+        };
+        if (asked) {
+            options.onRcptTo = (address, session, callback) => {
+                calls++;
+                callback();
+            };
+        }
+        await withServer(options, async port => {
+            const client = await Client.open(port);
+            try {
+                assert.match(await client.cmd('EHLO x'), /^250/);
+                assert.equal(await client.cmd('MAIL FROM:<a@example.com>'), '250 Accepted');
+                client.write(lines.join('\r\n') + '\r\nDATA\r\n');
+                const replies = await client.readN(count + 1, 'the RCPT replies and 354', 50000);
+                assert.equal(replies.filter(r => r === '250 Accepted').length, count);
+                assert.match(replies[count], /^354/);
+                client.write('x\r\n.\r\n');
+                assert.match(await client.read('the reply to the message'), /^250/);
+            } finally {
+                client.destroy();
+            }
+        });
+        assert.equal(calls, asked ? count : 0);
+        assert.deepEqual(seen, expected);
+    }
+});
+
 test('1000 pipelined commands in one write get 1000 replies in order', { timeout: 20000 }, async () => {
     await withServer({}, async port => {
         const client = await Client.open(port);

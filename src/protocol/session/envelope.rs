@@ -2,6 +2,7 @@
 //! and limits.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use super::{HookCall, Session, Step};
 use crate::protocol::address::{parse_address_command, AddressCommand, ParamValue, ParsedAddress};
@@ -69,6 +70,9 @@ pub struct Envelope {
     pub dsn_ret: Option<String>,
     /// DSN ENVID.
     pub dsn_envid: Option<String>,
+    /// The place of each recipient in `rcpt_to`, by its lower-cased address (a
+    /// transaction with many recipients looks each new one up at once).
+    rcpt_index: HashMap<String, usize>,
 }
 
 impl Default for Envelope {
@@ -81,6 +85,7 @@ impl Default for Envelope {
             smtp_utf8: false,
             dsn_ret: None,
             dsn_envid: None,
+            rcpt_index: HashMap::new(),
         }
     }
 }
@@ -305,7 +310,11 @@ impl Session {
                 addr.dsn.get_or_insert_with(RcptDsn::default).orcpt = Some(orcpt.to_string());
             }
         }
-        let earlier = self.find_rcpt(&addr.parsed.address);
+        let earlier = self
+            .envelope
+            .rcpt_index
+            .get(&addr.parsed.address.to_lowercase())
+            .copied();
         if self.cfg.max_recipients > 0
             && self.envelope.rcpt_to.len() >= self.cfg.max_recipients
             && earlier.is_none()
@@ -324,15 +333,6 @@ impl Session {
         }
     }
 
-    /// The index of the recipient with this address (compared case-insensitively).
-    fn find_rcpt(&self, address: &str) -> Option<usize> {
-        let key = address.to_lowercase();
-        self.envelope
-            .rcpt_to
-            .iter()
-            .position(|r| r.address.parsed.address.to_lowercase() == key)
-    }
-
     /// The recipient is accepted at `slot`: in place of an earlier one with the same
     /// address, or at the end.
     pub(super) fn accept_rcpt(&mut self, address: Address, slot: usize) {
@@ -341,9 +341,14 @@ impl Session {
             address,
             accepted: self.counts.rcpts,
         };
-        match self.envelope.rcpt_to.get_mut(slot) {
+        let envelope = &mut self.envelope;
+        match envelope.rcpt_to.get_mut(slot) {
             Some(earlier) => *earlier = rcpt,
-            None => self.envelope.rcpt_to.push(rcpt),
+            None => {
+                let key = rcpt.address.parsed.address.to_lowercase();
+                envelope.rcpt_to.push(rcpt);
+                envelope.rcpt_index.insert(key, envelope.rcpt_to.len() - 1);
+            }
         }
         self.send(250, "Accepted", Esc::RCPT_OK);
     }
