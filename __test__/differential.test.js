@@ -907,6 +907,28 @@ describe('smtp-server differential transcripts', { concurrency: true }, () => {
             ]
         });
 
+        check('a recipient accepted without asking replaces an earlier one, and the others stay the objects onRcptTo saw', {
+            options: OPEN,
+            handlers: {
+                // marks the addresses it accepts and puts the default handler back at the
+                // second: the third recipient (the first address again) is not asked about
+                onRcptTo: function (address, session, cb) {
+                    address.marked = session.envelope.rcptTo.length + 1;
+                    if (session.envelope.rcptTo.length >= 1) {
+                        this.onRcptTo = Object.getPrototypeOf(this).onRcptTo;
+                    }
+                    setImmediate(cb);
+                },
+                onData: true
+            },
+            steps: [
+                G,
+                EHLO,
+                send(lines('MAIL FROM:<a@example.com>', 'RCPT TO:<dup@example.com>', 'RCPT TO:<other@example.com>', 'RCPT TO:<third@example.com>', 'RCPT TO:<DUP@example.com> X-N=2', 'DATA'), 6),
+                send('x\r\n.\r\n')
+            ]
+        });
+
         check('onRcptTo refusal defaults to 550', {
             options: OPEN,
             handlers: { onRcptTo: refuse('No such user here'), onData: true },

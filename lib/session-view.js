@@ -99,11 +99,10 @@ function applySync(conn, s, options) {
     envelope.mailFrom = s.m;
   }
   if (s.r && envelope) {
-    if (envelope.rcptTo.length > s.rf) {
-      envelope.rcptTo.length = s.rf;
-    }
-    for (const rcpt of s.r) {
-      envelope.rcptTo.push(rcpt);
+    // each at its place: in place of an earlier one with the same address, or at the end
+    const rcptTo = envelope.rcptTo;
+    for (let i = 0; i < s.r.length; i++) {
+      rcptTo[Math.min(s.ri[i], rcptTo.length)] = s.r[i];
     }
   }
   if (s.err !== undefined) {

@@ -349,9 +349,13 @@ fn sync(j: &mut Json, sync: &SessionSync) {
         address(j, Some("m"), mail);
     }
     if !sync.rcpts.is_empty() {
-        j.num(Some("rf"), sync.rcpt_from as f64);
+        j.begin_array(Some("ri"));
+        for (slot, _) in &sync.rcpts {
+            j.num(None, *slot as f64);
+        }
+        j.end_array();
         j.begin_array(Some("r"));
-        for r in &sync.rcpts {
+        for (_, r) in &sync.rcpts {
             address(j, None, r);
         }
         j.end_array();

@@ -24,6 +24,8 @@ pub struct Mirror {
     /// The recipients the application's envelope holds, in order, by the number of
     /// their acceptance ([`Recipient::accepted`](crate::protocol::session::Recipient::accepted)).
     rcpts: Vec<u64>,
+    /// Recipients accepted since the last sync that the application recorded itself.
+    rcpts_recorded: u64,
 }
 
 impl Mirror {
@@ -52,6 +54,7 @@ impl Mirror {
                     Some(known) => *known = latest,
                     None => self.rcpts.push(latest),
                 }
+                self.rcpts_recorded += 1;
             }
             _ => {}
         }
@@ -136,25 +139,19 @@ impl Mirror {
                 sync.mail_from = Some(Address::clone(mail));
             }
         }
-        sync.rcpt_from = self.rcpts.len();
-        if counts.rcpts == self.counts.rcpts {
-            // no recipient accepted since the last sync
+        let accepted = counts.rcpts.wrapping_sub(self.counts.rcpts);
+        if accepted == std::mem::take(&mut self.rcpts_recorded) {
+            // every recipient accepted since the last sync was the application's own
+            // doing (or none was): nothing to compare
             return;
         }
-        let recipients = &envelope.rcpt_to;
-        let same = self
-            .rcpts
-            .iter()
-            .zip(recipients)
-            .take_while(|(known, r)| **known == r.accepted)
-            .count();
-        if same < recipients.len() {
-            // the application replaces its list from there on
-            let tail = &recipients[same..];
-            self.rcpts.truncate(same);
-            self.rcpts.extend(tail.iter().map(|r| r.accepted));
-            sync.rcpt_from = same;
-            sync.rcpts = tail.iter().map(|r| r.address.clone()).collect();
+        for (slot, r) in envelope.rcpt_to.iter().enumerate() {
+            match self.rcpts.get_mut(slot) {
+                Some(known) if *known == r.accepted => continue,
+                Some(known) => *known = r.accepted,
+                None => self.rcpts.push(r.accepted),
+            }
+            sync.rcpts.push((slot, r.address.clone()));
         }
     }
 }

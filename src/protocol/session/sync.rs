@@ -95,10 +95,9 @@ pub struct SessionSync {
     pub envelope_flags: Option<EnvelopeFlags>,
     /// `envelope.mailFrom`, when not yet known to the application.
     pub mail_from: Option<Address>,
-    /// Recipients from this index on replace the application's list tail.
-    pub rcpt_from: usize,
-    /// The recipients from `rcpt_from` on.
-    pub rcpts: Vec<Address>,
+    /// The recipients the application's `envelope.rcptTo` lacks, each with its place
+    /// there (in place of an earlier one with the same address, or at the end).
+    pub rcpts: Vec<(usize, Address)>,
     /// `session.error`, when it changed.
     pub error: Option<String>,
     /// `session.isWizard` became true.
