@@ -544,6 +544,52 @@ test('100,000 recipients in one transaction (every tenth a repeat) are each look
     }
 });
 
+/** A base-36 Punycode digit (RFC 3492 section 5). */
+function punycodeDigit(value) {
+    return String.fromCharCode(value < 26 ? 97 + value : 22 + value);
+}
+
+/** The variable-length integer `value` in Punycode digits under `bias` (RFC 3492 section 6.3). */
+function punycodeNumber(value, bias) {
+    let out = '';
+    for (let k = 36; ; k += 36) {
+        const threshold = k <= bias ? 1 : k >= bias + 26 ? 26 : k - bias;
+        if (value < threshold) {
+            return out + punycodeDigit(value);
+        }
+        out += punycodeDigit(threshold + ((value - threshold) % (36 - threshold)));
+        value = Math.floor((value - threshold) / (36 - threshold));
+    }
+}
+
+test('a 3 MB Punycode label (lenient address parsing) decodes in time proportional to its length', { timeout: 60000, skip: IS_REF && 'punycode.js splices every decoded character into an array (minutes here)' }, async () => {
+    // `count` basic `x`, then an `é` inserted in front of them and `count` more right
+    // after it (each delta 0, one digit `a`): inserted one by one into an array, every
+    // insertion would move the `count` letters behind it
+    const count = 1500000;
+    const label = 'x'.repeat(count) + '-' + punycodeNumber((0xe9 - 0x80) * (count + 1), 72) + 'a'.repeat(count);
+    let seen = null;
+    const options = {
+        lenientAddressParsing: true,
+        maxCommandLength: 4 * 1024 * 1024,
+        onRcptTo(address, session, callback) {
+            seen = address.address;
+            callback();
+        }
+    };
+    await withServer(options, async port => {
+        const client = await Client.open(port);
+        try {
+            assert.match(await client.cmd('EHLO x'), /^250/);
+            assert.equal(await client.cmd('MAIL FROM:<a@example.com>'), '250 Accepted');
+            assert.equal(await client.cmd(`RCPT TO:<a@xn--${label}.com>`, 50000), '250 Accepted');
+        } finally {
+            client.destroy();
+        }
+    });
+    assert.equal(seen, 'a@' + '\u00e9'.repeat(count + 1) + 'x'.repeat(count) + '.com');
+});
+
 test('1000 pipelined commands in one write get 1000 replies in order', { timeout: 20000 }, async () => {
     await withServer({}, async port => {
         const client = await Client.open(port);

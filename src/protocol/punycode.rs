@@ -87,6 +87,81 @@ fn adapt(delta: u32, num_points: u32, first_time: bool) -> u32 {
     k + (BASE - T_MIN + 1) * delta / (delta + SKEW)
 }
 
+/// The free places of an array, counted with a Fenwick tree so that the k-th free
+/// one is found, and taken, in logarithmic time.
+struct FreeSlots {
+    /// 1-based Fenwick tree of the number of free places.
+    tree: Vec<u32>,
+    /// Largest power of two not above the number of places (0 for none).
+    top: usize,
+}
+
+impl FreeSlots {
+    /// `len` places, all free.
+    fn new(len: usize) -> Self {
+        // with every count 1, the node for `i` covers `i & -i` places
+        let tree = (0..=len)
+            .map(|i| u32::try_from(i & i.wrapping_neg()).unwrap_or(u32::MAX))
+            .collect();
+        let top = if len == 0 { 0 } else { 1 << len.ilog2() };
+        FreeSlots { tree, top }
+    }
+
+    /// Takes the free place with `rank` free places before it and returns its
+    /// 0-based index, or `None` if there are not that many free places.
+    fn take(&mut self, rank: usize) -> Option<usize> {
+        let mut remaining = u32::try_from(rank).ok()?;
+        let mut pos = 0usize;
+        let mut step = self.top;
+        while step > 0 {
+            if let Some(&count) = self.tree.get(pos + step) {
+                if count <= remaining {
+                    pos += step;
+                    remaining -= count;
+                }
+            }
+            step >>= 1;
+        }
+        // the first `pos` places hold `rank` free ones and place `pos` is free,
+        // unless `rank` is not below the number of free places (then `pos` is the
+        // number of places)
+        let mut node = pos + 1;
+        if node >= self.tree.len() {
+            return None;
+        }
+        while let Some(count) = self.tree.get_mut(node) {
+            *count -= 1;
+            node += node & node.wrapping_neg();
+        }
+        Some(pos)
+    }
+}
+
+/// Builds the final order of a decoded label: `inserts` are the code points in
+/// the order the decoder inserted them, each with the index it was inserted at in
+/// the array as it stood then; `basic` holds the basic code points, which fill the
+/// places left over. Equivalent to performing the insertions one by one, but each
+/// place is found in logarithmic time: a label of n code points takes O(n log n),
+/// not O(n²) (a long label, as lenient address parsing with a raised command
+/// length allows, would otherwise cost time quadratic in its length).
+fn place_inserted(basic: &[u32], inserts: &[(usize, u32)]) -> Vec<u32> {
+    let len = basic.len() + inserts.len();
+    let mut placed: Vec<Option<u32>> = vec![None; len];
+    let mut free = FreeSlots::new(len);
+    // the last insertion's index is its final place; walking back, each earlier
+    // one lands on the free place of the same rank among those not taken later
+    for &(at, point) in inserts.iter().rev() {
+        if let Some(slot) = free.take(at).and_then(|index| placed.get_mut(index)) {
+            *slot = Some(point);
+        }
+    }
+    let mut basic = basic.iter().copied();
+    placed
+        .into_iter()
+        .filter_map(|slot| slot.or_else(|| basic.next()))
+        .collect()
+}
+
 /// Decodes a Punycode string (without the `xn--` prefix) into code points,
 /// appending them to `points`, which must be empty.
 fn decode_points(input: &[u8], points: &mut Vec<u32>) -> Result<(), PunycodeError> {
@@ -98,6 +173,7 @@ fn decode_points(input: &[u8], points: &mut Vec<u32>) -> Result<(), PunycodeErro
         points.push(u32::from(byte));
     }
 
+    let mut inserts: Vec<(usize, u32)> = Vec::new();
     let mut index = if basic > 0 { basic + 1 } else { 0 };
     let mut i: u32 = 0;
     let mut n = INITIAL_N;
@@ -136,17 +212,21 @@ fn decode_points(input: &[u8], points: &mut Vec<u32>) -> Result<(), PunycodeErro
             k += BASE;
         }
 
-        let out = u32::try_from(points.len() + 1).map_err(|_| PunycodeError::Overflow)?;
+        let len = points.len() + inserts.len();
+        let out = u32::try_from(len + 1).map_err(|_| PunycodeError::Overflow)?;
         bias = adapt(i - old_i, out, old_i == 0);
         if i / out > MAX_INT - n {
             return Err(PunycodeError::Overflow);
         }
         n += i / out;
         i %= out;
-        // `i` is below `out`, so the position is within 0..=points.len()
+        // `i` is below `out`, so the position is within 0..=len
         let at = usize::try_from(i).map_err(|_| PunycodeError::Overflow)?;
-        points.insert(at.min(points.len()), n);
+        inserts.push((at.min(len), n));
         i += 1;
+    }
+    if !inserts.is_empty() {
+        *points = place_inserted(points, &inserts);
     }
     Ok(())
 }
@@ -376,6 +456,33 @@ mod tests {
         assert_eq!(decode("8c9bk9h").as_deref(), Ok("\u{1F600}"));
         assert_eq!(decode("8c9bj9h").as_deref(), Ok("\u{FFFD}\u{FFFD}"));
         assert_eq!(PunycodeError::InvalidInput.to_string(), "Invalid input");
+    }
+
+    #[test]
+    fn placing_matches_inserting_one_by_one() {
+        let mut seed = 12345u64;
+        let mut next = |bound: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            usize::try_from(seed >> 33).unwrap_or(0) % (bound + 1)
+        };
+        for (basic_len, count) in [(0, 1), (0, 7), (3, 1), (5, 40), (0, 300), (17, 1000)] {
+            let basic: Vec<u32> = (0..basic_len).map(|b| 0x41 + b).collect();
+            let mut naive = basic.clone();
+            let mut inserts = Vec::new();
+            for point in 0..count {
+                let at = next(naive.len());
+                naive.insert(at, 0x1000 + point);
+                inserts.push((at, 0x1000 + point));
+            }
+            assert_eq!(place_inserted(&basic, &inserts), naive);
+        }
+        let mut free = FreeSlots::new(3);
+        assert_eq!(free.take(3), None);
+        assert_eq!(free.take(1), Some(1));
+        assert_eq!(free.take(1), Some(2));
+        assert_eq!(free.take(1), None);
+        assert_eq!(free.take(0), Some(0));
+        assert_eq!(FreeSlots::new(0).take(0), None);
     }
 
     #[test]
