@@ -569,18 +569,14 @@ test('a 3 MB Punycode label (lenient address parsing) decodes in time proportion
     const count = 1500000;
     const label = 'x'.repeat(count) + '-' + punycodeNumber((0xe9 - 0x80) * (count + 1), 72) + 'a'.repeat(count);
     let seen = null;
-    const options = {
-        lenientAddressParsing: true,
-        maxCommandLength: 4 * 1024 * 1024,
-        onRcptTo(address, session, callback) {
-            seen = address.address;
-            callback();
-        }
+    const onRcptTo = (address, session, callback) => {
+        seen = address.address;
+        callback();
     };
-    await withServer(options, async port => {
+    await withServer({ lenientAddressParsing: true, maxCommandLength: 4 * 1024 * 1024, onRcptTo }, async port => {
+        // Client.open has said EHLO
         const client = await Client.open(port);
         try {
-            assert.match(await client.cmd('EHLO x'), /^250/);
             assert.equal(await client.cmd('MAIL FROM:<a@example.com>'), '250 Accepted');
             assert.equal(await client.cmd(`RCPT TO:<a@xn--${label}.com>`, 50000), '250 Accepted');
         } finally {
