@@ -887,26 +887,6 @@ describe('smtp-server differential transcripts', { concurrency: true }, () => {
             ]
         });
 
-        check('a recipient onRcptTo accepted, replaced once the handler is the default again', {
-            options: OPEN,
-            handlers: {
-                // marks the address it accepts and puts the default handler back: the
-                // recipients after it are accepted without asking the application
-                onRcptTo: function (address, session, cb) {
-                    address.marked = true;
-                    this.onRcptTo = Object.getPrototypeOf(this).onRcptTo;
-                    setImmediate(cb);
-                },
-                onData: true
-            },
-            steps: [
-                G,
-                EHLO,
-                send(lines('MAIL FROM:<a@example.com>', 'RCPT TO:<dup@example.com> X-N=1', 'RCPT TO:<other@example.com>', 'RCPT TO:<DUP@example.com> X-N=2', 'DATA'), 5),
-                send('x\r\n.\r\n')
-            ]
-        });
-
         check('a recipient accepted without asking replaces an earlier one, and the others stay the objects onRcptTo saw', {
             options: OPEN,
             handlers: {
