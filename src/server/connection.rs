@@ -682,8 +682,9 @@ where
                 (Phase::Securing | Phase::Ready, Question::Secure) => self.on_secure(outcome),
                 (Phase::Ready, question) => {
                     let accepted = outcome == HookOutcome::Accept;
+                    let rcpt_slot = self.session.pending_rcpt_slot();
                     if self.session.resolve_hook(question, outcome) && accepted {
-                        self.mirror.recorded(question, &self.session);
+                        self.mirror.recorded(question, rcpt_slot, &self.session);
                     }
                 }
                 // an answer to a question this connection is not waiting for

@@ -35,21 +35,17 @@ impl Mirror {
         self.servername_due = true;
     }
 
-    /// The session applied an accepting answer to `question` (`onMailFrom` or
-    /// `onRcptTo`): the application put the address into its envelope itself, a
-    /// recipient at the place the question gave.
-    pub fn recorded(&mut self, question: Question, session: &Session) {
-        match question {
-            Question::MailFrom => self.mail = true,
-            Question::RcptTo => {
-                // the recipient just accepted is the one with the latest number, at the
-                // place the question gave: the end, or that of an earlier one
+    /// The session applied an accepting answer to `question` (`onMailFrom`, or
+    /// `onRcptTo` about the recipient for `rcpt_slot`, as
+    /// [`Session::pending_rcpt_slot`] said before the answer): the application put
+    /// the address into its envelope itself.
+    pub fn recorded(&mut self, question: Question, rcpt_slot: Option<usize>, session: &Session) {
+        match (question, rcpt_slot) {
+            (Question::MailFrom, _) => self.mail = true,
+            (Question::RcptTo, Some(slot)) => {
+                // the recipient just accepted has the latest number; the application
+                // puts it at `rcptTo[Math.min(slot, rcptTo.length)]`
                 let latest = session.counts().rcpts;
-                let recipients = &session.envelope().rcpt_to;
-                let Some(slot) = recipients.iter().rposition(|r| r.accepted == latest) else {
-                    return;
-                };
-                // where the application puts it: `rcptTo[Math.min(slot, rcptTo.length)]`
                 match self.rcpts.get_mut(slot) {
                     Some(known) => *known = latest,
                     None => self.rcpts.push(latest),

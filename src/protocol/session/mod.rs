@@ -407,6 +407,18 @@ impl Session {
         self.waiting != Waiting::Nothing
     }
 
+    /// The place in `envelope.rcptTo` of the recipient the pending `onRcptTo` question
+    /// asks about: that of an earlier one with the same address, or the end.
+    pub fn pending_rcpt_slot(&self) -> Option<usize> {
+        match &self.waiting {
+            Waiting::Hook(call) => match **call {
+                HookCall::RcptTo { slot, .. } => Some(slot),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// True while body bytes are being read (after DATA, or inside a BDAT chunk).
     pub fn in_data(&self) -> bool {
         matches!(self.mode, Mode::Data(_) | Mode::Chunk(_))

@@ -581,6 +581,7 @@ fn serve_app(
                 let question = call.question();
                 let outcome = answer(&call);
                 let accepted = outcome == HookOutcome::Accept;
+                let rcpt_slot = s.pending_rcpt_slot();
                 if s.resolve_hook(question, outcome) && accepted {
                     match *call {
                         HookCall::MailFrom(address) => app.mail = Some(address),
@@ -590,7 +591,7 @@ fn serve_app(
                         },
                         _ => {}
                     }
-                    mirror.recorded(question, s);
+                    mirror.recorded(question, rcpt_slot, s);
                 }
             }
             Step::DataStart => {
